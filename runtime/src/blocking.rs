@@ -1,0 +1,204 @@
+//! The blocking pool: an elastic set of threads for `spawn_blocking`, so blocking work never
+//! stalls a worker.
+//!
+//! A blocking call is an ordinary task (one allocation, the same `JoinHandle`) whose route is
+//! the pool: its entry goes to the pool's queue instead of a worker's. A job wakes an idle
+//! thread if there is one, or starts a new thread while fewer than `max_threads` exist; beyond
+//! that it waits in the queue. A thread idle for `keep_alive` exits. At shutdown queued jobs are
+//! cancelled (their closures dropped unrun) and running ones are joined (up to the deadline of
+//! `shutdown_timeout`).
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::task::Notified;
+
+/// The pool; cheap to clone (threads hold a clone).
+#[derive(Clone)]
+pub(crate) struct BlockingPool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    /// Signalled when a job is queued or shutdown starts.
+    work: Condvar,
+    /// Signalled when a thread exits.
+    exited: Condvar,
+    max_threads: usize,
+    keep_alive: Duration,
+    thread_name: String,
+}
+
+struct State {
+    queue: VecDeque<Notified>,
+    threads: usize,
+    idle: usize,
+    shutdown: bool,
+    handles: Vec<thread::JoinHandle<()>>,
+}
+
+impl BlockingPool {
+    pub(crate) fn new(max_threads: usize, keep_alive: Duration, thread_name: String) -> Self {
+        BlockingPool {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State {
+                    queue: VecDeque::new(),
+                    threads: 0,
+                    idle: 0,
+                    shutdown: false,
+                    handles: Vec::new(),
+                }),
+                work: Condvar::new(),
+                exited: Condvar::new(),
+                max_threads,
+                keep_alive,
+                thread_name,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Jobs run outside the lock; no critical section panics.
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a job, starting a thread if none is idle and the cap allows.
+    pub(crate) fn push(&self, task: Notified) {
+        let mut state = self.lock();
+        if state.shutdown {
+            drop(state);
+            task.cancel();
+            return;
+        }
+        state.queue.push_back(task);
+        if state.idle > 0 {
+            drop(state);
+            self.inner.work.notify_one();
+        } else if state.threads < self.inner.max_threads {
+            state.threads += 1;
+            state.handles.retain(|h| !h.is_finished());
+            let pool = self.clone();
+            let spawned = thread::Builder::new()
+                .name(self.inner.thread_name.clone())
+                .spawn(move || pool.run_thread());
+            match spawned {
+                Ok(handle) => state.handles.push(handle),
+                Err(_) => {
+                    // Out of threads: the job waits for a running thread to take it. With none
+                    // running it would never run, so fail it loudly instead of hanging.
+                    state.threads -= 1;
+                    if state.threads == 0 {
+                        let task = state.queue.pop_back();
+                        drop(state);
+                        if let Some(task) = task {
+                            task.cancel();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn run_thread(self) {
+        let mut state = self.lock();
+        loop {
+            if let Some(task) = state.queue.pop_front() {
+                drop(state);
+                task.run();
+                state = self.lock();
+                continue;
+            }
+            if state.shutdown {
+                break;
+            }
+            state.idle += 1;
+            let (guard, timeout) = self
+                .inner
+                .work
+                .wait_timeout(state, self.inner.keep_alive)
+                .unwrap_or_else(|e| e.into_inner());
+            state = guard;
+            state.idle -= 1;
+            if timeout.timed_out() && state.queue.is_empty() && !state.shutdown {
+                break;
+            }
+        }
+        state.threads -= 1;
+        drop(state);
+        self.inner.exited.notify_all();
+    }
+
+    /// Stops accepting jobs and cancels the queued ones.
+    pub(crate) fn begin_shutdown(&self) {
+        let queued: Vec<Notified> = {
+            let mut state = self.lock();
+            state.shutdown = true;
+            state.queue.drain(..).collect()
+        };
+        self.inner.work.notify_all();
+        for task in queued {
+            task.cancel();
+        }
+    }
+
+    /// Waits for every pool thread to exit (until `deadline`, if any), joining them.
+    pub(crate) fn join(&self, deadline: Option<Instant>) {
+        let mut state = self.lock();
+        while state.threads > 0 {
+            state = match deadline {
+                None => self
+                    .inner
+                    .exited
+                    .wait(state)
+                    .unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return; // stragglers stay detached
+                    }
+                    self.inner
+                        .exited
+                        .wait_timeout(state, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+        }
+        let handles = std::mem::take(&mut state.handles);
+        drop(state);
+        for handle in handles {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// The future of a blocking task: runs the closure on its first poll.
+pub(crate) struct BlockingTask<F> {
+    func: Option<F>,
+}
+
+impl<F> BlockingTask<F> {
+    pub(crate) fn new(func: F) -> Self {
+        BlockingTask { func: Some(func) }
+    }
+}
+
+impl<F> Unpin for BlockingTask<F> {}
+
+impl<F: FnOnce() -> T, T> Future for BlockingTask<F> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<T> {
+        let func = self
+            .func
+            .take()
+            .expect("a blocking task is polled once: it runs to completion");
+        Poll::Ready(func())
+    }
+}

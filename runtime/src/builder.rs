@@ -1,0 +1,247 @@
+//! `Builder` and `BuildError`: configure and start a runtime.
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::Runtime;
+use crate::blocking::BlockingPool;
+use crate::scheduler::Shared;
+use crate::scheduler::worker::Core;
+
+/// The environment variable that sets the default worker count.
+pub const WORKERS_ENV: &str = "TRELLIS_WORKERS";
+
+/// Configures a [`Runtime`].
+///
+/// # Examples
+///
+/// ```
+/// let rt = trellis::Runtime::builder()
+///     .workers(2)
+///     .thread_name("render")
+///     .build()
+///     .unwrap();
+/// assert_eq!(rt.workers(), 2);
+/// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    workers: Option<usize>,
+    thread_name: String,
+    max_blocking_threads: usize,
+    blocking_keep_alive: Duration,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// A builder with the defaults: workers from `TRELLIS_WORKERS`, else one per CPU; threads
+    /// named `trellis-<domain index>`; at most 512 blocking threads, idle ones exiting after 10 s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = trellis::Builder::new().workers(1).build().unwrap();
+    /// assert_eq!(rt.workers(), 1);
+    /// ```
+    pub fn new() -> Builder {
+        Builder {
+            workers: None,
+            thread_name: "trellis".to_owned(),
+            max_blocking_threads: 512,
+            blocking_keep_alive: Duration::from_secs(10),
+        }
+    }
+
+    /// Sets the number of worker threads (domains). Zero is rejected by [`build`](Self::build).
+    /// Overrides `TRELLIS_WORKERS`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = trellis::Runtime::builder().workers(3).build().unwrap();
+    /// assert_eq!(rt.workers(), 3);
+    /// assert!(trellis::Runtime::builder().workers(0).build().is_err());
+    /// ```
+    pub fn workers(mut self, workers: usize) -> Builder {
+        self.workers = Some(workers);
+        self
+    }
+
+    /// Sets the thread name prefix: workers are named `<name>-<index>`, blocking threads
+    /// `<name>-blocking`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = trellis::Runtime::builder().workers(1).thread_name("calc").build().unwrap();
+    /// let name = rt.block_on(async {
+    ///     trellis::spawn(async { std::thread::current().name().map(str::to_owned) }).await
+    /// });
+    /// assert_eq!(name.unwrap().as_deref(), Some("calc-0"));
+    /// ```
+    pub fn thread_name(mut self, name: impl Into<String>) -> Builder {
+        self.thread_name = name.into();
+        self
+    }
+
+    /// Caps the blocking pool (default 512). Zero is rejected by [`build`](Self::build).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = trellis::Runtime::builder().max_blocking_threads(2).build().unwrap();
+    /// let v = rt.block_on(async { trellis::spawn_blocking(|| 7).await.unwrap() });
+    /// assert_eq!(v, 7);
+    /// ```
+    pub fn max_blocking_threads(mut self, max: usize) -> Builder {
+        self.max_blocking_threads = max;
+        self
+    }
+
+    /// How long an idle blocking thread waits for work before it exits (default 10 s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = trellis::Runtime::builder()
+    ///     .blocking_keep_alive(Duration::from_millis(100))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn blocking_keep_alive(mut self, keep_alive: Duration) -> Builder {
+        self.blocking_keep_alive = keep_alive;
+        self
+    }
+
+    /// Starts the worker threads.
+    ///
+    /// # Errors
+    ///
+    /// A [`BuildError`] if the worker count is zero (given, or from `TRELLIS_WORKERS`), if
+    /// `TRELLIS_WORKERS` is not a positive integer, if `max_blocking_threads` is zero, or if the
+    /// OS refuses a thread or the poller.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = trellis::Runtime::builder().workers(0).build().unwrap_err();
+    /// assert!(err.to_string().contains("at least 1"));
+    /// ```
+    pub fn build(self) -> Result<Runtime, BuildError> {
+        let workers = match self.workers {
+            Some(0) => return Err(BuildError::ZeroWorkers),
+            Some(n) => n,
+            None => workers_from_env()?,
+        };
+        if self.max_blocking_threads == 0 {
+            return Err(BuildError::ZeroBlockingThreads);
+        }
+        let blocking = BlockingPool::new(
+            self.max_blocking_threads,
+            self.blocking_keep_alive,
+            format!("{}-blocking", self.thread_name),
+        );
+        let locals: Vec<_> = (0..workers)
+            .map(|_| crossbeam_deque::Worker::new_fifo())
+            .collect();
+        let shared = Arc::new(Shared::new(&locals, blocking).map_err(BuildError::Io)?);
+        let mut threads = Vec::with_capacity(workers);
+        for (index, local) in locals.into_iter().enumerate() {
+            let core = Core::new(shared.clone(), index, local);
+            let spawned = std::thread::Builder::new()
+                .name(format!("{}-{index}", self.thread_name))
+                .spawn(move || core.run());
+            match spawned {
+                Ok(handle) => threads.push(handle),
+                Err(err) => {
+                    // Stop the workers already started before reporting.
+                    drop(Runtime::from_parts(shared, threads));
+                    return Err(BuildError::Io(err));
+                }
+            }
+        }
+        Ok(Runtime::from_parts(shared, threads))
+    }
+}
+
+/// The default worker count: `TRELLIS_WORKERS` if set, else the number of CPUs.
+pub(crate) fn workers_from_env() -> Result<usize, BuildError> {
+    match std::env::var(WORKERS_ENV) {
+        Err(std::env::VarError::NotPresent) => Ok(num_cpus::get().max(1)),
+        Err(std::env::VarError::NotUnicode(v)) => Err(BuildError::BadEnv(format!("{v:?}"))),
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(0) => Err(BuildError::ZeroWorkers),
+            Ok(n) => Ok(n),
+            Err(_) => Err(BuildError::BadEnv(v)),
+        },
+    }
+}
+
+/// Why a runtime could not be built.
+///
+/// # Examples
+///
+/// ```
+/// let err = trellis::Runtime::builder().workers(0).build().unwrap_err();
+/// println!("{err}"); // says how to fix it
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The worker count was zero.
+    ZeroWorkers,
+    /// `max_blocking_threads` was zero.
+    ZeroBlockingThreads,
+    /// `TRELLIS_WORKERS` is set but is not a positive integer (its value is given).
+    BadEnv(String),
+    /// The OS refused a thread or the poller.
+    Io(io::Error),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::ZeroWorkers => f.write_str(
+                "a runtime needs at least 1 worker: pass `workers(n)` with n >= 1, or set \
+                 TRELLIS_WORKERS to a positive integer (or unset it to use one per CPU)",
+            ),
+            BuildError::ZeroBlockingThreads => f.write_str(
+                "`max_blocking_threads` must be at least 1, or `spawn_blocking` could never run",
+            ),
+            BuildError::BadEnv(v) => write!(
+                f,
+                "TRELLIS_WORKERS={v} is not a positive integer: set it to the number of worker \
+                 threads (e.g. TRELLIS_WORKERS=4), or unset it to use one per CPU"
+            ),
+            BuildError::Io(err) => write!(f, "could not start the runtime: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BuildError::Io(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+impl From<BuildError> for io::Error {
+    fn from(err: BuildError) -> io::Error {
+        match err {
+            BuildError::Io(err) => err,
+            other => io::Error::new(io::ErrorKind::InvalidInput, other),
+        }
+    }
+}

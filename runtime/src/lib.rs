@@ -1,0 +1,49 @@
+//! The Trellis runtime: a work-stealing async runtime for CPU-heavy work.
+//!
+//! Each worker thread hosts a *domain*; `Send` tasks are shared between domains by work
+//! stealing. This crate holds the scheduler, tasks and join handles, timers and the blocking
+//! pool; it is re-exported by the `trellis` facade crate, which is what applications use.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let rt = trellis::Runtime::builder().workers(2).build().unwrap();
+//! let total = rt.block_on(async {
+//!     // Fork: one task per chunk; idle workers steal them.
+//!     let handles: Vec<_> = (0..8u64)
+//!         .map(|chunk| trellis::spawn(async move { (chunk * 1000..(chunk + 1) * 1000).sum::<u64>() }))
+//!         .collect();
+//!     trellis::time::sleep(Duration::from_millis(1)).await;
+//!     // Join.
+//!     let mut total = 0;
+//!     for h in handles {
+//!         total += h.await.unwrap();
+//!     }
+//!     total
+//! });
+//! assert_eq!(total, (0..8000u64).sum::<u64>());
+//! ```
+//!
+//! # Guarantees
+//!
+//! - Every spawned future is dropped exactly once: when it completes, when it is aborted, or
+//!   when the runtime shuts down. A panic in a task is caught and returned as a [`JoinError`];
+//!   the worker lives on.
+//! - No stranded work: a task spawned or woken by a busy task is stolen by an idle worker.
+//! - No lost wakeups: idle workers sleep (an idle runtime uses no CPU) and are woken for new
+//!   work by the protocol written up in `scheduler/idle.rs`.
+#![doc(test(attr(deny(warnings))))]
+
+mod blocking;
+mod builder;
+mod loom;
+mod runtime;
+mod scheduler;
+mod task;
+pub mod time;
+
+pub use builder::{BuildError, Builder, WORKERS_ENV};
+pub use runtime::{Runtime, run, spawn, spawn_blocking};
+pub use task::{JoinError, JoinHandle, yield_now};

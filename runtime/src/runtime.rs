@@ -1,0 +1,347 @@
+//! `Runtime`: owns the workers; `block_on`, `spawn`, shutdown.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, JoinHandle as ThreadHandle, Thread};
+use std::time::{Duration, Instant};
+
+use crate::blocking::BlockingTask;
+use crate::builder::Builder;
+use crate::scheduler::Shared;
+use crate::scheduler::context::{self, BlockOnGuard};
+use crate::task::{JoinHandle, Route};
+
+/// A Trellis runtime: a set of worker threads (one domain each) running tasks with work
+/// stealing, a timer queue, and a pool for blocking calls.
+///
+/// `Runtime` is `Send + Sync`: share it across threads by reference or in an `Arc`. Several
+/// runtimes may live in one process. Dropping it shuts it down: every task is cancelled and
+/// dropped exactly once, and every thread is joined (see [`shutdown_timeout`](Self::shutdown_timeout)
+/// for a bounded wait).
+///
+/// # Examples
+///
+/// ```
+/// let rt = trellis::Runtime::builder().workers(2).build().unwrap();
+/// let answer = rt.block_on(async {
+///     let a = trellis::spawn(async { 20 });
+///     let b = trellis::spawn(async { 22 });
+///     a.await.unwrap() + b.await.unwrap()
+/// });
+/// assert_eq!(answer, 42);
+/// ```
+pub struct Runtime {
+    shared: Arc<Shared>,
+    threads: Mutex<Vec<ThreadHandle<()>>>,
+}
+
+impl Runtime {
+    pub(crate) fn from_parts(shared: Arc<Shared>, threads: Vec<ThreadHandle<()>>) -> Runtime {
+        Runtime {
+            shared,
+            threads: Mutex::new(threads),
+        }
+    }
+
+    /// A runtime with the defaults: `TRELLIS_WORKERS` workers if set, else one per CPU.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if `TRELLIS_WORKERS` is not a positive integer (the message says how to
+    /// fix it); the OS error if a thread cannot be started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = trellis::Runtime::new()?;
+    /// assert!(rt.workers() >= 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn new() -> std::io::Result<Runtime> {
+        Ok(Builder::new().build()?)
+    }
+
+    /// A [`Builder`] to configure a runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = trellis::Runtime::builder().workers(4).build().unwrap();
+    /// assert_eq!(rt.workers(), 4);
+    /// ```
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// The number of worker threads (domains).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = trellis::Runtime::builder().workers(2).build().unwrap();
+    /// assert_eq!(rt.workers(), 2);
+    /// ```
+    pub fn workers(&self) -> usize {
+        self.shared.workers()
+    }
+
+    /// Runs `future` to completion on the calling thread, which is not a worker: the future may
+    /// be `!Send`, and tasks it spawns run on the workers. Inside it, [`spawn`](crate::spawn),
+    /// [`time::sleep`](crate::time::sleep) and the rest find this runtime.
+    ///
+    /// # Panics
+    ///
+    /// Panics if called from a worker thread (blocking a worker would stall its tasks: `.await`
+    /// instead) or from inside another `block_on`. A panic of `future` propagates.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = trellis::Runtime::builder().workers(1).build().unwrap();
+    /// let v = rt.block_on(async { trellis::spawn(async { 7 }).await.unwrap() });
+    /// assert_eq!(v, 7);
+    /// ```
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let _guard = BlockOnGuard::enter(&self.shared);
+        let mut future = pin!(future);
+        let parker = ThreadParker::current();
+        let waker = Waker::from(parker.clone());
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                return output;
+            }
+            parker.park();
+        }
+    }
+
+    /// Spawns a task on this runtime from anywhere (any thread, inside or outside it). Like
+    /// [`trellis::spawn`](crate::spawn).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = trellis::Runtime::builder().workers(2).build().unwrap();
+    /// let handle = rt.spawn(async { "done" });
+    /// assert_eq!(rt.block_on(handle).unwrap(), "done");
+    /// ```
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.shared.spawn(future, Route::Stealable)
+    }
+
+    /// Runs a blocking closure on this runtime's blocking pool. Like
+    /// [`trellis::spawn_blocking`](crate::spawn_blocking).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = trellis::Runtime::builder().workers(1).build().unwrap();
+    /// let handle = rt.spawn_blocking(|| std::fs::metadata(".").is_ok());
+    /// assert!(rt.block_on(handle).unwrap());
+    /// ```
+    pub fn spawn_blocking<F, T>(&self, func: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.shared.spawn(BlockingTask::new(func), Route::Blocking)
+    }
+
+    /// Shuts the runtime down, waiting at most `timeout` for worker and blocking threads that
+    /// are stuck in a long poll or a blocking call; those are detached. Every task that is not
+    /// running is cancelled and dropped before this returns; a running one is dropped by its
+    /// thread when its poll returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = trellis::Runtime::builder().workers(1).build().unwrap();
+    /// rt.spawn_blocking(|| std::thread::sleep(Duration::from_millis(200)));
+    /// rt.shutdown_timeout(Duration::from_millis(10)); // returns without waiting 200 ms
+    /// ```
+    pub fn shutdown_timeout(mut self, timeout: Duration) {
+        self.shutdown(Instant::now().checked_add(timeout));
+    }
+
+    fn shutdown(&mut self, deadline: Option<Instant>) {
+        self.shared.begin_shutdown();
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        let me = thread::current().id();
+        for handle in threads {
+            if handle.thread().id() == me {
+                continue; // dropped from one of its own tasks: this worker exits after the poll
+            }
+            match deadline {
+                None => {
+                    let _ = handle.join();
+                }
+                Some(deadline) => {
+                    while !handle.is_finished() && Instant::now() < deadline {
+                        thread::sleep(Duration::from_millis(1));
+                    }
+                    if handle.is_finished() {
+                        let _ = handle.join();
+                    }
+                }
+            }
+        }
+        self.shared.finish_shutdown(deadline);
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if !self.shared.is_shutdown() || !self.threads.get_mut().map_or(true, |t| t.is_empty()) {
+            self.shutdown(None);
+        }
+    }
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("workers", &self.workers())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Wakes the thread blocked in `block_on`.
+struct ThreadParker {
+    thread: Thread,
+    notified: AtomicBool,
+}
+
+impl ThreadParker {
+    /// This thread's parker, allocated once per thread.
+    fn current() -> Arc<ThreadParker> {
+        thread_local! {
+            static PARKER: Arc<ThreadParker> = Arc::new(ThreadParker {
+                thread: thread::current(),
+                notified: AtomicBool::new(false),
+            });
+        }
+        PARKER.with(Arc::clone)
+    }
+
+    fn park(&self) {
+        // Acquire pairs with the waker's Release: whatever the waker published is visible.
+        while !self.notified.swap(false, Ordering::Acquire) {
+            thread::park();
+        }
+    }
+}
+
+impl Wake for ThreadParker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.notified.swap(true, Ordering::Release) {
+            self.thread.unpark();
+        }
+    }
+}
+
+/// Runs `future` on a runtime built with the defaults (`TRELLIS_WORKERS` workers, else one per
+/// CPU), then shuts the runtime down. The future runs on the calling thread; tasks it spawns
+/// run on the workers.
+///
+/// # Panics
+///
+/// Panics with the [`BuildError`](crate::BuildError) message if the runtime cannot be built
+/// (for instance `TRELLIS_WORKERS=0`), and in the cases where [`Runtime::block_on`] panics.
+///
+/// # Examples
+///
+/// ```
+/// let v = trellis::run(async {
+///     let h = trellis::spawn(async { 6 * 7 });
+///     h.await.unwrap()
+/// });
+/// assert_eq!(v, 42);
+/// ```
+pub fn run<F: Future>(future: F) -> F::Output {
+    let rt = match Builder::new().build() {
+        Ok(rt) => rt,
+        Err(err) => panic!("trellis::run: {err}"),
+    };
+    rt.block_on(future)
+}
+
+/// Spawns a `Send` task on the current runtime. It may run on any worker (work stealing), and
+/// starts after the caller's next checkpoint at the earliest, never inline.
+///
+/// # Panics
+///
+/// Panics outside a Trellis runtime (use [`Runtime::spawn`] there).
+///
+/// # Examples
+///
+/// ```
+/// trellis::run(async {
+///     let handles: Vec<_> = (0..4).map(|i| trellis::spawn(async move { i * i })).collect();
+///     let mut sum = 0;
+///     for h in handles {
+///         sum += h.await.unwrap();
+///     }
+///     assert_eq!(sum, 14);
+/// });
+/// ```
+///
+/// A `!Send` future is rejected at compile time:
+///
+/// ```compile_fail
+/// trellis::run(async {
+///     let rc = std::rc::Rc::new(1);
+///     trellis::spawn(async move { drop(rc) });
+/// });
+/// ```
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    context::expect_runtime("trellis::spawn", |shared| {
+        shared.spawn(future, Route::Stealable)
+    })
+}
+
+/// Runs a blocking closure on the runtime's blocking pool: a separate, elastic set of threads
+/// (bounded by [`Builder::max_blocking_threads`]; idle ones exit), so blocking work never
+/// stalls a worker.
+///
+/// Aborting the handle before the closure starts drops it unrun; once started it runs to the
+/// end (a thread cannot be interrupted). A panic in the closure becomes a `JoinError`.
+///
+/// # Panics
+///
+/// Panics outside a Trellis runtime (use [`Runtime::spawn_blocking`] there).
+///
+/// # Examples
+///
+/// ```
+/// trellis::run(async {
+///     let n = trellis::spawn_blocking(|| std::fs::read_dir(".").map(|d| d.count()).unwrap_or(0))
+///         .await
+///         .unwrap();
+///     assert!(n > 0);
+/// });
+/// ```
+pub fn spawn_blocking<F, T>(func: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    context::expect_runtime("trellis::spawn_blocking", |shared| {
+        shared.spawn(BlockingTask::new(func), Route::Blocking)
+    })
+}

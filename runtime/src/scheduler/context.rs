@@ -1,0 +1,101 @@
+//! Thread-local context: which runtime (and which worker, if any) the current thread belongs to.
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+
+use super::Shared;
+use super::worker::Core;
+
+thread_local! {
+    /// The worker core running on this thread, while its loop runs.
+    static CORE: Cell<*const Core> = const { Cell::new(std::ptr::null()) };
+    /// The runtime entered by this thread: a worker's, or the one `block_on` runs.
+    static RUNTIME: RefCell<Option<Arc<Shared>>> = const { RefCell::new(None) };
+}
+
+/// Calls `f` with this thread's worker core, if it is a worker.
+pub(crate) fn with_core<R>(f: impl FnOnce(Option<&Core>) -> R) -> R {
+    CORE.with(|c| {
+        let ptr = c.get();
+        // SAFETY: the pointer is set only while the worker loop runs on this thread and borrows
+        // the core (see `CoreGuard`); the core is only ever used through shared references.
+        f(unsafe { ptr.as_ref() })
+    })
+}
+
+/// Calls `f` with the runtime this thread is in, if any.
+pub(crate) fn with_runtime<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R) -> R {
+    with_core(|core| match core {
+        Some(core) => f(Some(&core.shared)),
+        None => RUNTIME.with(|rt| f(rt.borrow().as_ref())),
+    })
+}
+
+/// The runtime this thread is in, or a panic that says where to call from.
+pub(crate) fn expect_runtime<R>(what: &str, f: impl FnOnce(&Arc<Shared>) -> R) -> R {
+    with_runtime(|rt| match rt {
+        Some(rt) => f(rt),
+        None => panic!(
+            "`{what}` must be called from within a Trellis runtime (a task, or a future run by \
+             `Runtime::block_on` / `trellis::run`); from outside, use `Runtime::spawn` or \
+             enter the runtime with `Runtime::block_on`"
+        ),
+    })
+}
+
+/// Is this thread a worker of any runtime?
+pub(crate) fn is_worker() -> bool {
+    CORE.with(|c| !c.get().is_null())
+}
+
+/// Marks this thread as running `core` until the guard drops.
+pub(crate) struct CoreGuard(());
+
+impl CoreGuard {
+    pub(crate) fn enter(core: &Core) -> CoreGuard {
+        CORE.with(|c| c.set(core));
+        CoreGuard(())
+    }
+}
+
+impl Drop for CoreGuard {
+    fn drop(&mut self) {
+        CORE.with(|c| c.set(std::ptr::null()));
+    }
+}
+
+/// Marks this thread as inside `block_on` of `shared` until the guard drops.
+pub(crate) struct BlockOnGuard(());
+
+impl BlockOnGuard {
+    /// # Panics
+    ///
+    /// Panics if the thread is a worker or already inside a `block_on`.
+    pub(crate) fn enter(shared: &Arc<Shared>) -> BlockOnGuard {
+        if is_worker() {
+            panic!(
+                "`Runtime::block_on` called from a Trellis worker thread: blocking a worker would \
+                 stall every task queued on it. Inside a task, `.await` the future instead (or \
+                 `spawn` it and await its JoinHandle); for blocking code use `spawn_blocking`"
+            );
+        }
+        RUNTIME.with(|rt| {
+            let mut rt = rt.borrow_mut();
+            if rt.is_some() {
+                panic!(
+                    "`Runtime::block_on` called inside another `block_on`: a thread can drive one \
+                     runtime at a time. `.await` the future instead, or run it with \
+                     `spawn_blocking` on another thread"
+                );
+            }
+            *rt = Some(shared.clone());
+        });
+        BlockOnGuard(())
+    }
+}
+
+impl Drop for BlockOnGuard {
+    fn drop(&mut self) {
+        let _ = RUNTIME.try_with(|rt| rt.borrow_mut().take());
+    }
+}

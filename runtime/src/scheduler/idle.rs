@@ -1,0 +1,143 @@
+//! The idle protocol: which workers sleep, which search for work, and who wakes whom.
+//!
+//! # State
+//!
+//! One atomic word holds two counts: `searching` (low 16 bits: workers out of local work and
+//! stealing) and `unparked` (high bits: workers not asleep). The list of sleeping workers is a
+//! `Vec` behind a mutex; every change to it also changes the word under the same mutex.
+//!
+//! # Rules (after Go's scheduler and tokio's, see `reference/runtime-anchors.md` 1.6)
+//!
+//! 1. **Notify only if nobody searches.** After making a task stealable (queue push, LIFO-slot
+//!    fill, injector push) the producer issues a `SeqCst` fence and reads the word; it wakes a
+//!    sleeper only if `searching == 0` and some worker sleeps. The woken worker is counted as
+//!    unparked *and searching* by the notifier, under the mutex, so a burst of pushes wakes one
+//!    worker, not one per push.
+//! 2. **At most half the workers search** (`2 * searching < workers`); the others park at once.
+//! 3. **Chained ramp-up.** A searcher that finds work leaves the searching state; if it was the
+//!    last searcher it notifies one more worker (rule 1 applies), so a batch of N tasks wakes
+//!    workers one at a time, each stealing half of what is left.
+//! 4. **The last searcher re-checks before sleeping.** A worker about to park removes itself
+//!    from the counts and adds itself to the sleepers (under the mutex, `SeqCst` RMW); if it was
+//!    the last searcher it then re-reads every queue (injector, each worker's deque and LIFO slot)
+//!    and notifies a worker if any holds work.
+//! 5. **Wake tokens.** Each worker parks on its own [`Parker`](super::park::Parker), whose token
+//!    makes an unpark that arrives before the park count.
+//!
+//! # Why no wakeup is lost (proof sketch)
+//!
+//! Take a task pushed by producer P while worker W goes to sleep. P does `push; fence(SeqCst);
+//! read word`. W, the last searcher, does `RMW word (searching -= 1); read queues`. Both the
+//! fence and the RMW are `SeqCst`, so they are ordered in the single total order `S`:
+//! - if P's read comes after W's RMW in `S`, P sees `searching == 0` and a sleeper, and notifies
+//!   (possibly W itself, whose token then makes its park return);
+//! - otherwise P's push precedes W's RMW, and W's re-read of the queues (after the RMW) sees it,
+//!   so W notifies.
+//!
+//! If W was not the last searcher, some other searcher S' is still counted; the same argument
+//! applies to S' when it parks or finds work (rule 3). A worker that is busy (unparked, not
+//! searching) looks at the queues again when its current task returns. So every pushed task is
+//! seen by a worker that is awake or will be woken. The park/unpark step is checked by the loom
+//! models in `park.rs`.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+const SEARCH_MASK: usize = (1 << 16) - 1;
+const UNPARK_ONE: usize = 1 << 16;
+
+pub(crate) struct Idle {
+    state: AtomicUsize,
+    sleepers: Mutex<Vec<usize>>,
+    workers: usize,
+}
+
+fn searching(word: usize) -> usize {
+    word & SEARCH_MASK
+}
+fn unparked(word: usize) -> usize {
+    word >> 16
+}
+
+impl Idle {
+    /// Every worker starts unparked and not searching.
+    pub(crate) fn new(workers: usize) -> Idle {
+        assert!(workers < SEARCH_MASK, "too many workers");
+        Idle {
+            state: AtomicUsize::new(workers * UNPARK_ONE),
+            sleepers: Mutex::new(Vec::with_capacity(workers)),
+            workers,
+        }
+    }
+
+    fn sleepers(&self) -> std::sync::MutexGuard<'_, Vec<usize>> {
+        self.sleepers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Rule 1: the worker to wake after a push, if any; it is now counted as searching. The
+    /// caller must have fenced (`SeqCst`) after its push.
+    pub(crate) fn worker_to_notify(&self) -> Option<usize> {
+        if !self.should_notify() {
+            return None;
+        }
+        let mut sleepers = self.sleepers();
+        if !self.should_notify() {
+            return None;
+        }
+        let index = sleepers.pop()?;
+        self.state.fetch_add(UNPARK_ONE | 1, SeqCst);
+        Some(index)
+    }
+
+    fn should_notify(&self) -> bool {
+        let word = self.state.load(SeqCst);
+        searching(word) == 0 && unparked(word) < self.workers
+    }
+
+    /// Rule 2: may this worker start searching?
+    pub(crate) fn transition_to_searching(&self) -> bool {
+        let word = self.state.load(SeqCst);
+        if 2 * searching(word) >= self.workers {
+            return false;
+        }
+        self.state.fetch_add(1, SeqCst);
+        true
+    }
+
+    /// Rule 3: a searcher found work. Returns `true` if it was the last searcher (the caller
+    /// then notifies one more worker).
+    pub(crate) fn transition_from_searching(&self) -> bool {
+        searching(self.state.fetch_sub(1, SeqCst)) == 1
+    }
+
+    /// Rule 4: the worker goes to sleep. Returns `true` if it was the last searcher (the caller
+    /// must then re-check every queue).
+    pub(crate) fn transition_to_parked(&self, index: usize, is_searching: bool) -> bool {
+        let mut sleepers = self.sleepers();
+        let prev = self
+            .state
+            .fetch_sub(UNPARK_ONE + usize::from(is_searching), SeqCst);
+        sleepers.push(index);
+        is_searching && searching(prev) == 1
+    }
+
+    /// A parked worker wakes on its own (its timers fired, or shutdown). Returns `true` if it
+    /// was still listed as a sleeper (it is now unparked, not searching); `false` if a notifier
+    /// took it off the list, so it is counted as searching.
+    pub(crate) fn transition_from_parked(&self, index: usize) -> bool {
+        let mut sleepers = self.sleepers();
+        match sleepers.iter().position(|&i| i == index) {
+            Some(pos) => {
+                sleepers.swap_remove(pos);
+                self.state.fetch_add(UNPARK_ONE, SeqCst);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Is the worker still listed as sleeping (its wake was spurious)?
+    pub(crate) fn is_parked(&self, index: usize) -> bool {
+        self.sleepers().contains(&index)
+    }
+}

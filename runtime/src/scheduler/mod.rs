@@ -1,0 +1,291 @@
+//! The work-stealing scheduler: shared state, task submission, spawning and shutdown.
+//!
+//! # Queues
+//!
+//! - Each worker owns a crossbeam-deque FIFO `Worker` (its *local queue*) whose `Stealer` every
+//!   other worker may take half of.
+//! - Each worker has a **LIFO slot**, an `AtomicPtr` that holds the task most recently spawned
+//!   or woken by the running task, which the worker runs next (up to [`MAX_LIFO_POLLS`] in a row)
+//!   for cache locality and cheap message passing. Unlike tokio's, the slot is *stealable*: a
+//!   searching worker takes a task out of a busy worker's slot once the owner has been in the
+//!   same poll for a whole search round (its poll tick did not move). This is what keeps
+//!   `let h = spawn(a); b(); h.await` parallel (DESIGN.md 3, item 15) without waking a worker
+//!   on every chained spawn.
+//! - A global crossbeam-deque `Injector` takes spawns and wakes from outside the workers
+//!   (`block_on`, plain threads, the blocking pool). Workers check it every
+//!   [`GLOBAL_QUEUE_INTERVAL`] ticks for fairness and whenever they run dry.
+//! - A task woken during its own poll (a yield) goes to the back of the local queue.
+//!
+//! Idle workers follow the protocol in `idle.rs`; parking is in `park.rs`; the loop is in
+//! `worker.rs`.
+//!
+//! # Shutdown
+//!
+//! `Runtime` drop: set `shutdown` (`SeqCst`), unpark every worker, join them (each cancels what
+//! its local queue and LIFO slot still hold, on its own thread), cancel what the injector holds,
+//! close the owned-task list and cancel every task left in it that nobody runs or queues.
+//! A wake that reaches the injector after the drain sees `shutdown` (push, `SeqCst` fence, read
+//! flag; the shutdown side stores the flag before draining) and cancels the entry itself, so no
+//! task is stranded in a queue nobody reads.
+
+pub(crate) mod context;
+pub(crate) mod coop;
+mod idle;
+pub(crate) mod park;
+pub(crate) mod worker;
+
+use std::future::Future;
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering, fence};
+use std::sync::{Arc, Mutex, TryLockError};
+use std::time::Instant;
+
+use crossbeam_deque::{Injector, Steal, Stealer};
+use crossbeam_utils::CachePadded;
+
+use crate::blocking::BlockingPool;
+use crate::task::owned::OwnedTasks;
+use crate::task::{Header, JoinHandle, Notified, Route, new_task};
+use crate::time::TimerQueue;
+use idle::Idle;
+use park::Parker;
+
+/// Consecutive LIFO-slot polls before the worker goes back to its queue (starvation guard).
+pub(crate) const MAX_LIFO_POLLS: u8 = 3;
+/// Every this many ticks a worker takes from the injector first (fairness for remote spawns).
+pub(crate) const GLOBAL_QUEUE_INTERVAL: u32 = 31;
+/// Every this many ticks a busy worker fires due timers and checks for shutdown.
+pub(crate) const EVENT_INTERVAL: u32 = 61;
+
+/// What other threads may touch of one worker.
+pub(crate) struct Remote {
+    stealer: Stealer<Notified>,
+    /// The LIFO slot: null, or an owned queue-entry reference.
+    lifo: AtomicPtr<Header>,
+    /// Bumped by the owner before each poll; a searcher that sees it unchanged over a search
+    /// round knows the owner is stuck in one poll, and may take its LIFO slot.
+    poll_tick: AtomicU32,
+    parker: Parker,
+}
+
+/// State shared by the workers, the runtime handle, every task and every waker.
+pub(crate) struct Shared {
+    pub(crate) owned: OwnedTasks,
+    injector: Injector<Notified>,
+    remotes: Box<[CachePadded<Remote>]>,
+    idle: Idle,
+    /// The I/O poller: the one parked worker holding `driver` blocks in it with the nearest
+    /// timer as timeout.
+    poller: polling::Poller,
+    driver: Mutex<polling::Events>,
+    pub(crate) timers: TimerQueue,
+    shutdown: AtomicBool,
+    pub(crate) blocking: BlockingPool,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        workers: &[crossbeam_deque::Worker<Notified>],
+        blocking: BlockingPool,
+    ) -> std::io::Result<Shared> {
+        let n = workers.len();
+        Ok(Shared {
+            owned: OwnedTasks::new(n),
+            injector: Injector::new(),
+            remotes: workers
+                .iter()
+                .map(|w| {
+                    CachePadded::new(Remote {
+                        stealer: w.stealer(),
+                        lifo: AtomicPtr::new(ptr::null_mut()),
+                        poll_tick: AtomicU32::new(0),
+                        parker: Parker::new(),
+                    })
+                })
+                .collect(),
+            idle: Idle::new(n),
+            poller: polling::Poller::new()?,
+            driver: Mutex::new(polling::Events::with_capacity(
+                std::num::NonZeroUsize::new(64).unwrap(),
+            )),
+            timers: TimerQueue::new(),
+            shutdown: AtomicBool::new(false),
+            blocking,
+        })
+    }
+
+    pub(crate) fn workers(&self) -> usize {
+        self.remotes.len()
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.shutdown.load(Ordering::Relaxed)
+    }
+
+    /// Submits a queue entry. `is_yield`: the task woke itself during its poll.
+    pub(crate) fn schedule(&self, task: Notified, is_yield: bool) {
+        if task.header().route == Route::Blocking {
+            return self.blocking.push(task);
+        }
+        let local = context::with_core(|core| match core {
+            Some(core) if ptr::eq(&*core.shared, self) => {
+                core.schedule_local(task, is_yield);
+                None
+            }
+            _ => Some(task),
+        });
+        if let Some(task) = local {
+            self.schedule_remote(task);
+        }
+    }
+
+    fn schedule_remote(&self, task: Notified) {
+        self.injector.push(task);
+        // Pairs with the fence in `begin_shutdown`: either we see the flag, or the shutdown's
+        // drain sees our push.
+        fence(Ordering::SeqCst);
+        if self.shutdown.load(Ordering::Relaxed) {
+            self.drain_injector();
+        } else {
+            self.notify_parked();
+        }
+    }
+
+    /// Wakes one sleeping worker if nobody is searching (idle rule 1).
+    pub(crate) fn notify_parked(&self) {
+        fence(Ordering::SeqCst);
+        if let Some(index) = self.idle.worker_to_notify() {
+            self.unpark(index);
+        }
+    }
+
+    /// Wakes the worker parked in the driver so it re-reads the nearest deadline.
+    pub(crate) fn notify_driver(&self) {
+        let _ = self.poller.notify();
+    }
+
+    fn unpark(&self, index: usize) {
+        self.remotes[index].parker.unpark(|| {
+            let _ = self.poller.notify();
+        });
+    }
+
+    /// Idle rule 4: is there a task anywhere that a sleeping worker should take?
+    fn has_pending_work(&self) -> bool {
+        !self.injector.is_empty()
+            || self
+                .remotes
+                .iter()
+                .any(|r| !r.stealer.is_empty() || !r.lifo.load(Ordering::Acquire).is_null())
+    }
+
+    /// Takes a batch from the injector into `dest`, returning one task.
+    fn steal_injector(&self, dest: &crossbeam_deque::Worker<Notified>) -> Option<Notified> {
+        if self.injector.is_empty() {
+            return None;
+        }
+        loop {
+            match self.injector.steal_batch_and_pop(dest) {
+                Steal::Success(task) => return Some(task),
+                Steal::Empty => return None,
+                Steal::Retry => std::hint::spin_loop(),
+            }
+        }
+    }
+
+    /// Cancels every entry in the injector (shutdown).
+    fn drain_injector(&self) {
+        loop {
+            match self.injector.steal() {
+                Steal::Success(task) => task.cancel(),
+                Steal::Empty => return,
+                Steal::Retry => std::hint::spin_loop(),
+            }
+        }
+    }
+
+    /// Fires due timers if the timer lock is free; used by busy workers.
+    fn fire_timers(&self) {
+        self.timers.fire_due(Instant::now());
+    }
+
+    /// Parks worker `index`: in the driver (blocking in the poller until the nearest timer) if
+    /// nobody else holds it, else on its parker.
+    fn park_worker(&self, index: usize) {
+        let parker = &self.remotes[index].parker;
+        match self.driver.try_lock() {
+            Ok(mut events) => {
+                let timeout = self
+                    .timers
+                    .next_deadline()
+                    .map(|d| d.saturating_duration_since(Instant::now()));
+                parker.park_driver(|| {
+                    events.clear();
+                    // An error (EINTR) is a spurious wake; the worker loop re-checks everything.
+                    let _ = self.poller.wait(&mut events, timeout);
+                });
+                drop(events);
+                self.fire_timers();
+            }
+            Err(TryLockError::WouldBlock) => parker.park(),
+            Err(TryLockError::Poisoned(_)) => unreachable!("the driver lock is never poisoned"),
+        }
+    }
+
+    /// Starts shutdown: no worker runs a new task after its current poll.
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        for index in 0..self.remotes.len() {
+            self.unpark(index);
+        }
+    }
+
+    /// Finishes shutdown once the workers have stopped (or the deadline passed): cancels every
+    /// task left in the injector, the blocking pool's queue and the owned list.
+    pub(crate) fn finish_shutdown(&self, deadline: Option<Instant>) {
+        self.drain_injector();
+        self.blocking.begin_shutdown();
+        self.owned.close();
+        while let Some(task) = self.owned.pop() {
+            if task.header().state.transition_to_shutdown() {
+                // SAFETY: we own the future now (RUNNING | CANCELLED) and the list's reference,
+                // which `shutdown` consumes.
+                unsafe { (task.header().vtable.shutdown)(task.ptr()) }
+            } else {
+                // Its runner or queue will cancel it; release the list's reference.
+                // SAFETY: `pop` handed us the list's reference.
+                drop(unsafe { Notified::from_raw(task) });
+            }
+        }
+        self.drain_injector();
+        self.blocking.join(deadline);
+    }
+
+    /// Spawns `future` with the given route; the task lands in the current worker's LIFO slot
+    /// when called from a worker of this runtime, else in the injector.
+    pub(crate) fn spawn<F>(self: &Arc<Self>, future: F, route: Route) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let (raw, notified, join) = new_task(future, self.clone(), route);
+        let hint = context::with_core(|core| match core {
+            Some(core) => core.index(),
+            None => worker::thread_shard_hint(),
+        });
+        if self.owned.bind(raw, hint) {
+            self.schedule(notified, false);
+        } else {
+            // Shut down: the list refused it. Release the list's reference and cancel at once,
+            // so the JoinHandle resolves to Cancelled instead of hanging.
+            // SAFETY: the list's reference is ours since `bind` refused it.
+            drop(unsafe { Notified::from_raw(raw) });
+            notified.cancel();
+        }
+        join
+    }
+}
+
+/// Search rounds (over every other worker and the injector) before an idle worker parks.
+pub(crate) const SEARCH_ROUNDS: u32 = 4;

@@ -1,0 +1,198 @@
+//! The per-worker parker: a token that an `unpark` sets and a `park` consumes, so an unpark that
+//! arrives before the park is never lost.
+//!
+//! # Protocol
+//!
+//! The state word is one of `EMPTY`, `PARKED_CONDVAR`, `PARKED_DRIVER`, `NOTIFIED`.
+//!
+//! - `unpark` always *swaps* in `NOTIFIED` (a swap, not a CAS, so it is a release even when the
+//!   token is already set), then wakes the sleeper according to the previous value:
+//!   `PARKED_CONDVAR` → take and release the mutex, then `notify_one`; `PARKED_DRIVER` →
+//!   the driver's notify (`polling::Poller::notify`, which is sticky).
+//! - `park` first tries `NOTIFIED → EMPTY` (consume a token that is already there). Otherwise it
+//!   announces where it sleeps with `EMPTY → PARKED_*`; if that CAS fails the token arrived in
+//!   between: consume it and return.
+//!   - On the condvar, the CAS is made *under the mutex*, and `unpark` takes the mutex before
+//!     notifying, so the notify cannot fall between the CAS and the wait. Spurious condvar wakes
+//!     loop until `NOTIFIED → EMPTY` succeeds.
+//!   - In the driver, `wait` returns on notify or on the timeout (the nearest timer); the parker
+//!     then swaps back to `EMPTY`, consuming a token if one came. A notify that lands after the
+//!     wait returned makes the next driver wait return at once: a spurious wake, never a lost one.
+//!
+//! Why each piece: without the swap-in-unpark the token could be overwritten by a parker's CAS;
+//! without the CAS under the mutex a `notify_one` could fire before the parker waits (lost
+//! wakeup); without the sticky driver notify the same holds for the driver wait.
+//!
+//! The loom model `loom_park` below checks unpark-before-park, unpark-during-park and the
+//! driver path with a modelled driver.
+
+use crate::loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use crate::loom::sync::{Condvar, Mutex};
+
+const EMPTY: usize = 0;
+const PARKED_CONDVAR: usize = 1;
+const PARKED_DRIVER: usize = 2;
+const NOTIFIED: usize = 3;
+
+pub(crate) struct Parker {
+    state: AtomicUsize,
+    mutex: Mutex<()>,
+    condvar: Condvar,
+}
+
+impl Parker {
+    pub(crate) fn new() -> Parker {
+        Parker {
+            state: AtomicUsize::new(EMPTY),
+            mutex: Mutex::new(()),
+            condvar: Condvar::new(),
+        }
+    }
+
+    /// Blocks on the condvar until unparked.
+    pub(crate) fn park(&self) {
+        if self
+            .state
+            .compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst)
+            .is_ok()
+        {
+            return;
+        }
+        let mut guard = self.mutex.lock().unwrap();
+        if let Err(actual) = self
+            .state
+            .compare_exchange(EMPTY, PARKED_CONDVAR, SeqCst, SeqCst)
+        {
+            debug_assert_eq!(actual, NOTIFIED);
+            self.state.swap(EMPTY, SeqCst);
+            return;
+        }
+        loop {
+            guard = self.condvar.wait(guard).unwrap();
+            if self
+                .state
+                .compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst)
+                .is_ok()
+            {
+                return;
+            }
+        }
+    }
+
+    /// Blocks in the driver: `wait` must block until the driver is notified (sticky: a notify
+    /// before the wait makes it return at once) or a timeout elapses, and then this returns,
+    /// with or without a token.
+    pub(crate) fn park_driver(&self, wait: impl FnOnce()) {
+        if self
+            .state
+            .compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst)
+            .is_ok()
+        {
+            return;
+        }
+        if let Err(actual) = self
+            .state
+            .compare_exchange(EMPTY, PARKED_DRIVER, SeqCst, SeqCst)
+        {
+            debug_assert_eq!(actual, NOTIFIED);
+            self.state.swap(EMPTY, SeqCst);
+            return;
+        }
+        wait();
+        self.state.swap(EMPTY, SeqCst);
+    }
+
+    /// Sets the token and wakes the parked thread, wherever it sleeps; `notify_driver` wakes the
+    /// driver's wait.
+    pub(crate) fn unpark(&self, notify_driver: impl FnOnce()) {
+        match self.state.swap(NOTIFIED, SeqCst) {
+            EMPTY | NOTIFIED => {}
+            PARKED_CONDVAR => {
+                // Taking the lock orders us after the parker's CAS-then-wait.
+                drop(self.mutex.lock().unwrap());
+                self.condvar.notify_one();
+            }
+            PARKED_DRIVER => notify_driver(),
+            other => unreachable!("parker state {other}"),
+        }
+    }
+}
+
+#[cfg(all(test, trellis_loom))]
+mod loom_park {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// A sticky notification flag guarded by a loom mutex: the model of `Poller::wait/notify`
+    /// (the timeout is modelled as "never", the strictest case for lost wakeups).
+    struct ModelDriver {
+        notified: Mutex<bool>,
+        condvar: Condvar,
+    }
+
+    impl ModelDriver {
+        fn wait(&self) {
+            let mut n = self.notified.lock().unwrap();
+            while !*n {
+                n = self.condvar.wait(n).unwrap();
+            }
+            *n = false;
+        }
+        fn notify(&self) {
+            *self.notified.lock().unwrap() = true;
+            self.condvar.notify_one();
+        }
+    }
+
+    fn driver() -> ModelDriver {
+        ModelDriver {
+            notified: Mutex::new(false),
+            condvar: Condvar::new(),
+        }
+    }
+
+    #[test]
+    fn loom_park_condvar_unpark_never_lost() {
+        loom::model(|| {
+            let p = Arc::new(Parker::new());
+            let d = Arc::new(driver());
+            let (p2, d2) = (p.clone(), d.clone());
+            let t = thread::spawn(move || p2.unpark(|| d2.notify()));
+            p.park(); // deadlocks (loom reports it) if the unpark is lost
+            t.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_park_driver_unpark_never_lost() {
+        loom::model(|| {
+            let p = Arc::new(Parker::new());
+            let d = Arc::new(driver());
+            let (p2, d2) = (p.clone(), d.clone());
+            let t = thread::spawn(move || p2.unpark(|| d2.notify()));
+            p.park_driver(|| d.wait());
+            t.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_park_two_rounds() {
+        // Two unparks, two parks: tokens do not accumulate, but each park after an unpark
+        // returns; the second park is only entered after the first unpark was consumed.
+        loom::model(|| {
+            let p = Arc::new(Parker::new());
+            let d = Arc::new(driver());
+            let flag = Arc::new(loom::sync::atomic::AtomicUsize::new(0));
+            let (p2, d2, f2) = (p.clone(), d.clone(), flag.clone());
+            let t = thread::spawn(move || {
+                f2.store(1, SeqCst);
+                p2.unpark(|| d2.notify());
+            });
+            while flag.load(SeqCst) == 0 {
+                p.park_driver(|| d.wait());
+            }
+            t.join().unwrap();
+        });
+    }
+}

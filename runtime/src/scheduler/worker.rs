@@ -1,0 +1,263 @@
+//! The worker loop: run local work, search, park.
+//!
+//! Each iteration takes the next task in this order: every [`GLOBAL_QUEUE_INTERVAL`] ticks the
+//! injector; the LIFO slot (at most [`MAX_LIFO_POLLS`] times in a row); the local queue; a batch
+//! from the injector; then it searches (steals from other workers, idle protocol in `idle.rs`)
+//! and finally parks. Every [`EVENT_INTERVAL`] ticks a busy worker fires due timers, so timers
+//! keep firing while tasks yield in a loop.
+
+use std::cell::Cell;
+use std::ptr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crossbeam_deque::Steal;
+
+use super::context::CoreGuard;
+use super::{EVENT_INTERVAL, GLOBAL_QUEUE_INTERVAL, MAX_LIFO_POLLS, SEARCH_ROUNDS, Shared, coop};
+use crate::task::{Notified, RawTask};
+
+/// A worker's own state; lives on its thread's stack and is reached through the thread-local
+/// context, only ever by shared reference.
+pub(crate) struct Core {
+    pub(crate) shared: Arc<Shared>,
+    index: usize,
+    local: crossbeam_deque::Worker<Notified>,
+    tick: Cell<u32>,
+    lifo_polls: Cell<u8>,
+    searching: Cell<bool>,
+    /// Parked (in the sleepers list): local scheduling must not notify others yet.
+    parked: Cell<bool>,
+    rng: Cell<u32>,
+}
+
+impl Core {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        index: usize,
+        local: crossbeam_deque::Worker<Notified>,
+    ) -> Core {
+        Core {
+            shared,
+            index,
+            local,
+            tick: Cell::new(0),
+            lifo_polls: Cell::new(0),
+            searching: Cell::new(false),
+            parked: Cell::new(false),
+            rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
+        }
+    }
+
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Runs the worker until shutdown, then cancels what its queues still hold.
+    pub(crate) fn run(self) {
+        let _guard = CoreGuard::enter(&self);
+        while !self.shared.is_shutdown() {
+            let tick = self.tick.get().wrapping_add(1);
+            self.tick.set(tick);
+            if tick % EVENT_INTERVAL == 0 {
+                self.shared.fire_timers();
+            }
+            let task = match self.next_task(tick) {
+                Some(task) => task,
+                None => match self.search() {
+                    Some(task) => task,
+                    None => {
+                        self.park();
+                        continue;
+                    }
+                },
+            };
+            self.run_task(task);
+        }
+        if self.searching.get() {
+            self.searching.set(false);
+            self.shared.idle.transition_from_searching();
+        }
+        // Cancel on this thread what only this worker can reach. Dropping a future may wake or
+        // spawn more tasks here, so loop until both are empty.
+        while let Some(task) = self.take_lifo().or_else(|| self.local.pop()) {
+            task.cancel();
+        }
+    }
+
+    fn run_task(&self, task: Notified) {
+        if self.searching.get() {
+            self.searching.set(false);
+            if self.shared.idle.transition_from_searching() {
+                // Idle rule 3: the last searcher found work; there may be more.
+                self.shared.notify_parked();
+            }
+        }
+        self.shared.remotes[self.index]
+            .poll_tick
+            .store(self.tick.get(), Ordering::Relaxed);
+        coop::reset(Some(coop::BUDGET));
+        task.run();
+        coop::reset(None);
+    }
+
+    fn next_task(&self, tick: u32) -> Option<Notified> {
+        if tick % GLOBAL_QUEUE_INTERVAL == 0 {
+            if let Some(task) = self.shared.steal_injector(&self.local) {
+                return Some(task);
+            }
+        }
+        if self.lifo_polls.get() < MAX_LIFO_POLLS {
+            if let Some(task) = self.take_lifo() {
+                self.lifo_polls.set(self.lifo_polls.get() + 1);
+                return Some(task);
+            }
+        } else if let Some(task) = self.take_lifo() {
+            // The cap is reached: the slot's task waits its turn at the back of the queue.
+            self.local.push(task);
+        }
+        self.lifo_polls.set(0);
+        self.local
+            .pop()
+            .or_else(|| self.shared.steal_injector(&self.local))
+    }
+
+    fn take_lifo(&self) -> Option<Notified> {
+        take_slot(&self.shared.remotes[self.index].lifo)
+    }
+
+    /// Called through the thread-local context when this worker's thread schedules a task of
+    /// this runtime.
+    pub(crate) fn schedule_local(&self, task: Notified, is_yield: bool) {
+        if is_yield {
+            self.local.push(task);
+        } else {
+            let raw = task.into_raw().ptr().as_ptr();
+            let prev = self.shared.remotes[self.index]
+                .lifo
+                .swap(raw, Ordering::AcqRel);
+            if let Some(prev) = ptr::NonNull::new(prev) {
+                // SAFETY: the slot held an owned queue-entry reference; it moves to the queue.
+                self.local
+                    .push(unsafe { Notified::from_raw(RawTask::from_ptr(prev)) });
+            }
+        }
+        if !self.parked.get() {
+            self.shared.notify_parked();
+        }
+    }
+
+    /// Searches other workers and the injector. `None`: park.
+    fn search(&self) -> Option<Notified> {
+        if !self.searching.get() {
+            if !self.shared.idle.transition_to_searching() {
+                return None;
+            }
+            self.searching.set(true);
+        }
+        let remotes = &self.shared.remotes;
+        let n = remotes.len();
+        let ticks: Vec<u32> = remotes
+            .iter()
+            .map(|r| r.poll_tick.load(Ordering::Relaxed))
+            .collect();
+        for round in 0..SEARCH_ROUNDS {
+            let start = self.next_rand() as usize % n;
+            for i in 0..n {
+                let victim = (start + i) % n;
+                if victim == self.index {
+                    continue;
+                }
+                let remote = &remotes[victim];
+                loop {
+                    match remote.stealer.steal_batch_and_pop(&self.local) {
+                        Steal::Success(task) => return Some(task),
+                        Steal::Empty => break,
+                        Steal::Retry => std::hint::spin_loop(),
+                    }
+                }
+                // A LIFO slot is taken only from a worker stuck in the poll it was in when this
+                // search began (DESIGN.md 3, item 15); a moving worker will run it itself.
+                if round > 0 && remote.poll_tick.load(Ordering::Relaxed) == ticks[victim] {
+                    if let Some(task) = take_slot(&remote.lifo) {
+                        return Some(task);
+                    }
+                }
+            }
+            if let Some(task) = self.shared.steal_injector(&self.local) {
+                return Some(task);
+            }
+            if self.shared.is_shutdown() {
+                return None;
+            }
+            // Let the worker we may be waiting on run (workers can outnumber cores).
+            std::thread::yield_now();
+        }
+        None
+    }
+
+    fn park(&self) {
+        let shared = &*self.shared;
+        self.parked.set(true);
+        if shared
+            .idle
+            .transition_to_parked(self.index, self.searching.get())
+            && shared.has_pending_work()
+        {
+            // Idle rule 4: the last searcher saw work appear; wake someone (maybe itself).
+            shared.notify_parked();
+        }
+        self.searching.set(false);
+        loop {
+            shared.park_worker(self.index);
+            // Timers fired in the driver may have queued tasks here.
+            let has_local = !self.local.is_empty()
+                || !shared.remotes[self.index]
+                    .lifo
+                    .load(Ordering::Acquire)
+                    .is_null();
+            if has_local || shared.is_shutdown() {
+                if !shared.idle.transition_from_parked(self.index) {
+                    self.searching.set(true); // a notifier counted us as searching
+                }
+                break;
+            }
+            if !shared.idle.is_parked(self.index) {
+                self.searching.set(true);
+                break;
+            }
+        }
+        self.parked.set(false);
+        if self.local.len() > 1 {
+            shared.notify_parked();
+        }
+    }
+
+    fn next_rand(&self) -> u32 {
+        // xorshift32
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.rng.set(x);
+        x
+    }
+}
+
+fn take_slot(slot: &std::sync::atomic::AtomicPtr<crate::task::Header>) -> Option<Notified> {
+    if slot.load(Ordering::Relaxed).is_null() {
+        return None;
+    }
+    let ptr = ptr::NonNull::new(slot.swap(ptr::null_mut(), Ordering::AcqRel))?;
+    // SAFETY: the slot held an owned queue-entry reference, now ours.
+    Some(unsafe { Notified::from_raw(RawTask::from_ptr(ptr)) })
+}
+
+/// An owned-list shard hint for threads that are not workers: spreads them over the shards.
+pub(crate) fn thread_shard_hint() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static HINT: usize = NEXT.fetch_add(1, Ordering::Relaxed).wrapping_mul(7) + 1;
+    }
+    HINT.with(|h| *h)
+}

@@ -1,0 +1,145 @@
+//! Tasks: one allocation per spawned future, a state word, a custom waker, join handles.
+//!
+//! # Layout
+//!
+//! A task is one heap block, `Cell<F>` (`raw.rs`): a type-erased [`Header`] followed by the
+//! stage (the future, then its output). The header holds the state word (`state.rs`), a vtable
+//! of the monomorphised functions, the scheduler the task belongs to, the links of the owned-task
+//! list (`owned.rs`) and the join waker slot: 64 bytes on 64-bit targets.
+//!
+//! # Protocol
+//!
+//! Every transition is one atomic step on the state word, so they are totally ordered.
+//!
+//! 1. **References.** The block is freed when the count in the state word drops to zero. The
+//!    holders are: the owned-task list (until completion), the `JoinHandle` (until dropped), every
+//!    `Waker`, and every queue entry ([`Notified`]), including the one a runner holds while
+//!    polling. The runner polls with a *borrowed* waker made from its own reference, so a poll
+//!    costs no reference-count traffic.
+//! 2. **Scheduling.** A wake sets `NOTIFIED`. If the task was idle (neither `NOTIFIED` nor
+//!    `RUNNING` nor `COMPLETE`), the waker also creates a queue entry and submits it; otherwise the
+//!    wake coalesces with the pending one. A wake that lands while `RUNNING` only sets `NOTIFIED`;
+//!    the runner, leaving `RUNNING` after a `Pending` poll, sees it and resubmits its own entry
+//!    (to the back of its queue: a task that wakes itself yields). So each task has at most one
+//!    queue entry, and a wake is never lost: either the waker submits, or the runner resubmits.
+//! 3. **Running.** Popping an entry clears `NOTIFIED` and sets `RUNNING`, giving the runner
+//!    exclusive access to the stage until it leaves `RUNNING` (`Pending`) or sets `COMPLETE`.
+//! 4. **Completion.** The runner stores the output, then sets `COMPLETE` in one RMW that reads
+//!    `JOIN_INTEREST` and `JOIN_WAKER`: without interest it drops the output itself; with a
+//!    registered join waker it wakes it. It then leaves the owned list and drops its references.
+//! 5. **Join waker slot.** While `JOIN_WAKER` is clear the slot belongs to the handle, which may
+//!    write it and then hand it over by setting the bit (failing if `COMPLETE` is set). To replace
+//!    the waker it clears the bit first (failing if `COMPLETE`). Once `COMPLETE` is set the slot is
+//!    only read. This is the lock-free protocol tokio uses; no waker is read while being written.
+//! 6. **Cancellation.** `abort()` sets `CANCELLED`; if the task was idle it also submits an entry,
+//!    so the runner that pops it drops the future instead of polling it (on the right thread). A
+//!    task cancelled during its poll is cancelled by that runner right after the poll. Shutdown
+//!    either finds the task idle and takes it (`RUNNING | CANCELLED`) to drop it on the spot, or
+//!    leaves it to its runner or queue, which the shutdown drains.
+//! 7. **Panics** in `poll`, or in the future's `Drop`, are caught; the output becomes
+//!    `JoinError::Panic`. The worker lives on.
+//!
+//! The loom models in `state.rs` check steps 2-6 on the bare state word.
+
+mod error;
+mod join;
+pub(crate) mod owned;
+mod raw;
+pub(crate) mod state;
+mod yield_now;
+
+pub use error::JoinError;
+pub use join::JoinHandle;
+pub(crate) use raw::{Header, Route};
+pub use yield_now::yield_now;
+
+use std::future::Future;
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use crate::scheduler::Shared;
+
+/// A pointer to a live task: no ownership by itself.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct RawTask(NonNull<Header>);
+
+impl RawTask {
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: a RawTask is only made from a live task, and every use is covered by a
+        // reference held by its owner (a Notified, the owned list, a JoinHandle).
+        unsafe { self.0.as_ref() }
+    }
+    pub(crate) fn ptr(self) -> NonNull<Header> {
+        self.0
+    }
+    pub(crate) fn from_ptr(ptr: NonNull<Header>) -> RawTask {
+        RawTask(ptr)
+    }
+}
+
+/// A queue entry: one reference to a task with `NOTIFIED` set. Running it consumes it.
+#[derive(Debug)]
+pub(crate) struct Notified(RawTask);
+
+// SAFETY: a Notified is handed between threads by the scheduler; pinned tasks (not Send) are only
+// ever pushed to their home domain's non-stealable queue, which never leaves that thread.
+unsafe impl Send for Notified {}
+
+impl Notified {
+    /// Adopts a queue-entry reference.
+    ///
+    /// # Safety
+    ///
+    /// - The caller owns one reference to the task, created for this queue entry.
+    pub(crate) unsafe fn from_raw(task: RawTask) -> Notified {
+        Notified(task)
+    }
+    pub(crate) fn header(&self) -> &Header {
+        self.0.header()
+    }
+    pub(crate) fn into_raw(self) -> RawTask {
+        let raw = self.0;
+        std::mem::forget(self);
+        raw
+    }
+    /// Cancels the task: its future is dropped here instead of polled (shutdown drains).
+    pub(crate) fn cancel(self) {
+        // NOTIFIED is set (we are its entry), so this only sets CANCELLED.
+        let _ = self.header().state.transition_to_cancelled();
+        self.run();
+    }
+
+    /// Polls (or cancels) the task, consuming this entry.
+    pub(crate) fn run(self) {
+        let raw = self.into_raw();
+        // SAFETY: we own a queue-entry reference with NOTIFIED set; `run` consumes it.
+        unsafe { (raw.header().vtable.run)(raw.ptr()) }
+    }
+}
+
+impl Drop for Notified {
+    fn drop(&mut self) {
+        // An entry dropped without running (a queue torn down): release its reference only.
+        // SAFETY: we own one reference.
+        unsafe { raw::drop_reference(self.0.ptr()) }
+    }
+}
+
+/// Allocates a task for `future`. Returns its first queue entry and its join handle; the caller
+/// inserts it into the owned list (see [`owned::OwnedTasks::bind`]) before scheduling.
+pub(crate) fn new_task<F>(
+    future: F,
+    shared: Arc<Shared>,
+    route: Route,
+) -> (RawTask, Notified, JoinHandle<F::Output>)
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let raw = raw::allocate(future, shared, route);
+    // SAFETY: `allocate` returns three references: owned list, join handle, queue entry.
+    let notified = unsafe { Notified::from_raw(raw) };
+    // SAFETY: as above, the join handle's reference.
+    let join = unsafe { JoinHandle::from_raw(raw) };
+    (raw, notified, join)
+}

@@ -1,0 +1,393 @@
+//! The task cell, its vtable, the harness that polls it, and the waker vtable.
+//!
+//! See the protocol in `task/mod.rs`; this file implements steps 1-7 on the memory.
+
+use std::cell::UnsafeCell;
+use std::future::Future;
+use std::mem::ManuallyDrop;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+use super::state::{COMPLETE, JOIN_INTEREST, JOIN_WAKER, State, ToIdle, ToNotified, ToRunning};
+use super::{JoinError, Notified, RawTask};
+use crate::scheduler::Shared;
+
+/// Where a task's queue entries go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// Any worker may run it (work stealing).
+    Stealable,
+    /// The blocking pool runs it.
+    Blocking,
+}
+
+/// The type-erased front of every task. `repr(C)`: `Cell<F>` starts with it, so a pointer to
+/// the cell is a pointer to the header.
+#[repr(C)]
+pub(crate) struct Header {
+    pub(crate) state: State,
+    pub(crate) vtable: &'static Vtable,
+    /// The runtime the task belongs to: where wakes submit its entries.
+    pub(crate) shared: Arc<Shared>,
+    /// Owned-list links; guarded by the lock of shard `shard` (`owned.rs`).
+    pub(crate) owned_prev: UnsafeCell<Option<NonNull<Header>>>,
+    pub(crate) owned_next: UnsafeCell<Option<NonNull<Header>>>,
+    /// The join waker (protocol step 5).
+    join_waker: UnsafeCell<Option<Waker>>,
+    pub(crate) shard: u32,
+    pub(crate) route: Route,
+}
+
+/// The monomorphised operations of one future type.
+pub(crate) struct Vtable {
+    /// Runs a queue entry: polls or cancels, and consumes the entry's reference.
+    pub(crate) run: unsafe fn(NonNull<Header>),
+    /// Moves the output into `*dst` (a `Poll<Result<T, JoinError>>`) if complete, else registers
+    /// the waker.
+    pub(crate) try_read_output: unsafe fn(NonNull<Header>, *mut (), &Waker),
+    /// The join handle is dropped.
+    pub(crate) drop_join_handle: unsafe fn(NonNull<Header>),
+    /// The caller owns the future after `transition_to_shutdown`: cancel and complete.
+    pub(crate) shutdown: unsafe fn(NonNull<Header>),
+    /// Frees the cell (reference count reached zero).
+    pub(crate) dealloc: unsafe fn(NonNull<Header>),
+}
+
+enum Stage<F: Future> {
+    Running(F),
+    Finished(Result<F::Output, JoinError>),
+    Consumed,
+}
+
+#[repr(C)]
+struct Cell<F: Future> {
+    header: Header,
+    stage: UnsafeCell<Stage<F>>,
+}
+
+struct Vtables<F>(std::marker::PhantomData<F>);
+
+impl<F: Future> Vtables<F> {
+    const VTABLE: Vtable = Vtable {
+        run: run::<F>,
+        try_read_output: try_read_output::<F>,
+        drop_join_handle: drop_join_handle::<F>,
+        shutdown: shutdown::<F>,
+        dealloc: dealloc::<F>,
+    };
+}
+
+/// Allocates the cell with three references: owned list, join handle, first queue entry.
+pub(super) fn allocate<F: Future>(future: F, shared: Arc<Shared>, route: Route) -> RawTask {
+    let cell = Box::new(Cell {
+        header: Header {
+            state: State::new(3),
+            vtable: &Vtables::<F>::VTABLE,
+            shared,
+            owned_prev: UnsafeCell::new(None),
+            owned_next: UnsafeCell::new(None),
+            join_waker: UnsafeCell::new(None),
+            shard: 0,
+            route,
+        },
+        stage: UnsafeCell::new(Stage::Running(future)),
+    });
+    RawTask(NonNull::from(Box::leak(cell)).cast())
+}
+
+impl Header {
+    /// Sets the owned-list shard; only before the task is shared with anyone.
+    pub(crate) fn set_shard(raw: RawTask, shard: u32) {
+        // SAFETY: called right after `allocate`, while the caller is the only one to know the
+        // pointer, so the write cannot race.
+        unsafe { (*raw.ptr().as_ptr()).shard = shard }
+    }
+}
+
+/// # Safety
+///
+/// - `ptr` points to a live `Cell<F>`.
+unsafe fn cell<'a, F: Future>(ptr: NonNull<Header>) -> &'a Cell<F> {
+    // SAFETY: the caller guarantees it is a live Cell<F>; Header is its first field (repr(C)).
+    unsafe { ptr.cast::<Cell<F>>().as_ref() }
+}
+
+/// Releases one reference, freeing the task if it was the last.
+///
+/// # Safety
+///
+/// - The caller owns one reference to the live task at `ptr`.
+pub(super) unsafe fn drop_reference(ptr: NonNull<Header>) {
+    // SAFETY: the caller owns a reference, so the header is alive until we drop it.
+    let header = unsafe { ptr.as_ref() };
+    if header.state.ref_dec() {
+        // SAFETY: that was the last reference: nobody else can touch the cell.
+        unsafe { (header.vtable.dealloc)(ptr) }
+    }
+}
+
+unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
+    // SAFETY: the last reference is gone; the cell was made by Box in `allocate`.
+    drop(unsafe { Box::from_raw(ptr.cast::<Cell<F>>().as_ptr()) });
+}
+
+unsafe fn run<F: Future>(ptr: NonNull<Header>) {
+    // SAFETY: the caller (Notified::run) owns a queue-entry reference to a live Cell<F>.
+    let cell = unsafe { cell::<F>(ptr) };
+    match cell.header.state.transition_to_running() {
+        ToRunning::Cancel => {
+            // SAFETY: RUNNING is ours; we own the entry reference.
+            unsafe { cancel_and_complete(cell, ptr) }
+        }
+        ToRunning::Poll => {
+            // SAFETY: RUNNING gives exclusive access to the stage, and the entry reference keeps
+            // the task alive for the borrowed waker's lifetime (this poll).
+            let outcome = unsafe { poll_stage(cell, ptr) };
+            match outcome {
+                Some(result) => {
+                    // SAFETY: still RUNNING; we own the entry reference.
+                    unsafe { complete(cell, ptr, result) }
+                }
+                None => match cell.header.state.transition_to_idle() {
+                    ToIdle::Idle => {} // our reference was dropped in the transition
+                    ToIdle::Notified => {
+                        // SAFETY: our reference now belongs to the new queue entry.
+                        let entry = unsafe { Notified::from_raw(RawTask(ptr)) };
+                        cell.header.shared.schedule(entry, true);
+                    }
+                    ToIdle::Cancel => {
+                        // SAFETY: still RUNNING (the transition kept it); we own our reference.
+                        unsafe { cancel_and_complete(cell, ptr) }
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// Polls the future once. `Some` when it is done (output or panic), with the future dropped.
+///
+/// # Safety
+///
+/// - The caller holds `RUNNING` and a reference.
+unsafe fn poll_stage<F: Future>(
+    cell: &Cell<F>,
+    ptr: NonNull<Header>,
+) -> Option<Result<F::Output, JoinError>> {
+    // SAFETY: a borrowed waker: it shares the caller's reference and never outlives this call
+    // (ManuallyDrop: its drop would release a reference it does not own).
+    let waker = ManuallyDrop::new(unsafe { Waker::from_raw(raw_waker(ptr)) });
+    let mut cx = Context::from_waker(&waker);
+    let stage = cell.stage.get();
+    let polled = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: RUNNING gives exclusive access to the stage.
+        let Stage::Running(future) = (unsafe { &mut *stage }) else {
+            unreachable!("polled a task whose future is gone")
+        };
+        // SAFETY: the future lives in the heap cell and is never moved until dropped in place.
+        match unsafe { Pin::new_unchecked(future) }.poll(&mut cx) {
+            Poll::Ready(output) => {
+                // Drop the future inside the guard: its destructor may panic too.
+                // SAFETY: exclusive access, as above.
+                unsafe { *stage = Stage::Consumed };
+                Poll::Ready(output)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }));
+    match polled {
+        Ok(Poll::Pending) => None,
+        Ok(Poll::Ready(output)) => Some(Ok(output)),
+        Err(payload) => {
+            // SAFETY: exclusive access; the future may be half-dropped only if its destructor
+            // panicked, in which case the stage is already Consumed.
+            let _ = catch_unwind(AssertUnwindSafe(|| unsafe { *stage = Stage::Consumed }));
+            Some(Err(JoinError::panic(payload)))
+        }
+    }
+}
+
+/// Drops the future and completes with `Cancelled` (or `Panic` if its destructor panicked).
+///
+/// # Safety
+///
+/// - The caller holds `RUNNING` and one reference (the entry's), which this consumes.
+unsafe fn cancel_and_complete<F: Future>(cell: &Cell<F>, ptr: NonNull<Header>) {
+    let stage = cell.stage.get();
+    // SAFETY: RUNNING gives exclusive access to the stage.
+    let dropped = catch_unwind(AssertUnwindSafe(|| unsafe { *stage = Stage::Consumed }));
+    let result = match dropped {
+        Ok(()) => Err(JoinError::cancelled()),
+        Err(payload) => Err(JoinError::panic(payload)),
+    };
+    // SAFETY: forwarded from the caller.
+    unsafe { complete(cell, ptr, result) }
+}
+
+/// Stores the result, publishes `COMPLETE`, notifies the join handle, leaves the owned list.
+///
+/// # Safety
+///
+/// - The caller holds `RUNNING` and one reference, which this consumes.
+unsafe fn complete<F: Future>(
+    cell: &Cell<F>,
+    ptr: NonNull<Header>,
+    result: Result<F::Output, JoinError>,
+) {
+    // SAFETY: RUNNING gives exclusive access to the stage.
+    unsafe { *cell.stage.get() = Stage::Finished(result) };
+    let prev = cell.header.state.transition_to_complete();
+    if !prev.has(JOIN_INTEREST) {
+        // Nobody will read the output: drop it here. The stage is ours: the handle is gone.
+        // SAFETY: no JoinHandle exists, and COMPLETE keeps every other party off the stage.
+        let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
+            *cell.stage.get() = Stage::Consumed
+        }));
+    } else if prev.has(JOIN_WAKER) {
+        // SAFETY: with JOIN_WAKER and COMPLETE set the slot belongs to the task side and is never
+        // written again; the handle only reads it.
+        let waker = unsafe { &*cell.header.join_waker.get() };
+        if let Some(waker) = waker {
+            waker.wake_by_ref();
+        }
+    }
+    let task = RawTask(ptr);
+    if cell.header.shared.owned.remove(task) {
+        // SAFETY: the list's reference was handed to us by `remove`.
+        unsafe { drop_reference(ptr) };
+    }
+    // SAFETY: the caller's reference.
+    unsafe { drop_reference(ptr) };
+}
+
+unsafe fn shutdown<F: Future>(ptr: NonNull<Header>) {
+    // SAFETY: the caller won `transition_to_shutdown` (RUNNING | CANCELLED are ours) and gives
+    // us one reference.
+    unsafe { cancel_and_complete(cell::<F>(ptr), ptr) }
+}
+
+unsafe fn try_read_output<F: Future>(ptr: NonNull<Header>, dst: *mut (), waker: &Waker) {
+    // SAFETY: the join handle holds a reference to a live Cell<F>.
+    let cell = unsafe { cell::<F>(ptr) };
+    // SAFETY: called by the join handle, which owns the slot per step 5.
+    if unsafe { can_read_output(&cell.header, waker) } {
+        // SAFETY: COMPLETE with JOIN_INTEREST: the output belongs to the handle.
+        let stage = unsafe { std::mem::replace(&mut *cell.stage.get(), Stage::Consumed) };
+        let Stage::Finished(result) = stage else {
+            panic!("JoinHandle polled after it returned the output");
+        };
+        let dst = dst.cast::<Poll<Result<F::Output, JoinError>>>();
+        // SAFETY: the caller passes a valid `Poll<Result<F::Output, JoinError>>`.
+        unsafe { *dst = Poll::Ready(result) };
+    }
+}
+
+/// Step 5. Returns `true` when complete (the output can be read); otherwise `waker` is
+/// registered.
+///
+/// # Safety
+///
+/// - Only the task's join handle calls this.
+unsafe fn can_read_output(header: &Header, waker: &Waker) -> bool {
+    let snapshot = header.state.load();
+    if snapshot.has(COMPLETE) {
+        return true;
+    }
+    let slot = header.join_waker.get();
+    if snapshot.has(JOIN_WAKER) {
+        // SAFETY: the task side only reads the slot; reading it here too is fine.
+        let same = unsafe { (*slot).as_ref() }.is_some_and(|w| w.will_wake(waker));
+        if same {
+            return false;
+        }
+        if header.state.unset_join_waker().is_err() {
+            return true; // completed meanwhile
+        }
+    }
+    // SAFETY: JOIN_WAKER is clear: the slot is the handle's.
+    unsafe { *slot = Some(waker.clone()) };
+    if header.state.set_join_waker().is_err() {
+        // Completed before the hand-over: the slot is still ours; clear it and read.
+        // SAFETY: as above.
+        unsafe { *slot = None };
+        return true;
+    }
+    false
+}
+
+unsafe fn drop_join_handle<F: Future>(ptr: NonNull<Header>) {
+    // SAFETY: the join handle holds a reference to a live Cell<F>.
+    let cell = unsafe { cell::<F>(ptr) };
+    if !cell.header.state.unset_join_interest() {
+        // Already complete: the output is the handle's to drop.
+        // SAFETY: COMPLETE with JOIN_INTEREST: the stage belongs to the handle.
+        let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
+            *cell.stage.get() = Stage::Consumed
+        }));
+    }
+    // SAFETY: the handle's reference.
+    unsafe { drop_reference(ptr) }
+}
+
+// ---- the waker ----
+
+static WAKER_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
+
+fn raw_waker(ptr: NonNull<Header>) -> RawWaker {
+    RawWaker::new(ptr.as_ptr() as *const (), &WAKER_VTABLE)
+}
+
+unsafe fn waker_clone(data: *const ()) -> RawWaker {
+    // SAFETY: a waker holds (or borrows) a reference, so the header is alive.
+    let header = unsafe { &*(data as *const Header) };
+    header.state.ref_inc();
+    RawWaker::new(data, &WAKER_VTABLE)
+}
+
+unsafe fn waker_wake(data: *const ()) {
+    // SAFETY: an owned waker holds a reference to a live task.
+    let ptr = unsafe { NonNull::new_unchecked(data as *mut Header) };
+    // SAFETY: as above.
+    let header = unsafe { ptr.as_ref() };
+    match header.state.transition_to_notified_by_val() {
+        (ToNotified::Submit, _) => {
+            // SAFETY: the waker's reference became the entry's.
+            let entry = unsafe { Notified::from_raw(RawTask(ptr)) };
+            header.shared.schedule(entry, false);
+        }
+        (ToNotified::Nothing, true) => {
+            // SAFETY: we dropped the last reference.
+            unsafe { (header.vtable.dealloc)(ptr) }
+        }
+        (ToNotified::Nothing, false) => {}
+    }
+}
+
+unsafe fn waker_wake_by_ref(data: *const ()) {
+    // SAFETY: the waker holds (or borrows) a reference to a live task.
+    let ptr = unsafe { NonNull::new_unchecked(data as *mut Header) };
+    // SAFETY: as above.
+    let header = unsafe { ptr.as_ref() };
+    if header.state.transition_to_notified_by_ref() == ToNotified::Submit {
+        // SAFETY: the transition added a reference for the entry.
+        let entry = unsafe { Notified::from_raw(RawTask(ptr)) };
+        header.shared.schedule(entry, false);
+    }
+}
+
+unsafe fn waker_drop(data: *const ()) {
+    // SAFETY: an owned waker holds one reference.
+    unsafe { drop_reference(NonNull::new_unchecked(data as *mut Header)) }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn header_fits_a_cache_line() {
+        assert!(std::mem::size_of::<super::Header>() <= 64);
+    }
+}

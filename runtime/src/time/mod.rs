@@ -1,0 +1,17 @@
+//! Timers: [`sleep`], [`sleep_until`], [`interval`].
+//!
+//! Deadlines live in one ordered timer queue per runtime. The worker that parks in the I/O
+//! poller sleeps until the nearest deadline; busy workers fire due timers every few dozen
+//! polls, so timers keep firing while tasks yield in a loop. A timer costs one queue insertion
+//! when its future first waits, and one removal when it fires or is dropped.
+//!
+//! [`Instant`] is `std::time::Instant`; every deadline API takes it.
+
+mod interval;
+mod queue;
+mod sleep;
+
+pub use interval::{Interval, interval};
+pub(crate) use queue::TimerQueue;
+pub use sleep::{Sleep, sleep, sleep_until};
+pub use std::time::Instant;

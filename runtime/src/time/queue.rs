@@ -1,0 +1,101 @@
+//! The timer queue: deadlines ordered in a `BTreeMap`, each with the waker of the task waiting.
+//!
+//! Keys are `(deadline, id)`, so equal deadlines stay distinct and fire in registration order.
+//! Insertion and removal are O(log n); firing pops the due prefix. Wakers are woken after the
+//! lock is released, so a wake that schedules a task never runs under the timer lock.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+use std::task::Waker;
+use std::time::Instant;
+
+/// Identifies one registered timer.
+pub(crate) type TimerKey = (Instant, u64);
+
+pub(crate) struct TimerQueue {
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    map: BTreeMap<TimerKey, Waker>,
+    next_id: u64,
+}
+
+impl TimerQueue {
+    pub(crate) fn new() -> TimerQueue {
+        TimerQueue {
+            inner: Mutex::new(Inner {
+                map: BTreeMap::new(),
+                next_id: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // No critical section panics (wakers are woken outside), so a poisoned lock is intact.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers `waker` for `deadline`. Returns the key, and whether it is now the earliest
+    /// (the parked driver must then shorten its sleep).
+    pub(crate) fn register(&self, deadline: Instant, waker: Waker) -> (TimerKey, bool) {
+        let mut inner = self.lock();
+        let key = (deadline, inner.next_id);
+        inner.next_id += 1;
+        inner.map.insert(key, waker);
+        let earliest = inner.map.first_key_value().is_some_and(|(k, _)| *k == key);
+        (key, earliest)
+    }
+
+    /// Replaces the waker of a registered timer. `false` if it already fired.
+    pub(crate) fn update(&self, key: TimerKey, waker: &Waker) -> bool {
+        match self.lock().map.get_mut(&key) {
+            Some(slot) => {
+                if !slot.will_wake(waker) {
+                    slot.clone_from(waker);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes a timer (its future was dropped or completed).
+    pub(crate) fn cancel(&self, key: TimerKey) {
+        let waker = self.lock().map.remove(&key);
+        drop(waker); // outside the lock: dropping a waker may free a task
+    }
+
+    /// The earliest deadline, if any.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.lock().map.first_key_value().map(|(k, _)| k.0)
+    }
+
+    /// Wakes every timer due at `now`. Skips the work if another thread holds the lock (it is
+    /// firing or registering, and the driver re-checks before sleeping).
+    pub(crate) fn fire_due(&self, now: Instant) {
+        let mut due = Vec::new();
+        {
+            let mut inner = match self.inner.try_lock() {
+                Ok(inner) => inner,
+                Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return,
+            };
+            while let Some(entry) = inner.map.first_entry() {
+                if entry.key().0 > now {
+                    break;
+                }
+                due.push(entry.remove());
+            }
+        }
+        for waker in due {
+            waker.wake();
+        }
+    }
+
+    /// Number of registered timers.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.lock().map.len()
+    }
+}

@@ -1,0 +1,197 @@
+//! `sleep` and `sleep_until`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use super::queue::TimerKey;
+use crate::scheduler::{Shared, context, coop};
+
+/// Waits until `duration` has elapsed.
+///
+/// The deadline is computed when `sleep` is called. `sleep(Duration::ZERO)` still suspends
+/// once, like every runtime operation (it is a checkpoint).
+///
+/// # Panics
+///
+/// Panics if called outside a Trellis runtime (a task or a `block_on` future), or if the
+/// deadline overflows `Instant` (use [`sleep_until`] with a far deadline instead).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// trellis::run(async {
+///     let start = Instant::now();
+///     trellis::time::sleep(Duration::from_millis(10)).await;
+///     assert!(start.elapsed() >= Duration::from_millis(10));
+/// });
+/// ```
+///
+/// # Cancellation
+///
+/// A checkpoint. Dropping the future removes the timer; nothing else is lost.
+pub fn sleep(duration: Duration) -> Sleep {
+    let deadline = Instant::now()
+        .checked_add(duration)
+        .expect("`trellis::time::sleep`: the deadline overflows `Instant`; use `sleep_until` with a far deadline");
+    sleep_until(deadline)
+}
+
+/// Waits until `deadline`. A deadline in the past completes at the first poll (after one
+/// cooperative yield if the task's budget is spent).
+///
+/// # Panics
+///
+/// Panics if called outside a Trellis runtime.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use trellis::time::Instant;
+///
+/// trellis::run(async {
+///     let deadline = Instant::now() + Duration::from_millis(5);
+///     trellis::time::sleep_until(deadline).await;
+///     assert!(Instant::now() >= deadline);
+/// });
+/// ```
+///
+/// # Cancellation
+///
+/// A checkpoint. Dropping the future removes the timer.
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    let shared = context::expect_runtime("trellis::time::sleep", Arc::clone);
+    Sleep {
+        shared,
+        deadline,
+        key: None,
+    }
+}
+
+/// The future returned by [`sleep`] and [`sleep_until`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// trellis::run(async {
+///     let nap: trellis::time::Sleep = trellis::time::sleep(Duration::from_millis(1));
+///     let deadline = nap.deadline();
+///     nap.await;
+///     assert!(trellis::time::Instant::now() >= deadline);
+/// });
+/// ```
+///
+/// # Cancellation
+///
+/// Dropping it removes its timer.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct Sleep {
+    shared: Arc<Shared>,
+    deadline: Instant,
+    key: Option<TimerKey>,
+}
+
+impl Sleep {
+    /// The instant this sleep completes at.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use trellis::time::Instant;
+    ///
+    /// trellis::run(async {
+    ///     let before = Instant::now();
+    ///     let nap = trellis::time::sleep(Duration::from_secs(1));
+    ///     assert!(nap.deadline() >= before + Duration::from_secs(1));
+    /// });
+    /// ```
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Moves the deadline; the sleep re-registers at its next poll.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use trellis::time::Instant;
+    ///
+    /// trellis::run(async {
+    ///     let mut nap = Box::pin(trellis::time::sleep(Duration::from_secs(3600)));
+    ///     nap.as_mut().reset(Instant::now() + Duration::from_millis(1));
+    ///     nap.await;
+    /// });
+    /// ```
+    pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
+        let this = self.get_mut();
+        if let Some(key) = this.key.take() {
+            this.shared.timers.cancel(key);
+        }
+        this.deadline = deadline;
+    }
+
+    pub(crate) fn poll_at(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let spent = ready!(coop::poll_proceed(cx));
+        if Instant::now() >= self.deadline {
+            if let Some(key) = self.key.take() {
+                self.shared.timers.cancel(key);
+            }
+            spent.made_progress();
+            return Poll::Ready(());
+        }
+        match self.key {
+            Some(key) => {
+                if !self.shared.timers.update(key, cx.waker()) {
+                    // Fired, yet `now` was read before the driver's: register again.
+                    self.key = None;
+                    return self.poll_at(cx);
+                }
+            }
+            None => {
+                let (key, earliest) = self
+                    .shared
+                    .timers
+                    .register(self.deadline, cx.waker().clone());
+                self.key = Some(key);
+                if earliest {
+                    // The parked driver must shorten its sleep.
+                    self.shared.notify_driver();
+                }
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.get_mut().poll_at(cx)
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.shared.timers.cancel(key);
+        }
+    }
+}
+
+impl std::fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sleep")
+            .field("deadline", &self.deadline)
+            .finish()
+    }
+}

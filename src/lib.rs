@@ -1,0 +1,15 @@
+//! Trellis: a work-stealing async runtime for CPU-heavy work, with Trio-style structured
+//! concurrency.
+//!
+//! This facade re-exports the runtime (`trellis-runtime`) at the top level and the trio-util
+//! port (`trellis-util`) as [`util`].
+//!
+//! ```
+//! let v = trellis::run(async { trellis::spawn(async { 1 + 1 }).await.unwrap() });
+//! assert_eq!(v, 2);
+//! ```
+
+pub use trellis_runtime::*;
+
+/// The trio-util port (`trellis-util`).
+pub use trellis_util as util;

@@ -16,6 +16,7 @@ use std::task::{Context, Poll};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::scheduler::context::RuntimeGuard;
 use crate::task::Notified;
 
 /// The pool; cheap to clone (threads hold a clone).
@@ -110,6 +111,8 @@ impl BlockingPool {
         loop {
             if let Some(task) = state.queue.pop_front() {
                 drop(state);
+                // Inside the job, `spawn` and friends find the task's runtime.
+                let _runtime = RuntimeGuard::enter(task.header().shared.clone());
                 task.run();
                 state = self.lock();
                 continue;

@@ -10,7 +10,13 @@ use crate::blocking::BlockingPool;
 use crate::scheduler::Shared;
 use crate::scheduler::worker::Core;
 
-/// The environment variable that sets the default worker count.
+/// The environment variable that sets the default worker count (a positive integer).
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(trellis::WORKERS_ENV, "TRELLIS_WORKERS");
+/// ```
 pub const WORKERS_ENV: &str = "TRELLIS_WORKERS";
 
 /// Configures a [`Runtime`].

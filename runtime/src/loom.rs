@@ -1,8 +1,8 @@
 //! Synchronisation shim: [`loom`](https://docs.rs/loom) under `--cfg trellis_loom`, `std`
 //! otherwise.
 //!
-//! The protocols that loom checks (the task state word in `task::state` and the worker parker in
-//! `scheduler::park`) take their atomics, mutexes and condvars from here, so the same code runs
+//! The protocols that loom checks (the task state word in `task::state`, the worker parker in
+//! `scheduler::park` and the idle protocol in `scheduler::idle`) take their atomics, mutexes and condvars from here, so the same code runs
 //! under loom's model checker and in production. Modules that loom does not model use `std`
 //! directly. Under `trellis_loom` only the loom models (`cargo test -p trellis-runtime --lib
 //! loom_`) may run: loom's types panic outside `loom::model`.
@@ -11,7 +11,7 @@
 pub(crate) mod sync {
     pub(crate) use std::sync::{Condvar, Mutex};
     pub(crate) mod atomic {
-        pub(crate) use std::sync::atomic::{AtomicUsize, Ordering};
+        pub(crate) use std::sync::atomic::{AtomicUsize, Ordering, fence};
     }
 }
 
@@ -19,6 +19,6 @@ pub(crate) mod sync {
 pub(crate) mod sync {
     pub(crate) use loom::sync::{Condvar, Mutex};
     pub(crate) mod atomic {
-        pub(crate) use loom::sync::atomic::{AtomicUsize, Ordering};
+        pub(crate) use loom::sync::atomic::{AtomicUsize, Ordering, fence};
     }
 }

@@ -165,7 +165,7 @@ impl Runtime {
     /// use std::time::Duration;
     ///
     /// let rt = trellis::Runtime::builder().workers(1).build().unwrap();
-    /// rt.spawn_blocking(|| std::thread::sleep(Duration::from_millis(200)));
+    /// let _detached = rt.spawn_blocking(|| std::thread::sleep(Duration::from_millis(200)));
     /// rt.shutdown_timeout(Duration::from_millis(10)); // returns without waiting 200 ms
     /// ```
     pub fn shutdown_timeout(mut self, timeout: Duration) {

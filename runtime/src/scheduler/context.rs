@@ -9,8 +9,11 @@ use super::worker::Core;
 thread_local! {
     /// The worker core running on this thread, while its loop runs.
     static CORE: Cell<*const Core> = const { Cell::new(std::ptr::null()) };
-    /// The runtime entered by this thread: a worker's, or the one `block_on` runs.
+    /// The runtime entered by this thread outside a worker: by `block_on`, or by a blocking
+    /// pool thread while it runs a job.
     static RUNTIME: RefCell<Option<Arc<Shared>>> = const { RefCell::new(None) };
+    /// Inside `block_on` (nested calls are refused).
+    static IN_BLOCK_ON: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Calls `f` with this thread's worker core, if it is a worker.
@@ -64,8 +67,27 @@ impl Drop for CoreGuard {
     }
 }
 
+/// Makes `shared` this thread's runtime until the guard drops (blocking pool jobs), restoring
+/// the previous one after.
+pub(crate) struct RuntimeGuard(Option<Arc<Shared>>);
+
+impl RuntimeGuard {
+    pub(crate) fn enter(shared: Arc<Shared>) -> RuntimeGuard {
+        RuntimeGuard(RUNTIME.with(|rt| rt.borrow_mut().replace(shared)))
+    }
+}
+
+impl Drop for RuntimeGuard {
+    fn drop(&mut self) {
+        let prev = self.0.take();
+        let _ = RUNTIME.try_with(|rt| *rt.borrow_mut() = prev);
+    }
+}
+
 /// Marks this thread as inside `block_on` of `shared` until the guard drops.
-pub(crate) struct BlockOnGuard(());
+pub(crate) struct BlockOnGuard {
+    _runtime: RuntimeGuard,
+}
 
 impl BlockOnGuard {
     /// # Panics
@@ -79,23 +101,21 @@ impl BlockOnGuard {
                  `spawn` it and await its JoinHandle); for blocking code use `spawn_blocking`"
             );
         }
-        RUNTIME.with(|rt| {
-            let mut rt = rt.borrow_mut();
-            if rt.is_some() {
-                panic!(
-                    "`Runtime::block_on` called inside another `block_on`: a thread can drive one \
-                     runtime at a time. `.await` the future instead, or run it with \
-                     `spawn_blocking` on another thread"
-                );
-            }
-            *rt = Some(shared.clone());
-        });
-        BlockOnGuard(())
+        if IN_BLOCK_ON.with(|b| b.replace(true)) {
+            panic!(
+                "`Runtime::block_on` called inside another `block_on`: a thread can drive one \
+                 runtime at a time. `.await` the future instead, or run it with \
+                 `spawn_blocking` on another thread"
+            );
+        }
+        BlockOnGuard {
+            _runtime: RuntimeGuard::enter(shared.clone()),
+        }
     }
 }
 
 impl Drop for BlockOnGuard {
     fn drop(&mut self) {
-        let _ = RUNTIME.try_with(|rt| rt.borrow_mut().take());
+        let _ = IN_BLOCK_ON.try_with(|b| b.set(false));
     }
 }

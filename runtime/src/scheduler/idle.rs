@@ -40,8 +40,8 @@
 //! seen by a worker that is awake or will be woken. The park/unpark step is checked by the loom
 //! models in `park.rs`.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use crate::loom::sync::Mutex;
+use crate::loom::sync::atomic::{AtomicUsize, Ordering::SeqCst, fence};
 
 const SEARCH_MASK: usize = (1 << 16) - 1;
 const UNPARK_ONE: usize = 1 << 16;
@@ -70,7 +70,7 @@ impl Idle {
         }
     }
 
-    fn sleepers(&self) -> std::sync::MutexGuard<'_, Vec<usize>> {
+    fn sleepers(&self) -> impl std::ops::DerefMut<Target = Vec<usize>> + '_ {
         self.sleepers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -110,14 +110,17 @@ impl Idle {
         searching(self.state.fetch_sub(1, SeqCst)) == 1
     }
 
-    /// Rule 4: the worker goes to sleep. Returns `true` if it was the last searcher (the caller
-    /// must then re-check every queue).
+    /// Rule 4: the worker goes to sleep. Returns `true` if it was the last searcher: the caller
+    /// must then re-check every queue (this fences, so the re-check reads after the RMW in the
+    /// single total order of the proof sketch).
     pub(crate) fn transition_to_parked(&self, index: usize, is_searching: bool) -> bool {
         let mut sleepers = self.sleepers();
         let prev = self
             .state
             .fetch_sub(UNPARK_ONE + usize::from(is_searching), SeqCst);
         sleepers.push(index);
+        drop(sleepers);
+        fence(SeqCst);
         is_searching && searching(prev) == 1
     }
 
@@ -139,5 +142,64 @@ impl Idle {
     /// Is the worker still listed as sleeping (its wake was spurious)?
     pub(crate) fn is_parked(&self, index: usize) -> bool {
         self.sleepers().contains(&index)
+    }
+}
+
+#[cfg(all(test, trellis_loom))]
+mod loom_idle {
+    //! Loom model of rule 1 vs rule 4: a producer pushes a task while the last searcher goes to
+    //! sleep. The worker must end up with the task; a lost wakeup leaves it parked forever,
+    //! which loom reports as a deadlock.
+    use super::*;
+    use crate::scheduler::park::Parker;
+    use loom::sync::Arc;
+    use loom::sync::atomic::AtomicUsize as Queue;
+    use loom::thread;
+
+    #[test]
+    fn loom_idle_push_vs_last_searcher_parks() {
+        loom::model(|| {
+            let idle = Arc::new(Idle::new(2));
+            let queue = Arc::new(Queue::new(0));
+            let parkers = Arc::new([Parker::new(), Parker::new()]);
+            // Worker 1 is asleep; worker 0 is the only searcher.
+            assert!(!idle.transition_to_parked(1, false));
+            assert!(idle.transition_to_searching());
+
+            let (i2, q2, p2) = (idle.clone(), queue.clone(), parkers.clone());
+            let producer = thread::spawn(move || {
+                q2.fetch_add(1, SeqCst);
+                fence(SeqCst);
+                if let Some(w) = i2.worker_to_notify() {
+                    p2[w].unpark(|| {});
+                }
+            });
+
+            // Worker 0: finds nothing, parks; re-checks as the last searcher.
+            let mut searching = true;
+            let mut me = 0;
+            loop {
+                if queue.load(SeqCst) > 0 {
+                    queue.fetch_sub(1, SeqCst);
+                    break;
+                }
+                if idle.transition_to_parked(me, searching) && queue.load(SeqCst) > 0 {
+                    if let Some(w) = idle.worker_to_notify() {
+                        parkers[w].unpark(|| {});
+                    }
+                }
+                // Whichever worker was notified takes over the search (the model plays both).
+                let woken = loop {
+                    let candidates = [me, 1 - me];
+                    if let Some(&w) = candidates.iter().find(|&&w| !idle.is_parked(w)) {
+                        break w;
+                    }
+                    parkers[me].park();
+                };
+                me = woken;
+                searching = true;
+            }
+            producer.join().unwrap();
+        });
     }
 }

@@ -29,6 +29,8 @@ pub(crate) struct Core {
     /// Parked (in the sleepers list): local scheduling must not notify others yet.
     parked: Cell<bool>,
     rng: Cell<u32>,
+    /// Scratch space for `search`: the poll ticks seen when it began.
+    ticks: Cell<Vec<u32>>,
 }
 
 impl Core {
@@ -46,6 +48,7 @@ impl Core {
             searching: Cell::new(false),
             parked: Cell::new(false),
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
+            ticks: Cell::new(Vec::new()),
         }
     }
 
@@ -96,6 +99,10 @@ impl Core {
         self.shared.remotes[self.index]
             .poll_tick
             .store(self.tick.get(), Ordering::Relaxed);
+        if self.shared.is_shutdown() {
+            task.cancel(); // stolen or dequeued after shutdown began: drop, don't poll
+            return;
+        }
         coop::reset(Some(coop::BUDGET));
         task.run();
         coop::reset(None);
@@ -156,11 +163,17 @@ impl Core {
             self.searching.set(true);
         }
         let remotes = &self.shared.remotes;
+        let mut ticks = self.ticks.take();
+        ticks.clear();
+        ticks.extend(remotes.iter().map(|r| r.poll_tick.load(Ordering::Relaxed)));
+        let found = self.search_rounds(&ticks);
+        self.ticks.set(ticks);
+        found
+    }
+
+    fn search_rounds(&self, ticks: &[u32]) -> Option<Notified> {
+        let remotes = &self.shared.remotes;
         let n = remotes.len();
-        let ticks: Vec<u32> = remotes
-            .iter()
-            .map(|r| r.poll_tick.load(Ordering::Relaxed))
-            .collect();
         for round in 0..SEARCH_ROUNDS {
             let start = self.next_rand() as usize % n;
             for i in 0..n {

@@ -347,15 +347,15 @@ mod loom_state {
                 self.freed.fetch_add(1, SeqCst);
             }
         }
-        /// Runs every queued entry; `ready_after` polls complete the future.
-        fn run_queue(&self, ready_after: usize) {
+        /// Runs every queued entry; the future completes once `ready()` holds when polled.
+        fn run_queue(&self, ready: impl Fn() -> bool) {
             while self.queued.load(SeqCst) > 0 {
                 self.queued.fetch_sub(1, SeqCst);
                 match self.state.transition_to_running() {
                     ToRunning::Cancel => self.complete(),
                     ToRunning::Poll => {
-                        let n = self.polls.fetch_add(1, SeqCst) + 1;
-                        if n >= ready_after {
+                        self.polls.fetch_add(1, SeqCst);
+                        if ready() {
                             self.complete();
                         } else {
                             match self.state.transition_to_idle() {
@@ -394,19 +394,23 @@ mod loom_state {
         loom::model(|| {
             // refs: owned list, join handle (unused here: dropped at the end), entry, one waker.
             let t = task(4);
-            let t2 = t.clone();
+            let signal = Arc::new(LAtomic::new(0));
+            let (t2, s2) = (t.clone(), signal.clone());
             let waker = thread::spawn(move || {
+                // The event the future waits for, then the wake.
+                s2.store(1, SeqCst);
                 if let (ToNotified::Submit, _) = t2.state.transition_to_notified_by_val() {
                     t2.queued.fetch_add(1, SeqCst);
                 }
             });
-            // The future needs two polls; the only wake is the one above, so both polls happen
-            // only if the wake is not lost.
-            t.run_queue(2);
+            let ready = || signal.load(SeqCst) == 1;
+            t.run_queue(ready);
             waker.join().unwrap();
-            t.run_queue(2);
-            assert_eq!(t.polls.load(SeqCst), 2);
+            // Whatever the interleaving, the wake left the task queued or it already completed:
+            // draining the queue once more must complete it (a lost wake leaves it idle).
+            t.run_queue(ready);
             assert_eq!(t.completions.load(SeqCst), 1);
+            assert!(t.polls.load(SeqCst) <= 2);
             assert!(!t.state.unset_join_interest());
             t.drop_ref(); // join handle
             assert_eq!(t.freed.load(SeqCst), 1);
@@ -430,10 +434,10 @@ mod loom_state {
                 }
                 tw.drop_ref();
             });
-            t.run_queue(usize::MAX); // never ready on its own: only the abort completes it
+            t.run_queue(|| false); // never ready on its own: only the abort completes it
             aborter.join().unwrap();
             waker.join().unwrap();
-            t.run_queue(usize::MAX);
+            t.run_queue(|| false);
             assert_eq!(t.completions.load(SeqCst), 1, "{:?}", t.state.load());
             if t.state.unset_join_interest() {
                 unreachable!("completed before the handle was dropped");
@@ -448,7 +452,7 @@ mod loom_state {
         loom::model(|| {
             let t = task(3); // owned list, join handle, entry
             let t2 = t.clone();
-            let runner = thread::spawn(move || t2.run_queue(1));
+            let runner = thread::spawn(move || t2.run_queue(|| true));
             // The handle registers its waker; either it sees COMPLETE, or the runner's completion
             // snapshot has JOIN_WAKER and it would wake it.
             let registered = t.state.set_join_waker().is_ok();

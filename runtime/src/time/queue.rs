@@ -99,3 +99,39 @@ impl TimerQueue {
         self.lock().map.len()
     }
 }
+
+#[cfg(all(test, not(trellis_loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+    use std::time::Duration;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn fires_due_timers_only_and_removes_cancelled() {
+        let q = TimerQueue::new();
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let now = Instant::now();
+        let (early, first) = q.register(now + Duration::from_millis(1), waker.clone());
+        assert!(first);
+        let (_late, first) = q.register(now + Duration::from_secs(60), waker.clone());
+        assert!(!first);
+        let (gone, _) = q.register(now + Duration::from_millis(2), waker.clone());
+        q.cancel(gone);
+        assert_eq!(q.len(), 2);
+        assert_eq!(q.next_deadline(), Some(early.0));
+        q.fire_due(now + Duration::from_millis(5));
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(!q.update(early, &waker), "a fired timer is gone");
+        assert_eq!(q.len(), 1);
+    }
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::blocking::BlockingTask;
 use crate::builder::Builder;
 use crate::scheduler::Shared;
-use crate::scheduler::context::{self, BlockOnGuard};
+use crate::scheduler::context::{self, BlockOnGuard, RuntimeGuard};
 use crate::task::{JoinHandle, Route};
 
 /// A Trellis runtime: a set of worker threads (one domain each) running tasks with work
@@ -194,6 +194,9 @@ impl Runtime {
                 }
             }
         }
+        // Futures dropped here may spawn or sleep from their `Drop`: they find this runtime
+        // (and get a cancelled handle) instead of panicking.
+        let _runtime = RuntimeGuard::enter(self.shared.clone());
         self.shared.finish_shutdown(deadline);
     }
 }

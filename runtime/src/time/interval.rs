@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures_core::Stream;
 
-use super::sleep::{Sleep, sleep_until};
+use super::sleep::{Sleep, deadline_after, sleep_until};
 
 /// A stream that yields at `start`, `start + period`, `start + 2 * period`, ...
 ///
@@ -108,10 +108,10 @@ impl Interval {
         ready!(self.sleep.as_mut().poll(cx));
         let at = self.sleep.deadline();
         let now = Instant::now();
-        let mut next = at + self.period;
+        let mut next = deadline_after(at, self.period);
         if next <= now {
             // Fell behind by a whole period or more: skip the missed ticks.
-            next = now + self.period;
+            next = deadline_after(now, self.period);
         }
         self.sleep.as_mut().reset(next);
         Poll::Ready(at)

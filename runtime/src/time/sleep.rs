@@ -11,13 +11,13 @@ use crate::scheduler::{Shared, context, coop};
 
 /// Waits until `duration` has elapsed.
 ///
-/// The deadline is computed when `sleep` is called. `sleep(Duration::ZERO)` still suspends
-/// once, like every runtime operation (it is a checkpoint).
+/// The deadline is computed when `sleep` is called (so it must be called inside the runtime:
+/// write `rt.spawn(async { sleep(d).await })` from outside). A duration too large for
+/// `Instant` (such as `Duration::MAX`) means "about 30 years", i.e. never in practice.
 ///
 /// # Panics
 ///
-/// Panics if called outside a Trellis runtime (a task or a `block_on` future), or if the
-/// deadline overflows `Instant` (use [`sleep_until`] with a far deadline instead).
+/// Panics if called outside a Trellis runtime (a task or a `block_on` future).
 ///
 /// # Examples
 ///
@@ -35,10 +35,13 @@ use crate::scheduler::{Shared, context, coop};
 ///
 /// A checkpoint. Dropping the future removes the timer; nothing else is lost.
 pub fn sleep(duration: Duration) -> Sleep {
-    let deadline = Instant::now()
-        .checked_add(duration)
-        .expect("`trellis::time::sleep`: the deadline overflows `Instant`; use `sleep_until` with a far deadline");
-    sleep_until(deadline)
+    sleep_until(deadline_after(Instant::now(), duration))
+}
+
+/// `from + duration`, saturated to about 30 years from `from` when `Instant` would overflow.
+pub(crate) fn deadline_after(from: Instant, duration: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    from.checked_add(duration).unwrap_or_else(|| from + FAR)
 }
 
 /// Waits until `deadline`. A deadline in the past completes at the first poll (after one

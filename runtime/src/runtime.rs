@@ -217,6 +217,9 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
+/// Polls of the `notified` flag (each followed by `thread::yield_now`) before `block_on` parks.
+const BLOCK_ON_SPINS: u32 = 8;
+
 /// Wakes the thread blocked in `block_on`.
 struct ThreadParker {
     thread: Thread,
@@ -236,6 +239,17 @@ impl ThreadParker {
     }
 
     fn park(&self) {
+        // A short, polite spin first: a task that finishes within a few microseconds (the
+        // common case for a small spawn) is seen without a futex round trip on either side,
+        // and `yield_now` hands the core to a worker that needs it.
+        for _ in 0..BLOCK_ON_SPINS {
+            if self.notified.swap(false, Ordering::Acquire) {
+                return;
+            }
+            for _ in 0..64 {
+                std::hint::spin_loop();
+            }
+        }
         // Acquire pairs with the waker's Release: whatever the waker published is visible.
         while !self.notified.swap(false, Ordering::Acquire) {
             thread::park();

@@ -269,22 +269,21 @@ impl Shared {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let (raw, notified, join) = new_task(future, self.clone(), route);
-        let hint = context::with_core(|core| match core {
-            Some(core) => core.index(),
-            None => worker::thread_shard_hint(),
-        });
-        if self.owned.bind(raw, hint) {
-            self.schedule(notified, false);
-        } else {
-            // Shut down: the list refused it. Release the list's reference and cancel at once,
-            // so the JoinHandle resolves to Cancelled instead of hanging.
-            // SAFETY: the list's reference is ours since `bind` refused it.
-            drop(unsafe { Notified::from_raw(raw) });
-            notified.cancel();
-        }
+        let (notified, join) = new_task(future, self.clone(), route);
+        // After shutdown began, the entry lands in a queue that the shutdown drains (or that
+        // drains itself, see `schedule_remote`): the handle resolves to Cancelled.
+        self.schedule(notified, false);
         join
     }
+}
+
+/// The owned-list shard hint of the current thread: its worker index on a worker, else a
+/// per-thread number.
+pub(crate) fn shard_hint() -> usize {
+    context::with_core(|core| match core {
+        Some(core) => core.index(),
+        None => worker::thread_shard_hint(),
+    })
 }
 
 /// Search rounds (over every other worker and the injector) before an idle worker parks.

@@ -12,7 +12,8 @@
 //! Every transition is one atomic step on the state word, so they are totally ordered.
 //!
 //! 1. **References.** The block is freed when the count in the state word drops to zero. The
-//!    holders are: the owned-task list (until completion), the `JoinHandle` (until dropped), every
+//!    holders are: the owned-task list (from the first time the task goes idle until it
+//!    completes), the `JoinHandle` (until dropped), every
 //!    `Waker`, and every queue entry ([`Notified`]), including the one a runner holds while
 //!    polling. The runner polls with a *borrowed* waker made from its own reference, so a poll
 //!    costs no reference-count traffic.
@@ -125,21 +126,20 @@ impl Drop for Notified {
     }
 }
 
-/// Allocates a task for `future`. Returns its first queue entry and its join handle; the caller
-/// inserts it into the owned list (see [`owned::OwnedTasks::bind`]) before scheduling.
+/// Allocates a task for `future`. Returns its first queue entry and its join handle.
 pub(crate) fn new_task<F>(
     future: F,
     shared: Arc<Shared>,
     route: Route,
-) -> (RawTask, Notified, JoinHandle<F::Output>)
+) -> (Notified, JoinHandle<F::Output>)
 where
     F: Future + 'static,
     F::Output: 'static,
 {
     let raw = raw::allocate(future, shared, route);
-    // SAFETY: `allocate` returns three references: owned list, join handle, queue entry.
+    // SAFETY: `allocate` returns two references: the queue entry's and the join handle's.
     let notified = unsafe { Notified::from_raw(raw) };
     // SAFETY: as above, the join handle's reference.
     let join = unsafe { JoinHandle::from_raw(raw) };
-    (raw, notified, join)
+    (notified, join)
 }

@@ -3,9 +3,12 @@
 //!
 //! An intrusive doubly linked list through `Header::owned_prev/next`, split into shards, each
 //! behind its own mutex, so spawns and completions on different workers rarely share a lock.
-//! The list holds one reference to each task it links. A task leaves it when it completes
-//! (`remove`, which hands the list's reference to the completer) or when shutdown pops it
-//! (`pop_closed`). Once closed, `bind` refuses new tasks: the spawner cancels them at once.
+//! A task is linked the first time it goes idle (returns `Pending` with no wake pending): only
+//! then can it be out of every queue, which is when shutdown needs the list to find it. Tasks
+//! that finish or yield without ever waiting never touch the list. The list holds one reference
+//! to each task it links. A task leaves it when it completes (`remove`, which hands the list's
+//! reference to the completer) or when shutdown pops it (`pop`). Once closed, `link` refuses
+//! tasks: their runner cancels them at once instead of letting them go idle.
 
 use std::ptr::NonNull;
 use std::sync::Mutex;
@@ -49,12 +52,16 @@ impl OwnedTasks {
         self.shards[shard].lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Links a freshly allocated task (its list reference is the list's). Returns `false` if the
-    /// list is closed: the task is not linked and the caller keeps that reference.
-    pub(crate) fn bind(&self, task: RawTask, hint: usize) -> bool {
-        let shard = hint & self.mask;
-        Header::set_shard(task, shard as u32);
-        let mut guard = self.lock(shard);
+    /// The shard a hint maps to.
+    pub(crate) fn shard_of(&self, hint: usize) -> usize {
+        hint & self.mask
+    }
+
+    /// Links a task into shard `shard_of(hint)`, with a reference the caller made for the list.
+    /// Returns `false` if the list is closed: the task is not linked and the caller keeps that
+    /// reference.
+    pub(crate) fn link(&self, task: RawTask, hint: usize) -> bool {
+        let mut guard = self.lock(self.shard_of(hint));
         if guard.closed {
             return false;
         }
@@ -72,11 +79,11 @@ impl OwnedTasks {
         true
     }
 
-    /// Unlinks a completed task. Returns `true` if it was linked: the list's reference now
-    /// belongs to the caller. `false` if shutdown popped it already (or it was never bound).
-    pub(crate) fn remove(&self, task: RawTask) -> bool {
+    /// Unlinks a completed task linked with `hint`. Returns `true` if it was still linked: the
+    /// list's reference now belongs to the caller. `false` if shutdown popped it already.
+    pub(crate) fn remove(&self, task: RawTask, hint: u32) -> bool {
         let header = task.header();
-        let mut guard = self.lock(header.shard as usize);
+        let mut guard = self.lock(self.shard_of(hint as usize));
         // SAFETY: links are guarded by the shard lock we hold; neighbours are alive while linked.
         unsafe {
             let prev = *header.owned_prev.get();

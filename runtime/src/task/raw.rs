@@ -11,7 +11,9 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
-use super::state::{COMPLETE, JOIN_INTEREST, JOIN_WAKER, State, ToIdle, ToNotified, ToRunning};
+use super::state::{
+    COMPLETE, JOIN_INTEREST, JOIN_WAKER, NOTIFIED, State, ToIdle, ToNotified, ToRunning,
+};
 use super::{JoinError, Notified, RawTask};
 use crate::scheduler::Shared;
 
@@ -24,6 +26,9 @@ pub(crate) enum Route {
     Blocking,
 }
 
+/// `Header::shard` of a task that was never linked into the owned list.
+const UNLINKED: u32 = u32::MAX;
+
 /// The type-erased front of every task. `repr(C)`: `Cell<F>` starts with it, so a pointer to
 /// the cell is a pointer to the header.
 #[repr(C)]
@@ -32,12 +37,14 @@ pub(crate) struct Header {
     pub(crate) vtable: &'static Vtable,
     /// The runtime the task belongs to: where wakes submit its entries.
     pub(crate) shared: Arc<Shared>,
-    /// Owned-list links; guarded by the lock of shard `shard` (`owned.rs`).
+    /// Owned-list links; guarded by the lock of the task's shard (`owned.rs`).
     pub(crate) owned_prev: UnsafeCell<Option<NonNull<Header>>>,
     pub(crate) owned_next: UnsafeCell<Option<NonNull<Header>>>,
     /// The join waker (protocol step 5).
     join_waker: UnsafeCell<Option<Waker>>,
-    pub(crate) shard: u32,
+    /// The owned-list shard hint once the task has been linked (the first time it went idle),
+    /// [`UNLINKED`] before. Only the holder of `RUNNING` reads or writes it.
+    pub(crate) shard: UnsafeCell<u32>,
     pub(crate) route: Route,
 }
 
@@ -80,31 +87,23 @@ impl<F: Future> Vtables<F> {
     };
 }
 
-/// Allocates the cell with three references: owned list, join handle, first queue entry.
+/// Allocates the cell with two references: join handle and first queue entry. The task joins
+/// the owned list only if it ever goes idle (`link_if_idle`).
 pub(super) fn allocate<F: Future>(future: F, shared: Arc<Shared>, route: Route) -> RawTask {
     let cell = Box::new(Cell {
         header: Header {
-            state: State::new(3),
+            state: State::new(2),
             vtable: &Vtables::<F>::VTABLE,
             shared,
             owned_prev: UnsafeCell::new(None),
             owned_next: UnsafeCell::new(None),
             join_waker: UnsafeCell::new(None),
-            shard: 0,
+            shard: UnsafeCell::new(UNLINKED),
             route,
         },
         stage: UnsafeCell::new(Stage::Running(future)),
     });
     RawTask(NonNull::from(Box::leak(cell)).cast())
-}
-
-impl Header {
-    /// Sets the owned-list shard; only before the task is shared with anyone.
-    pub(crate) fn set_shard(raw: RawTask, shard: u32) {
-        // SAFETY: called right after `allocate`, while the caller is the only one to know the
-        // pointer, so the write cannot race.
-        unsafe { (*raw.ptr().as_ptr()).shard = shard }
-    }
 }
 
 /// # Safety
@@ -151,6 +150,11 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) {
                     // SAFETY: still RUNNING; we own the entry reference.
                     unsafe { complete(cell, ptr, result) }
                 }
+                None if !link_if_idle(&cell.header, ptr) => {
+                    // The runtime shut down: nobody would find this task once idle.
+                    // SAFETY: still RUNNING; we own the entry reference.
+                    unsafe { cancel_and_complete(cell, ptr) }
+                }
                 None => match cell.header.state.transition_to_idle() {
                     ToIdle::Idle => {} // our reference was dropped in the transition
                     ToIdle::Notified => {
@@ -165,6 +169,31 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) {
                 },
             }
         }
+    }
+}
+
+/// Before a task may go idle, it joins the owned list, so shutdown can find it while no queue
+/// holds it. Tasks that complete or yield without ever waiting (the common short task) never
+/// touch the list. Returns `false` if the list is closed (shutdown): the caller cancels.
+fn link_if_idle(header: &Header, ptr: NonNull<Header>) -> bool {
+    if header.state.load().has(NOTIFIED) {
+        return true; // woken during the poll: it goes back to a queue, not idle
+    }
+    // SAFETY: the caller holds RUNNING, which guards `shard`.
+    let shard = unsafe { &mut *header.shard.get() };
+    if *shard != UNLINKED {
+        return true; // linked already
+    }
+    let hint = header.shared.owned.shard_of(crate::scheduler::shard_hint());
+    header.state.ref_inc(); // the list's reference
+    if header.shared.owned.link(RawTask(ptr), hint) {
+        *shard = hint as u32;
+        true
+    } else {
+        // SAFETY: the list refused it; the reference we made for it is ours (and not the last:
+        // the caller holds one).
+        unsafe { drop_reference(ptr) };
+        false
     }
 }
 
@@ -254,10 +283,13 @@ unsafe fn complete<F: Future>(
             waker.wake_by_ref();
         }
     }
-    let task = RawTask(ptr);
-    if cell.header.shared.owned.remove(task) {
-        // SAFETY: the list's reference was handed to us by `remove`.
-        unsafe { drop_reference(ptr) };
+    // SAFETY: COMPLETE was set by us while holding RUNNING; no one else reads `shard`.
+    let shard = unsafe { *cell.header.shard.get() };
+    if shard != UNLINKED {
+        if cell.header.shared.owned.remove(RawTask(ptr), shard) {
+            // SAFETY: the list's reference was handed to us by `remove`.
+            unsafe { drop_reference(ptr) };
+        }
     }
     // SAFETY: the caller's reference.
     unsafe { drop_reference(ptr) };

@@ -285,11 +285,9 @@ unsafe fn complete<F: Future>(
     }
     // SAFETY: COMPLETE was set by us while holding RUNNING; no one else reads `shard`.
     let shard = unsafe { *cell.header.shard.get() };
-    if shard != UNLINKED {
-        if cell.header.shared.owned.remove(RawTask(ptr), shard) {
-            // SAFETY: the list's reference was handed to us by `remove`.
-            unsafe { drop_reference(ptr) };
-        }
+    if shard != UNLINKED && cell.header.shared.owned.remove(RawTask(ptr), shard) {
+        // SAFETY: the list's reference was handed to us by `remove`.
+        unsafe { drop_reference(ptr) };
     }
     // SAFETY: the caller's reference.
     unsafe { drop_reference(ptr) };

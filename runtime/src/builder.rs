@@ -160,13 +160,15 @@ impl Builder {
         let locals: Vec<_> = (0..workers)
             .map(|_| crossbeam_deque::Worker::new_fifo())
             .collect();
-        let shared = Arc::new(Shared::new(&locals, blocking).map_err(BuildError::Io)?);
+        let (senders, inboxes): (Vec<_>, Vec<_>) =
+            (0..workers).map(|_| crossbeam_channel::unbounded()).unzip();
+        let shared = Arc::new(Shared::new(&locals, senders, blocking).map_err(BuildError::Io)?);
         let mut threads = Vec::with_capacity(workers);
-        for (index, local) in locals.into_iter().enumerate() {
-            let core = Core::new(shared.clone(), index, local);
+        for (index, (local, inbox)) in locals.into_iter().zip(inboxes).enumerate() {
+            let worker_shared = shared.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("{}-{index}", self.thread_name))
-                .spawn(move || core.run());
+                .spawn(move || Core::new(worker_shared, index, local, inbox).run());
             match spawned {
                 Ok(handle) => threads.push(handle),
                 Err(err) => {

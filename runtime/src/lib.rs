@@ -1,8 +1,9 @@
 //! The Trellis runtime: a work-stealing async runtime for CPU-heavy work.
 //!
-//! Each worker thread hosts a *domain*; `Send` tasks are shared between domains by work
-//! stealing. This crate holds the scheduler, tasks and join handles, timers and the blocking
-//! pool; it is re-exported by the `trellis` facade crate, which is what applications use.
+//! Each worker thread hosts a *domain* ([`domain`]): its own pinned, possibly `!Send` tasks and
+//! its own domain-local state. `Send` tasks are shared between domains by work stealing. This
+//! crate holds the scheduler, tasks and join handles, domains, timers and the blocking pool; it
+//! is re-exported by the `trellis` facade crate, which is what applications use.
 //!
 //! # Example
 //!
@@ -38,6 +39,7 @@
 
 mod blocking;
 mod builder;
+pub mod domain;
 mod loom;
 mod runtime;
 mod scheduler;
@@ -45,5 +47,6 @@ mod task;
 pub mod time;
 
 pub use builder::{BuildError, Builder, WORKERS_ENV};
+pub use domain::{DomainId, spawn_local, spawn_on};
 pub use runtime::{Runtime, run, spawn, spawn_blocking};
 pub use task::{JoinError, JoinHandle, yield_now};

@@ -133,7 +133,31 @@ impl Runtime {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.shared.spawn(future, Route::Stealable)
+        self.shared.spawn(future, Route::STEALABLE)
+    }
+
+    /// Spawns a task pinned to `domain` from anywhere; like [`trellis::spawn_on`](crate::spawn_on).
+    ///
+    /// # Panics
+    ///
+    /// Panics if `domain` does not exist in this runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trellis::DomainId;
+    ///
+    /// let rt = trellis::Runtime::builder().workers(2).build().unwrap();
+    /// let handle = rt.spawn_on(DomainId::new(1), || async { trellis::domain::current() });
+    /// assert_eq!(rt.block_on(handle).unwrap(), Some(DomainId::new(1)));
+    /// ```
+    pub fn spawn_on<M, F>(&self, domain: crate::DomainId, make: M) -> JoinHandle<F::Output>
+    where
+        M: FnOnce() -> F + Send + 'static,
+        F: Future + 'static,
+        F::Output: Send + 'static,
+    {
+        crate::domain::spawn_on_inner(&self.shared, domain, make)
     }
 
     /// Runs a blocking closure on this runtime's blocking pool. Like
@@ -151,7 +175,7 @@ impl Runtime {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.shared.spawn(BlockingTask::new(func), Route::Blocking)
+        self.shared.spawn(BlockingTask::new(func), Route::BLOCKING)
     }
 
     /// Shuts the runtime down, waiting at most `timeout` for worker and blocking threads that
@@ -328,7 +352,7 @@ where
     F::Output: Send + 'static,
 {
     context::expect_runtime("trellis::spawn", |shared| {
-        shared.spawn(future, Route::Stealable)
+        shared.spawn(future, Route::STEALABLE)
     })
 }
 
@@ -359,6 +383,6 @@ where
     T: Send + 'static,
 {
     context::expect_runtime("trellis::spawn_blocking", |shared| {
-        shared.spawn(BlockingTask::new(func), Route::Blocking)
+        shared.spawn(BlockingTask::new(func), Route::BLOCKING)
     })
 }

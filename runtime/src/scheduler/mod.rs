@@ -36,7 +36,7 @@ pub(crate) mod worker;
 
 use std::future::Future;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Mutex, TryLockError};
 use std::time::Instant;
 
@@ -45,7 +45,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::blocking::BlockingPool;
 use crate::task::owned::OwnedTasks;
-use crate::task::{Header, JoinHandle, Notified, Route, new_task};
+use crate::task::{Header, JoinHandle, Notified, RawTask, Route, new_task};
 use crate::time::TimerQueue;
 use idle::Idle;
 use park::Parker;
@@ -66,6 +66,12 @@ pub(crate) struct Remote {
     /// round knows the owner is stuck in one poll, and may take its LIFO slot.
     poll_tick: AtomicU32,
     parker: Parker,
+    /// Pinned entries for this domain from other threads; the worker drains it.
+    inbox: crossbeam_channel::Sender<Notified>,
+    /// Pinned tasks of this domain not yet complete. The worker exits only when it is zero.
+    pub(crate) live_pinned: AtomicUsize,
+    /// Set by the worker when it exits: later `spawn_on`s to this domain are cancelled.
+    closed: AtomicBool,
 }
 
 /// State shared by the workers, the runtime handle, every task and every waker.
@@ -84,8 +90,10 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Shared state for workers with these local queues and inboxes.
     pub(crate) fn new(
         workers: &[crossbeam_deque::Worker<Notified>],
+        inboxes: Vec<crossbeam_channel::Sender<Notified>>,
         blocking: BlockingPool,
     ) -> std::io::Result<Shared> {
         let n = workers.len();
@@ -94,12 +102,16 @@ impl Shared {
             injector: Injector::new(),
             remotes: workers
                 .iter()
-                .map(|w| {
+                .zip(inboxes)
+                .map(|(w, inbox)| {
                     CachePadded::new(Remote {
                         stealer: w.stealer(),
                         lifo: AtomicPtr::new(ptr::null_mut()),
                         poll_tick: AtomicU32::new(0),
                         parker: Parker::new(),
+                        inbox,
+                        live_pinned: AtomicUsize::new(0),
+                        closed: AtomicBool::new(false),
                     })
                 })
                 .collect(),
@@ -124,8 +136,12 @@ impl Shared {
 
     /// Submits a queue entry. `is_yield`: the task woke itself during its poll.
     pub(crate) fn schedule(&self, task: Notified, is_yield: bool) {
-        if task.header().route == Route::Blocking {
+        let route = task.header().route;
+        if route == Route::BLOCKING {
             return self.blocking.push(task);
+        }
+        if let Some(domain) = route.domain() {
+            return self.schedule_pinned(domain, task);
         }
         let local = context::with_core(|core| match core {
             Some(core) if ptr::eq(&*core.shared, self) => {
@@ -136,6 +152,71 @@ impl Shared {
         });
         if let Some(task) = local {
             self.schedule_remote(task);
+        }
+    }
+
+    /// A pinned entry goes to its domain only: the local pinned queue on the home thread, else
+    /// the domain's inbox plus an unpark of its worker (whose park re-checks the inbox).
+    fn schedule_pinned(&self, domain: usize, task: Notified) {
+        let task = context::with_core(|core| match core {
+            Some(core) if ptr::eq(&*core.shared, self) && core.index() == domain => {
+                core.push_pinned(task);
+                None
+            }
+            _ => Some(task),
+        });
+        if let Some(task) = task {
+            let remote = &self.remotes[domain];
+            // The worker outlives every incomplete pinned task of its domain (`live_pinned`),
+            // so its inbox is open; were it not, the entry would just be released.
+            let _ = remote.inbox.send(task);
+            self.unpark(domain);
+        }
+    }
+
+    /// Spawns a task pinned to `domain` (validated by the caller).
+    pub(crate) fn spawn_pinned<F>(
+        self: &Arc<Self>,
+        domain: usize,
+        future: F,
+    ) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let remote = &self.remotes[domain];
+        remote.live_pinned.fetch_add(1, Ordering::SeqCst);
+        let (notified, join) = new_task(future, self.clone(), Route::pinned(domain));
+        if remote.closed.load(Ordering::SeqCst) {
+            // The domain's worker has exited (shutdown): cancel here. The future was never
+            // polled, so this drops only what the spawner moved in (a `Send` closure for
+            // `spawn_on`); completing decrements `live_pinned` and unparks the worker.
+            notified.cancel();
+        } else {
+            self.schedule(notified, false);
+        }
+        join
+    }
+
+    /// A pinned task completed (on its home thread, or cancelled unpolled after its domain
+    /// closed): the domain's worker may be waiting for the count to reach zero to exit.
+    pub(crate) fn pinned_completed(&self, domain: usize) {
+        let remote = &self.remotes[domain];
+        if remote.live_pinned.fetch_sub(1, Ordering::SeqCst) == 1 && self.is_shutdown() {
+            self.unpark(domain);
+        }
+    }
+
+    /// Cancels a task popped from the owned list, on the calling thread if nobody runs or
+    /// queues it (else its runner or queue does).
+    pub(crate) fn shutdown_owned(&self, task: RawTask) {
+        if task.header().state.transition_to_shutdown() {
+            // SAFETY: we own the future now (RUNNING | CANCELLED) and the list's reference,
+            // which `shutdown` consumes.
+            unsafe { (task.header().vtable.shutdown)(task.ptr()) }
+        } else {
+            // SAFETY: `pop` handed us the list's reference; release it.
+            drop(unsafe { Notified::from_raw(task) });
         }
     }
 
@@ -246,17 +327,10 @@ impl Shared {
     pub(crate) fn finish_shutdown(&self, deadline: Option<Instant>) {
         self.drain_injector();
         self.blocking.begin_shutdown();
-        self.owned.close();
-        while let Some(task) = self.owned.pop() {
-            if task.header().state.transition_to_shutdown() {
-                // SAFETY: we own the future now (RUNNING | CANCELLED) and the list's reference,
-                // which `shutdown` consumes.
-                unsafe { (task.header().vtable.shutdown)(task.ptr()) }
-            } else {
-                // Its runner or queue will cancel it; release the list's reference.
-                // SAFETY: `pop` handed us the list's reference.
-                drop(unsafe { Notified::from_raw(task) });
-            }
+        // Stealable tasks only: pinned ones are cancelled by their own workers.
+        self.owned.close_stealable();
+        while let Some(task) = self.owned.pop_stealable() {
+            self.shutdown_owned(task);
         }
         self.drain_injector();
         self.blocking.join(deadline);
@@ -278,7 +352,7 @@ impl Shared {
 }
 
 /// The owned-list shard hint of the current thread: its worker index on a worker, else a
-/// per-thread number.
+/// per-thread number (for stealable tasks; pinned ones use their domain's shard).
 pub(crate) fn shard_hint() -> usize {
     context::with_core(|core| match core {
         Some(core) => core.index(),

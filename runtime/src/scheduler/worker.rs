@@ -5,9 +5,17 @@
 //! from the injector; then it searches (steals from other workers, idle protocol in `idle.rs`)
 //! and finally parks. Every [`EVENT_INTERVAL`] ticks a busy worker fires due timers, so timers
 //! keep firing while tasks yield in a loop.
+//!
+//! The worker is also its domain's home: pinned tasks wait in a non-stealable FIFO queue, fed
+//! by the worker itself and by its inbox (wakes and spawns from other threads). When both the
+//! pinned queue and the stealable sources have work, the worker alternates between them, so
+//! neither kind can starve the other (see `domain/mod.rs` for the guarantee).
 
-use std::cell::Cell;
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
 use std::ptr;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -31,6 +39,12 @@ pub(crate) struct Core {
     rng: Cell<u32>,
     /// Scratch space for `search`: the poll ticks seen when it began.
     ticks: Cell<Vec<u32>>,
+    /// Pinned tasks of this domain, ready to run (never stolen).
+    pinned: RefCell<VecDeque<Notified>>,
+    /// Pinned entries sent by other threads.
+    inbox: crossbeam_channel::Receiver<Notified>,
+    /// `domain_local!` values of this domain, keyed by the address of their static.
+    locals: RefCell<HashMap<usize, Rc<dyn Any>>>,
 }
 
 impl Core {
@@ -38,6 +52,7 @@ impl Core {
         shared: Arc<Shared>,
         index: usize,
         local: crossbeam_deque::Worker<Notified>,
+        inbox: crossbeam_channel::Receiver<Notified>,
     ) -> Core {
         Core {
             shared,
@@ -49,6 +64,9 @@ impl Core {
             parked: Cell::new(false),
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
             ticks: Cell::new(Vec::new()),
+            pinned: RefCell::new(VecDeque::new()),
+            inbox,
+            locals: RefCell::new(HashMap::new()),
         }
     }
 
@@ -81,11 +99,43 @@ impl Core {
             self.searching.set(false);
             self.shared.idle.transition_from_searching();
         }
-        // Cancel on this thread what only this worker can reach. Dropping a future may wake or
-        // spawn more tasks here, so loop until both are empty.
-        while let Some(task) = self.take_lifo().or_else(|| self.local.pop()) {
-            task.cancel();
+        self.shut_down();
+    }
+
+    /// Cancels, on this thread, everything only this worker may drop: its queues, and every
+    /// pinned task of its domain (queued, in the inbox, or idle in the owned list). Waits for
+    /// pinned tasks still referenced from other threads to be woken or completed, then closes
+    /// the domain (`domain/mod.rs`, "Shutdown") and drops its domain-local values.
+    fn shut_down(&self) {
+        let shared = &*self.shared;
+        let remote = &shared.remotes[self.index];
+        let shard = shared.owned.pinned_shard(self.index);
+        shared.owned.close_shard(shard);
+        loop {
+            // Dropping a future may wake or spawn more tasks here: drain until empty.
+            while let Some(task) = self.take_lifo().or_else(|| self.local.pop()).or_else(|| {
+                let task = self.pinned.borrow_mut().pop_front();
+                task.or_else(|| self.inbox.try_recv().ok())
+            }) {
+                task.cancel();
+            }
+            if let Some(task) = shared.owned.pop_shard(shard) {
+                shared.shutdown_owned(task);
+                continue;
+            }
+            if remote.live_pinned.load(Ordering::SeqCst) == 0 {
+                remote.closed.store(true, Ordering::SeqCst);
+                if remote.live_pinned.load(Ordering::SeqCst) == 0 && self.inbox.is_empty() {
+                    break;
+                }
+            }
+            // A pinned task is still alive elsewhere (its wake or spawn is on the way): its
+            // entry's arrival or its completion unparks us.
+            remote.parker.park();
         }
+        // Domain-local values drop here, on their domain, after every pinned task.
+        let locals = std::mem::take(&mut *self.locals.borrow_mut());
+        drop(locals);
     }
 
     fn run_task(&self, task: Notified) {
@@ -109,6 +159,21 @@ impl Core {
     }
 
     fn next_task(&self, tick: u32) -> Option<Notified> {
+        if !self.inbox.is_empty() {
+            self.pinned.borrow_mut().extend(self.inbox.try_iter());
+        }
+        // Fairness between the domain's pinned tasks and stealable work: on odd ticks the
+        // pinned queue goes first, on even ticks it goes last.
+        if tick % 2 == 1 {
+            if let Some(task) = self.pinned.borrow_mut().pop_front() {
+                return Some(task);
+            }
+        }
+        self.next_stealable(tick)
+            .or_else(|| self.pinned.borrow_mut().pop_front())
+    }
+
+    fn next_stealable(&self, tick: u32) -> Option<Notified> {
         if tick % GLOBAL_QUEUE_INTERVAL == 0 {
             if let Some(task) = self.shared.steal_injector(&self.local) {
                 return Some(task);
@@ -131,6 +196,25 @@ impl Core {
 
     fn take_lifo(&self) -> Option<Notified> {
         take_slot(&self.shared.remotes[self.index].lifo)
+    }
+
+    /// Queues a pinned task of this domain (called on this worker's thread).
+    pub(crate) fn push_pinned(&self, task: Notified) {
+        self.pinned.borrow_mut().push_back(task);
+    }
+
+    /// The value of a `domain_local!` in this domain, initialised by `init` on first use.
+    pub(crate) fn domain_local(
+        &self,
+        key: usize,
+        init: impl FnOnce() -> Rc<dyn Any>,
+    ) -> Rc<dyn Any> {
+        if let Some(value) = self.locals.borrow().get(&key) {
+            return value.clone();
+        }
+        // Initialise outside the borrow: `init` may use other domain-local values.
+        let value = init();
+        self.locals.borrow_mut().entry(key).or_insert(value).clone()
     }
 
     /// Called through the thread-local context when this worker's thread schedules a task of
@@ -223,8 +307,11 @@ impl Core {
         self.searching.set(false);
         loop {
             shared.park_worker(self.index);
-            // Timers fired in the driver may have queued tasks here.
+            // Timers fired in the driver may have queued tasks here; pinned entries may have
+            // arrived in the inbox (their sender unparked us).
             let has_local = !self.local.is_empty()
+                || !self.pinned.borrow().is_empty()
+                || !self.inbox.is_empty()
                 || !shared.remotes[self.index]
                     .lifo
                     .load(Ordering::Acquire)

@@ -17,8 +17,11 @@ use crossbeam_utils::CachePadded;
 
 use super::{Header, RawTask};
 
+/// Shards `0..domains` hold the idle pinned tasks of each domain (only that domain's worker
+/// pops them, at its exit, so they are dropped at home); the rest hold stealable tasks.
 pub(crate) struct OwnedTasks {
     shards: Box<[CachePadded<Mutex<Shard>>]>,
+    domains: usize,
     mask: usize,
 }
 
@@ -35,7 +38,7 @@ impl OwnedTasks {
     pub(crate) fn new(workers: usize) -> OwnedTasks {
         let n = (workers * 4).next_power_of_two();
         OwnedTasks {
-            shards: (0..n)
+            shards: (0..workers + n)
                 .map(|_| {
                     CachePadded::new(Mutex::new(Shard {
                         head: None,
@@ -43,6 +46,7 @@ impl OwnedTasks {
                     }))
                 })
                 .collect(),
+            domains: workers,
             mask: n - 1,
         }
     }
@@ -52,16 +56,22 @@ impl OwnedTasks {
         self.shards[shard].lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The shard a hint maps to.
-    pub(crate) fn shard_of(&self, hint: usize) -> usize {
-        hint & self.mask
+    /// The shard for a stealable task linked from a thread with this hint.
+    pub(crate) fn stealable_shard(&self, hint: usize) -> usize {
+        self.domains + (hint & self.mask)
     }
 
-    /// Links a task into shard `shard_of(hint)`, with a reference the caller made for the list.
-    /// Returns `false` if the list is closed: the task is not linked and the caller keeps that
+    /// The shard of a domain's pinned tasks.
+    pub(crate) fn pinned_shard(&self, domain: usize) -> usize {
+        debug_assert!(domain < self.domains);
+        domain
+    }
+
+    /// Links a task into `shard`, with a reference the caller made for the list. Returns
+    /// `false` if the shard is closed: the task is not linked and the caller keeps that
     /// reference.
-    pub(crate) fn link(&self, task: RawTask, hint: usize) -> bool {
-        let mut guard = self.lock(self.shard_of(hint));
+    pub(crate) fn link(&self, task: RawTask, shard: usize) -> bool {
+        let mut guard = self.lock(shard);
         if guard.closed {
             return false;
         }
@@ -79,11 +89,11 @@ impl OwnedTasks {
         true
     }
 
-    /// Unlinks a completed task linked with `hint`. Returns `true` if it was still linked: the
-    /// list's reference now belongs to the caller. `false` if shutdown popped it already.
-    pub(crate) fn remove(&self, task: RawTask, hint: u32) -> bool {
+    /// Unlinks a completed task from `shard`. Returns `true` if it was still linked: the list's
+    /// reference now belongs to the caller. `false` if shutdown popped it already.
+    pub(crate) fn remove(&self, task: RawTask, shard: usize) -> bool {
         let header = task.header();
-        let mut guard = self.lock(self.shard_of(hint as usize));
+        let mut guard = self.lock(shard);
         // SAFETY: links are guarded by the shard lock we hold; neighbours are alive while linked.
         unsafe {
             let prev = *header.owned_prev.get();
@@ -104,30 +114,36 @@ impl OwnedTasks {
         true
     }
 
-    /// Closes every shard (later `bind`s fail).
-    pub(crate) fn close(&self) {
-        for shard in 0..self.shards.len() {
-            self.lock(shard).closed = true;
+    /// Closes one shard (later `link`s to it fail).
+    pub(crate) fn close_shard(&self, shard: usize) {
+        self.lock(shard).closed = true;
+    }
+
+    /// Closes the stealable shards.
+    pub(crate) fn close_stealable(&self) {
+        for shard in self.domains..self.shards.len() {
+            self.close_shard(shard);
         }
     }
 
-    /// Pops one task; the list's reference goes to the caller. Call after `close`.
-    pub(crate) fn pop(&self) -> Option<RawTask> {
-        for shard in 0..self.shards.len() {
-            let mut guard = self.lock(shard);
-            if let Some(head) = guard.head {
-                // SAFETY: guarded by the shard lock; `head` is alive (the list's reference).
-                unsafe {
-                    let next = *head.as_ref().owned_next.get();
-                    guard.head = next;
-                    if let Some(n) = next {
-                        *n.as_ref().owned_prev.get() = None;
-                    }
-                    *head.as_ref().owned_next.get() = None;
-                }
-                return Some(RawTask::from_ptr(head));
+    /// Pops one stealable task; the list's reference goes to the caller.
+    pub(crate) fn pop_stealable(&self) -> Option<RawTask> {
+        (self.domains..self.shards.len()).find_map(|shard| self.pop_shard(shard))
+    }
+
+    /// Pops one task of `shard`; the list's reference goes to the caller.
+    pub(crate) fn pop_shard(&self, shard: usize) -> Option<RawTask> {
+        let mut guard = self.lock(shard);
+        let head = guard.head?;
+        // SAFETY: guarded by the shard lock; `head` is alive (the list's reference).
+        unsafe {
+            let next = *head.as_ref().owned_next.get();
+            guard.head = next;
+            if let Some(n) = next {
+                *n.as_ref().owned_prev.get() = None;
             }
+            *head.as_ref().owned_next.get() = None;
         }
-        None
+        Some(RawTask::from_ptr(head))
     }
 }

@@ -17,13 +17,27 @@ use super::state::{
 use super::{JoinError, Notified, RawTask};
 use crate::scheduler::Shared;
 
-/// Where a task's queue entries go.
+/// Where a task's queue entries go: any worker (stealable), the blocking pool, or one domain
+/// (pinned). Packed in a `u32` to keep the header at 64 bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Route {
+pub(crate) struct Route(u32);
+
+impl Route {
     /// Any worker may run it (work stealing).
-    Stealable,
+    pub(crate) const STEALABLE: Route = Route(u32::MAX);
     /// The blocking pool runs it.
-    Blocking,
+    pub(crate) const BLOCKING: Route = Route(u32::MAX - 1);
+
+    /// Pinned to domain `index`: polled and dropped only on that worker's thread.
+    pub(crate) fn pinned(index: usize) -> Route {
+        assert!(index < (u32::MAX - 1) as usize);
+        Route(index as u32)
+    }
+
+    /// The home domain of a pinned task.
+    pub(crate) fn domain(self) -> Option<usize> {
+        (self.0 < u32::MAX - 1).then_some(self.0 as usize)
+    }
 }
 
 /// `Header::shard` of a task that was never linked into the owned list.
@@ -184,10 +198,14 @@ fn link_if_idle(header: &Header, ptr: NonNull<Header>) -> bool {
     if *shard != UNLINKED {
         return true; // linked already
     }
-    let hint = header.shared.owned.shard_of(crate::scheduler::shard_hint());
+    let owned = &header.shared.owned;
+    let chosen = match header.route.domain() {
+        Some(domain) => owned.pinned_shard(domain),
+        None => owned.stealable_shard(crate::scheduler::shard_hint()),
+    };
     header.state.ref_inc(); // the list's reference
-    if header.shared.owned.link(RawTask(ptr), hint) {
-        *shard = hint as u32;
+    if owned.link(RawTask(ptr), chosen) {
+        *shard = chosen as u32;
         true
     } else {
         // SAFETY: the list refused it; the reference we made for it is ours (and not the last:
@@ -285,9 +303,18 @@ unsafe fn complete<F: Future>(
     }
     // SAFETY: COMPLETE was set by us while holding RUNNING; no one else reads `shard`.
     let shard = unsafe { *cell.header.shard.get() };
-    if shard != UNLINKED && cell.header.shared.owned.remove(RawTask(ptr), shard) {
+    if shard != UNLINKED
+        && cell
+            .header
+            .shared
+            .owned
+            .remove(RawTask(ptr), shard as usize)
+    {
         // SAFETY: the list's reference was handed to us by `remove`.
         unsafe { drop_reference(ptr) };
+    }
+    if let Some(domain) = cell.header.route.domain() {
+        cell.header.shared.pinned_completed(domain);
     }
     // SAFETY: the caller's reference.
     unsafe { drop_reference(ptr) };

@@ -1,0 +1,228 @@
+//! Domains: each worker thread hosts one, with its own pinned tasks and domain-local state, the
+//! Rust analogue of a Python sub-interpreter.
+//!
+//! A *pinned* task ([`spawn_local`], [`spawn_on`]) may be `!Send`: it is polled and dropped only
+//! on its home domain's thread. `Send` tasks ([`spawn`](crate::spawn)) are shared between domains
+//! by work stealing. Domains talk through [channels](crate::channel) or by spawning on each other.
+//!
+//! # Guarantees
+//!
+//! - **Pinned stays home.** A pinned task is polled only on its domain's worker thread, and its
+//!   future (and its output, unless a `JoinHandle` takes it) is dropped there: when it completes,
+//!   when it is aborted from another thread (the abort is routed to the domain), and at shutdown.
+//!   The one exception: a `spawn_on` that arrives after its domain has shut down never builds its
+//!   future; the `Send` closure is dropped on the spawning thread and the handle is cancelled.
+//! - **Never stolen.** Pinned tasks wait in their domain's own queue; other workers never see
+//!   them.
+//! - **Fairness.** When a domain has both pinned tasks and stealable work ready, its worker
+//!   alternates between the two, so at least every second task it runs is pinned and at least
+//!   every second is stealable: a busy stealable workload cannot starve the domain's pinned
+//!   tasks, nor the reverse.
+//!
+//! # Protocol: routing and shutdown
+//!
+//! 1. A pinned task's route (in its header) names its domain. Scheduling it on the home thread
+//!    pushes to the domain's pinned queue (plain `VecDeque`, no atomics). From any other thread
+//!    the entry goes to the domain's inbox (a crossbeam-channel) and the worker is unparked. The
+//!    worker drains the inbox into its queue at every tick, and before parking it checks the
+//!    inbox; since the unpark follows the send and sets the worker's park token, a wake is
+//!    never lost (the parker protocol, `scheduler/park.rs`).
+//! 2. Each domain counts its incomplete pinned tasks (`live_pinned`: incremented at spawn,
+//!    decremented at completion, which happens at home). At shutdown the worker cancels, on its
+//!    own thread, everything in its queues and inbox and every idle pinned task of its domain
+//!    (they sit in the domain's own shard of the owned-task list), and keeps doing so until the
+//!    count is zero: an entry still in flight from another thread arrives in the inbox and is
+//!    cancelled too. Then it sets `closed`, re-reads the count (a `spawn_on` racing the close
+//!    either saw `closed` and cancels its unpolled task, or was counted and will arrive), and
+//!    exits. Domain-local values are dropped last, on the same thread.
+//!
+//! The tests `tests/domain_*.rs` check the thread of every poll and every drop under stress.
+
+mod local;
+
+pub use local::DomainLocal;
+
+use std::fmt;
+use std::future::Future;
+
+use crate::scheduler::context;
+use crate::task::JoinHandle;
+
+/// Names a domain (a worker thread) of a runtime: `DomainId::new(0)` .. `DomainId::new(count() - 1)`.
+///
+/// # Examples
+///
+/// ```
+/// use trellis::DomainId;
+///
+/// let id = DomainId::new(1);
+/// assert_eq!(id.index(), 1);
+/// assert_eq!(format!("{id:?}"), "DomainId(1)");
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DomainId(usize);
+
+impl DomainId {
+    /// The domain with this index. Whether it exists depends on the runtime: operations on an
+    /// index `>= count()` fail with a clear message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(trellis::DomainId::new(3).index(), 3);
+    /// ```
+    pub const fn new(index: usize) -> DomainId {
+        DomainId(index)
+    }
+
+    /// The index of this domain (its worker's index).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(trellis::DomainId::new(2).index(), 2);
+    /// ```
+    pub const fn index(self) -> usize {
+        self.0
+    }
+}
+
+impl fmt::Debug for DomainId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DomainId({})", self.0)
+    }
+}
+
+impl fmt::Display for DomainId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "domain {}", self.0)
+    }
+}
+
+/// The domain the current thread hosts: `Some` on a worker thread, `None` elsewhere (a
+/// `block_on` thread, the blocking pool, a plain thread).
+///
+/// # Examples
+///
+/// ```
+/// trellis::run(async {
+///     assert_eq!(trellis::domain::current(), None); // block_on runs on the caller's thread
+///     let on_worker = trellis::spawn(async { trellis::domain::current() }).await.unwrap();
+///     assert!(on_worker.is_some());
+/// });
+/// ```
+pub fn current() -> Option<DomainId> {
+    context::with_core(|core| core.map(|core| DomainId(core.index())))
+}
+
+/// The number of domains (worker threads) of the current runtime.
+///
+/// # Panics
+///
+/// Panics outside a Trellis runtime (use [`Runtime::workers`](crate::Runtime::workers) there).
+///
+/// # Examples
+///
+/// ```
+/// let rt = trellis::Runtime::builder().workers(3).build().unwrap();
+/// assert_eq!(rt.block_on(async { trellis::domain::count() }), 3);
+/// ```
+pub fn count() -> usize {
+    context::expect_runtime("trellis::domain::count", |shared| shared.workers())
+}
+
+/// Spawns a task pinned to the current domain. The future may be `!Send`: it is polled and
+/// dropped only on this thread. Its output is returned through the `JoinHandle` (which is
+/// `!Send` when the output is).
+///
+/// # Panics
+///
+/// Panics outside a domain (on a `block_on` thread, a blocking thread or a plain thread): use
+/// [`spawn_on`] to start a pinned task on a chosen domain from there.
+///
+/// # Examples
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+///
+/// trellis::run(async {
+///     let total = trellis::spawn_on(trellis::DomainId::new(0), || async {
+///         let cache = Rc::new(RefCell::new(Vec::new())); // !Send state, fine in a domain
+///         let c = cache.clone();
+///         trellis::spawn_local(async move { c.borrow_mut().push(2) }).await.unwrap();
+///         cache.borrow_mut().push(40);
+///         cache.borrow().iter().sum::<i32>()
+///     })
+///     .await
+///     .unwrap();
+///     assert_eq!(total, 42);
+/// });
+/// ```
+pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    context::with_core(|core| match core {
+        Some(core) => core.shared.spawn_pinned(core.index(), future),
+        None => panic!(
+            "`trellis::spawn_local` called outside a domain: only a worker thread hosts a \
+             domain. Use `trellis::spawn_on(DomainId::new(i), || future)` to start a pinned \
+             task on a chosen domain, or `trellis::spawn` for a `Send` task"
+        ),
+    })
+}
+
+/// Spawns a task pinned to `domain`: `make` (which is `Send`) runs on that domain's thread and
+/// builds the future there, so the future may be `!Send`. Callable from anywhere in the
+/// runtime, including other domains and the `block_on` thread.
+///
+/// # Panics
+///
+/// Panics if `domain` does not exist in the current runtime (the message gives the valid
+/// range), or outside a Trellis runtime (use [`Runtime::spawn_on`](crate::Runtime::spawn_on)).
+///
+/// # Examples
+///
+/// ```
+/// use trellis::DomainId;
+///
+/// trellis::run(async {
+///     let last = DomainId::new(trellis::domain::count() - 1);
+///     let ran_on = trellis::spawn_on(last, || async { trellis::domain::current() })
+///         .await
+///         .unwrap();
+///     assert_eq!(ran_on, Some(last));
+/// });
+/// ```
+pub fn spawn_on<M, F>(domain: DomainId, make: M) -> JoinHandle<F::Output>
+where
+    M: FnOnce() -> F + Send + 'static,
+    F: Future + 'static,
+    F::Output: Send + 'static,
+{
+    context::expect_runtime("trellis::spawn_on", |shared| {
+        spawn_on_inner(shared, domain, make)
+    })
+}
+
+pub(crate) fn spawn_on_inner<M, F>(
+    shared: &std::sync::Arc<crate::scheduler::Shared>,
+    domain: DomainId,
+    make: M,
+) -> JoinHandle<F::Output>
+where
+    M: FnOnce() -> F + Send + 'static,
+    F: Future + 'static,
+    F::Output: Send + 'static,
+{
+    let count = shared.workers();
+    if domain.index() >= count {
+        panic!(
+            "`spawn_on({domain:?})`: this runtime has {count} domain(s), DomainId(0) to \
+             DomainId({}); use an index below `trellis::domain::count()`",
+            count - 1
+        );
+    }
+    shared.spawn_pinned(domain.index(), async move { make().await })
+}

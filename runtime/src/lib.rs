@@ -43,10 +43,16 @@ pub mod domain;
 mod loom;
 mod runtime;
 mod scheduler;
+mod scope;
 mod task;
 pub mod time;
 
 pub use builder::{BuildError, Builder, WORKERS_ENV};
 pub use domain::{DomainId, spawn_local, spawn_on};
 pub use runtime::{Runtime, run, spawn, spawn_blocking};
+pub use scope::{
+    BoxError, CancelHandle, CancelScope, HasOutput, Nursery, NurseryClosed, NurseryError,
+    NurseryHandle, ScopeRun, TaskFailure, TaskResult, TooSlow, cancel_requested, checkpoint,
+    fail_after, fail_at, move_on_after, move_on_at, nursery, shielded,
+};
 pub use task::{JoinError, JoinHandle, yield_now};

@@ -1,6 +1,7 @@
 //! Cooperative budget: runtime operations spend one unit per poll that makes progress, and a
 //! task that has spent [`BUDGET`] units in one poll is made to yield at its next runtime
-//! operation, so one hot task cannot starve the other tasks of its worker.
+//! operation, so one hot task cannot starve the other tasks of its worker. The same entry point
+//! makes every runtime operation a cancellation point (`scope/mod.rs`).
 
 use std::cell::Cell;
 use std::task::{Context, Poll};
@@ -21,6 +22,11 @@ pub(crate) fn reset(budget: Option<u8>) {
 /// Spends one unit. `Pending` (after waking the task, so it goes to the back of its queue)
 /// when the budget is exhausted. Drop the guard without [`Spent::made_progress`] to refund.
 pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<Spent> {
+    if crate::scope::is_cancelled() {
+        // A checkpoint in a cancelled scope: the scope's future, polling this code right now,
+        // drops it as soon as this returns (no wake needed).
+        return Poll::Pending;
+    }
     CURRENT.with(|c| match c.get() {
         None => Poll::Ready(Spent { refund: false }),
         Some(0) => {

@@ -13,5 +13,6 @@ mod sleep;
 
 pub use interval::{Interval, interval};
 pub(crate) use queue::TimerQueue;
+pub(crate) use sleep::deadline_after;
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use std::time::Instant;

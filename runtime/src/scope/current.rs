@@ -1,0 +1,64 @@
+//! The scope the running code is in: a thread-local pointer set around each poll of a scope's
+//! body, restored afterwards (also on unwind).
+
+use std::cell::Cell;
+use std::sync::Arc;
+
+use super::node::Node;
+
+thread_local! {
+    static CURRENT: Cell<*const Node> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The innermost scope of the code being polled on this thread, if any.
+pub(crate) fn current() -> Option<Arc<Node>> {
+    CURRENT.with(|c| {
+        let ptr = c.get();
+        if ptr.is_null() {
+            return None;
+        }
+        // SAFETY: the pointer is set by `Enter` from an `Arc<Node>` that the entering future
+        // keeps alive for the whole poll, and cleared (restored) when that poll returns.
+        unsafe {
+            Arc::increment_strong_count(ptr);
+            Some(Arc::from_raw(ptr))
+        }
+    })
+}
+
+/// Is the code being polled inside a scope that is cancelled (its next checkpoint must stop)?
+pub(crate) fn is_cancelled() -> bool {
+    CURRENT.with(|c| {
+        let ptr = c.get();
+        // SAFETY: as in `current`: valid for the duration of the enclosing poll.
+        !ptr.is_null() && unsafe { (*ptr).is_effective() }
+    })
+}
+
+/// Is an enclosing scope cancelled, shields ignored (`cancel_requested`)?
+pub(crate) fn is_requested() -> bool {
+    CURRENT.with(|c| {
+        let ptr = c.get();
+        // SAFETY: as in `current`.
+        !ptr.is_null() && unsafe { (*ptr).is_requested() }
+    })
+}
+
+/// Makes `node` the current scope until dropped.
+pub(crate) struct Enter {
+    prev: *const Node,
+}
+
+impl Enter {
+    pub(crate) fn new(node: &Arc<Node>) -> Enter {
+        Enter {
+            prev: CURRENT.with(|c| c.replace(Arc::as_ptr(node))),
+        }
+    }
+}
+
+impl Drop for Enter {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.prev));
+    }
+}

@@ -1,0 +1,231 @@
+//! A node of the cancel-scope tree: the shared state behind a `CancelScope`, a nursery, or a
+//! nursery child.
+//!
+//! # Protocol
+//!
+//! Flags (atomics, monotonic: once set, never cleared):
+//! - `cancel_called`: this scope's own `cancel()` ran (explicitly, or its deadline passed).
+//! - `effective`: code in this scope must stop: this scope or an ancestor was cancelled, and no
+//!   shield lies between them (a shielded node only becomes effective by its own cancel).
+//! - `requested`: this scope or any ancestor was cancelled, shields ignored
+//!   (`cancel_requested()` looks at it).
+//!
+//! `cancel()` sets `cancel_called`, then walks the subtree: each node gets `requested`, and
+//! `effective` unless a shield was crossed, and its registered waker (the task running that
+//! scope) is woken. The walk takes each node's lock only to copy its waker and children, never
+//! two locks at once, so a cancel from any thread cannot deadlock with a scope being entered.
+//! A node entering the tree (`attach`) takes its parent's lock, registers as a child, and then
+//! inherits the parent's flags; the cancel walk sets the flags *before* taking the lock, so a
+//! child attached concurrently either is in the list the walk copies, or reads the flags after
+//! the walk set them: it is never missed.
+//!
+//! `holds` counts, on every enclosing scope of the same task, the shields and the nurseries with
+//! live children nested inside it: a cancelled scope does not drop its body while a hold is
+//! active, so shields defer outer cancellation and nurseries drain their children first.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::task::Waker;
+use std::time::Instant;
+
+pub(crate) struct Node {
+    parent: OnceLock<Arc<Node>>,
+    /// Set before the scope starts (builder); read after.
+    shield: AtomicBool,
+    /// The outermost node of a task (a nursery child): holds stop here.
+    task_root: bool,
+    cancel_called: AtomicBool,
+    effective: AtomicBool,
+    requested: AtomicBool,
+    caught: AtomicBool,
+    holds: AtomicUsize,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    children: Vec<Weak<Node>>,
+    waker: Option<Waker>,
+    deadline: Option<Instant>,
+}
+
+impl Node {
+    pub(crate) fn new(shield: bool, deadline: Option<Instant>) -> Arc<Node> {
+        Arc::new(Node {
+            parent: OnceLock::new(),
+            shield: AtomicBool::new(shield),
+            task_root: false,
+            cancel_called: AtomicBool::new(false),
+            effective: AtomicBool::new(false),
+            requested: AtomicBool::new(false),
+            caught: AtomicBool::new(false),
+            holds: AtomicUsize::new(0),
+            inner: Mutex::new(Inner {
+                children: Vec::new(),
+                waker: None,
+                deadline,
+            }),
+        })
+    }
+
+    /// The root node of a nursery child task, attached under `parent` at once.
+    pub(crate) fn new_task_root(parent: &Arc<Node>) -> Arc<Node> {
+        let node = Arc::new(Node {
+            parent: OnceLock::new(),
+            shield: AtomicBool::new(false),
+            task_root: true,
+            cancel_called: AtomicBool::new(false),
+            effective: AtomicBool::new(false),
+            requested: AtomicBool::new(false),
+            caught: AtomicBool::new(false),
+            holds: AtomicUsize::new(0),
+            inner: Mutex::new(Inner {
+                children: Vec::new(),
+                waker: None,
+                deadline: None,
+            }),
+        });
+        node.attach(Some(parent));
+        node
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // No critical section panics (wakers are woken outside the lock).
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Links this node under `parent` (the scope enclosing it when first polled) and inherits
+    /// its cancellation. Called once.
+    pub(crate) fn attach(self: &Arc<Self>, parent: Option<&Arc<Node>>) {
+        let Some(parent) = parent else { return };
+        if self.parent.set(parent.clone()).is_err() {
+            return;
+        }
+        {
+            let mut inner = parent.lock();
+            inner.children.retain(|c| c.strong_count() > 0);
+            inner.children.push(Arc::downgrade(self));
+        }
+        // After registering: a concurrent cancel walk either copied us, or set the parent's
+        // flags before we read them here.
+        let effective = parent.effective.load(Ordering::SeqCst) && !self.shield_flag();
+        let requested = parent.requested.load(Ordering::SeqCst) || effective;
+        if requested {
+            self.propagate(effective);
+        }
+    }
+
+    /// Cancels this scope (idempotent, any thread).
+    pub(crate) fn cancel(self: &Arc<Self>) {
+        if !self.cancel_called.swap(true, Ordering::SeqCst) {
+            self.propagate(true);
+        }
+    }
+
+    fn propagate(self: &Arc<Self>, effective: bool) {
+        let newly_effective = effective && !self.effective.swap(true, Ordering::SeqCst);
+        let newly_requested = !self.requested.swap(true, Ordering::SeqCst);
+        if !newly_effective && !newly_requested {
+            return;
+        }
+        let (waker, children) = {
+            let inner = self.lock();
+            let children: Vec<Arc<Node>> =
+                inner.children.iter().filter_map(Weak::upgrade).collect();
+            (inner.waker.clone(), children)
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        let effective = self.effective.load(Ordering::SeqCst);
+        for child in children {
+            child.propagate(effective && !child.shield_flag());
+        }
+    }
+
+    /// Registers the waker of the task running this scope (woken on cancel and deadline moves).
+    pub(crate) fn register(&self, waker: &Waker) {
+        let mut inner = self.lock();
+        match &mut inner.waker {
+            Some(w) if w.will_wake(waker) => {}
+            slot => *slot = Some(waker.clone()),
+        }
+    }
+
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.lock().deadline
+    }
+
+    /// Moves the deadline and wakes the scope's task so it re-arms its timer.
+    pub(crate) fn set_deadline(&self, deadline: Option<Instant>) {
+        let waker = {
+            let mut inner = self.lock();
+            inner.deadline = deadline;
+            inner.waker.clone()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    pub(crate) fn shield_flag(&self) -> bool {
+        self.shield.load(Ordering::Acquire)
+    }
+    pub(crate) fn set_shield(&self, shield: bool) {
+        self.shield.store(shield, Ordering::Release);
+    }
+
+    pub(crate) fn is_effective(&self) -> bool {
+        self.effective.load(Ordering::Acquire)
+    }
+    pub(crate) fn is_requested(&self) -> bool {
+        self.requested.load(Ordering::Acquire)
+    }
+    pub(crate) fn cancel_called(&self) -> bool {
+        self.cancel_called.load(Ordering::Acquire)
+    }
+    pub(crate) fn cancelled_caught(&self) -> bool {
+        self.caught.load(Ordering::Acquire)
+    }
+    pub(crate) fn set_caught(&self) {
+        self.caught.store(true, Ordering::Release);
+    }
+    pub(crate) fn is_held(&self) -> bool {
+        self.holds.load(Ordering::Acquire) > 0
+    }
+
+    /// Cancelled, and nothing inside holds it: its code must be dropped now.
+    pub(crate) fn must_stop(&self) -> bool {
+        self.is_effective() && !self.is_held()
+    }
+
+    /// Does this scope catch its cancellation, rather than an enclosing cancelled scope? Only
+    /// the outermost cancelled scope (up to a shield) catches (DESIGN.md 3, item 6).
+    pub(crate) fn catches(&self) -> bool {
+        if self.shield_flag() {
+            return true;
+        }
+        match self.parent.get() {
+            Some(parent) => !parent.is_effective(),
+            None => true,
+        }
+    }
+
+    /// Adds (`+1`) or removes (`-1`) a hold on every enclosing scope of the same task.
+    pub(crate) fn hold_ancestors(&self, delta: isize) {
+        let mut node = self.parent.get();
+        if self.task_root {
+            return;
+        }
+        while let Some(n) = node {
+            if delta > 0 {
+                n.holds.fetch_add(1, Ordering::AcqRel);
+            } else {
+                n.holds.fetch_sub(1, Ordering::AcqRel);
+            }
+            if n.task_root {
+                break;
+            }
+            node = n.parent.get();
+        }
+    }
+}

@@ -1,0 +1,592 @@
+//! Nurseries: a cancel scope plus a set of child tasks that cannot outlive it.
+
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use super::current::{self, Enter};
+use super::error::{NurseryError, TaskFailure, TaskResult};
+use super::node::Node;
+use crate::domain::DomainId;
+
+/// Opens a nursery, runs `body` in it, and returns once the body and every child it started
+/// (on any domain) have finished: Trio's `async with trio.open_nursery() as n:`.
+///
+/// The first failure (an `Err` or a panic, from the body or a child) cancels the nursery's
+/// scope: every sibling on every domain, and the body, are dropped at their next checkpoint on
+/// their own threads. The result holds every failure in completion order; cancelled siblings are
+/// not failures. `n.cancel()` is a clean exit (`Ok(())`). Children inherit the nursery's
+/// enclosing cancel scopes.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+///
+/// trellis::run(async {
+///     let done = Arc::new(AtomicUsize::new(0));
+///     trellis::nursery(async |n| {
+///         for _ in 0..10 {
+///             let done = done.clone();
+///             n.start_soon(async move {
+///                 done.fetch_add(1, Ordering::SeqCst);
+///             });
+///         }
+///     })
+///     .await
+///     .unwrap();
+///     assert_eq!(done.load(Ordering::SeqCst), 10); // the nursery waited for all of them
+/// });
+/// ```
+///
+/// # Errors
+///
+/// A [`NurseryError`] with every failure.
+///
+/// # Cancellation
+///
+/// If an enclosing scope is cancelled, the body and children are cancelled and the nursery
+/// waits for the children to be dropped before it lets the enclosing scope finish (drain).
+/// Dropping the nursery future cancels its children; they never outlive the runtime.
+pub async fn nursery<B, R>(body: B) -> Result<(), NurseryError>
+where
+    B: AsyncFnOnce(&Nursery) -> R,
+    R: TaskResult,
+{
+    let nursery = Nursery {
+        shared: Arc::new(Shared {
+            node: Node::new(false, None),
+            state: Mutex::new(State {
+                live: 0,
+                failures: Vec::new(),
+                waker: None,
+                closed: false,
+            }),
+        }),
+    };
+    let body = body(&nursery);
+    NurseryRun {
+        shared: nursery.shared.clone(),
+        body: Some(body),
+        started: false,
+        holding: false,
+    }
+    .await
+}
+
+struct Shared {
+    node: Arc<Node>,
+    state: Mutex<State>,
+}
+
+struct State {
+    live: usize,
+    failures: Vec<TaskFailure>,
+    waker: Option<Waker>,
+    closed: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a new child; `None` if the nursery has finished.
+    fn child(self: &Arc<Self>) -> Option<ChildToken> {
+        let mut state = self.lock();
+        if state.closed {
+            return None;
+        }
+        state.live += 1;
+        drop(state);
+        Some(ChildToken {
+            nursery: self.clone(),
+            node: Node::new_task_root(&self.node),
+            reported: false,
+        })
+    }
+
+    /// A child or the body finished; a failure cancels the nursery's scope.
+    fn finished(&self, is_child: bool, failure: Option<TaskFailure>) {
+        let cancel = failure.is_some();
+        let waker = {
+            let mut state = self.lock();
+            if let Some(failure) = failure {
+                state.failures.push(failure);
+            }
+            if is_child {
+                state.live -= 1;
+            }
+            state.waker.take()
+        };
+        if cancel {
+            self.node.cancel();
+        }
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+/// The nursery a body runs in: starts children, cancels them. Only reachable inside the body
+/// (use [`handle`](Self::handle) to start children from elsewhere).
+///
+/// # Examples
+///
+/// ```
+/// trellis::run(async {
+///     trellis::nursery(async |n| {
+///         n.start_soon(async { println!("child") });
+///     })
+///     .await
+///     .unwrap();
+/// });
+/// ```
+pub struct Nursery {
+    shared: Arc<Shared>,
+}
+
+impl Nursery {
+    /// Starts a child task (stealable: any domain may run it). It never runs inline: it starts
+    /// after the caller's next checkpoint at the earliest.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// trellis::run(async {
+    ///     trellis::nursery(async |n| {
+    ///         n.start_soon(async { Ok::<(), std::io::Error>(()) });
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// });
+    /// ```
+    pub fn start_soon<F>(&self, future: F)
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskResult,
+    {
+        let token = self
+            .shared
+            .child()
+            .expect("the nursery is open while its body runs");
+        drop(crate::spawn(Child::new(token, future)));
+    }
+
+    /// Starts a child pinned to `domain`: `make` runs there and builds the future, which may be
+    /// `!Send`.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `domain` does not exist.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    ///
+    /// trellis::run(async {
+    ///     trellis::nursery(async |n| {
+    ///         n.start_soon_on(trellis::DomainId::new(0), || async {
+    ///             let local = Rc::new(1); // !Send is fine: the child stays on domain 0
+    ///             trellis::yield_now().await;
+    ///             assert_eq!(*local, 1);
+    ///         });
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// });
+    /// ```
+    pub fn start_soon_on<M, F>(&self, domain: DomainId, make: M)
+    where
+        M: FnOnce() -> F + Send + 'static,
+        F: Future + 'static,
+        F::Output: TaskResult,
+    {
+        let token = self
+            .shared
+            .child()
+            .expect("the nursery is open while its body runs");
+        drop(crate::spawn_on(domain, move || Child::new(token, make())));
+    }
+
+    /// Starts a child pinned to the current domain; it may be `!Send`.
+    ///
+    /// # Panics
+    ///
+    /// Panics outside a domain (see [`spawn_local`](crate::spawn_local)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    ///
+    /// trellis::run(async {
+    ///     trellis::spawn(async {
+    ///         trellis::nursery(async |n| {
+    ///             let shared = Rc::new(5);
+    ///             n.start_soon_local(async move { assert_eq!(*shared, 5) });
+    ///         })
+    ///         .await
+    ///         .unwrap();
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// });
+    /// ```
+    pub fn start_soon_local<F>(&self, future: F)
+    where
+        F: Future + 'static,
+        F::Output: TaskResult,
+    {
+        let token = self
+            .shared
+            .child()
+            .expect("the nursery is open while its body runs");
+        drop(crate::spawn_local(Child::new(token, future)));
+    }
+
+    /// Cancels the nursery's scope: every child and the body. The nursery then returns
+    /// `Ok(())` (unless something failed): its own cancellation is a clean exit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// trellis::run(async {
+    ///     let r = trellis::nursery(async |n| {
+    ///         n.start_soon(std::future::pending::<()>());
+    ///         n.cancel();
+    ///     })
+    ///     .await;
+    ///     assert!(r.is_ok());
+    /// });
+    /// ```
+    pub fn cancel(&self) {
+        self.shared.node.cancel();
+    }
+
+    /// A handle to start children and cancel the nursery from other tasks or threads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// trellis::run(async {
+    ///     trellis::nursery(async |n| {
+    ///         let h = n.handle();
+    ///         n.start_soon(async move {
+    ///             h.start_soon(async { /* a sibling */ }).unwrap();
+    ///         });
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// });
+    /// ```
+    pub fn handle(&self) -> NurseryHandle {
+        NurseryHandle {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for Nursery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Nursery")
+            .field("live_children", &self.shared.lock().live)
+            .finish()
+    }
+}
+
+/// Starts children in a nursery and cancels it, from any task or thread (`Clone + Send`).
+///
+/// # Examples
+///
+/// ```
+/// trellis::run(async {
+///     trellis::nursery(async |n| {
+///         let h = n.handle();
+///         std::thread::spawn(move || h.cancel()).join().unwrap();
+///     })
+///     .await
+///     .unwrap();
+/// });
+/// ```
+#[derive(Clone)]
+pub struct NurseryHandle {
+    shared: Arc<Shared>,
+}
+
+/// The nursery has finished: it takes no new children.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(trellis::NurseryClosed.to_string(), "the nursery has finished and takes no new children");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NurseryClosed;
+
+impl fmt::Display for NurseryClosed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the nursery has finished and takes no new children")
+    }
+}
+
+impl std::error::Error for NurseryClosed {}
+
+impl NurseryHandle {
+    /// Starts a stealable child, like [`Nursery::start_soon`].
+    ///
+    /// # Errors
+    ///
+    /// [`NurseryClosed`] if the nursery has already finished (the future is dropped).
+    ///
+    /// # Panics
+    ///
+    /// Panics outside a Trellis runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// trellis::run(async {
+    ///     let mut kept = None;
+    ///     trellis::nursery(async |n| kept = Some(n.handle())).await.unwrap();
+    ///     assert!(kept.unwrap().start_soon(async {}).is_err());
+    /// });
+    /// ```
+    pub fn start_soon<F>(&self, future: F) -> Result<(), NurseryClosed>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskResult,
+    {
+        let token = self.shared.child().ok_or(NurseryClosed)?;
+        drop(crate::spawn(Child::new(token, future)));
+        Ok(())
+    }
+
+    /// Cancels the nursery, like [`Nursery::cancel`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// trellis::run(async {
+    ///     trellis::nursery(async |n| {
+    ///         let h = n.handle();
+    ///         n.start_soon(async move { h.cancel() });
+    ///         std::future::pending::<()>().await; // cancelled by the child
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// });
+    /// ```
+    pub fn cancel(&self) {
+        self.shared.node.cancel();
+    }
+}
+
+impl fmt::Debug for NurseryHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NurseryHandle").finish_non_exhaustive()
+    }
+}
+
+/// A registered child: reports its end to the nursery exactly once (cancelled if dropped
+/// without reporting, e.g. by runtime shutdown).
+struct ChildToken {
+    nursery: Arc<Shared>,
+    node: Arc<Node>,
+    reported: bool,
+}
+
+impl ChildToken {
+    fn report(&mut self, failure: Option<TaskFailure>) {
+        if !self.reported {
+            self.reported = true;
+            self.nursery.finished(true, failure);
+        }
+    }
+}
+
+impl Drop for ChildToken {
+    fn drop(&mut self) {
+        self.report(None);
+    }
+}
+
+/// The future of a nursery child task.
+struct Child<F> {
+    token: ChildToken,
+    future: Option<F>,
+    polled: bool,
+}
+
+impl<F> Child<F> {
+    fn new(token: ChildToken, future: F) -> Child<F> {
+        Child {
+            token,
+            future: Some(future),
+            polled: false,
+        }
+    }
+}
+
+impl<F> Child<F> {
+    fn stop(&mut self, failure: Option<TaskFailure>) -> Poll<()> {
+        // Drop the child's code first (its destructor may panic: that is a failure too).
+        let dropped = catch_unwind(AssertUnwindSafe(|| self.future = None));
+        let failure = failure.or(dropped.err().map(TaskFailure::Panic));
+        self.token.report(failure);
+        Poll::Ready(())
+    }
+}
+
+impl<F: Future> Future for Child<F>
+where
+    F::Output: TaskResult,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: `future` is structurally pinned: polled in place, dropped in place, never
+        // moved; `token` is not pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        let node = this.token.node.clone();
+        node.register(cx.waker());
+        // First poll always runs the child up to its first checkpoint (Trio semantics).
+        if this.polled && node.must_stop() {
+            return this.stop(None);
+        }
+        this.polled = true;
+        let Some(future) = this.future.as_mut() else {
+            return Poll::Ready(());
+        };
+        let polled = {
+            let _enter = Enter::new(&node);
+            catch_unwind(AssertUnwindSafe(|| {
+                // SAFETY: see above: pinned in place, never moved.
+                unsafe { Pin::new_unchecked(future) }.poll(cx)
+            }))
+        };
+        match polled {
+            Ok(Poll::Ready(output)) => this.stop(output.into_failure()),
+            Err(payload) => this.stop(Some(TaskFailure::Panic(payload))),
+            Ok(Poll::Pending) if node.must_stop() => this.stop(None),
+            Ok(Poll::Pending) => Poll::Pending,
+        }
+    }
+}
+
+/// The nursery's own future: polls the body, then waits for the children.
+struct NurseryRun<B> {
+    shared: Arc<Shared>,
+    body: Option<B>,
+    started: bool,
+    /// Holding the enclosing scopes of this task while children are alive (drain).
+    holding: bool,
+}
+
+impl<B> NurseryRun<B> {
+    fn set_holding(&mut self, hold: bool) {
+        if hold != self.holding {
+            self.holding = hold;
+            self.shared.node.hold_ancestors(if hold { 1 } else { -1 });
+        }
+    }
+
+    fn drop_body(&mut self) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.body = None)) {
+            self.shared
+                .finished(false, Some(TaskFailure::Panic(payload)));
+        }
+    }
+}
+
+impl<B: Future> Future for NurseryRun<B>
+where
+    B::Output: TaskResult,
+{
+    type Output = Result<(), NurseryError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `body` is structurally pinned (polled and dropped in place, never moved).
+        let this = unsafe { self.get_unchecked_mut() };
+        let node = this.shared.node.clone();
+        let first_poll = !this.started;
+        if first_poll {
+            this.started = true;
+            node.attach(current::current().as_ref());
+        }
+        node.register(cx.waker());
+        if let Some(body) = this.body.as_mut() {
+            if !first_poll && node.must_stop() {
+                this.drop_body();
+            } else {
+                let polled = {
+                    let _enter = Enter::new(&node);
+                    catch_unwind(AssertUnwindSafe(|| {
+                        // SAFETY: see above: pinned in place, never moved.
+                        unsafe { Pin::new_unchecked(body) }.poll(cx)
+                    }))
+                };
+                match polled {
+                    Ok(Poll::Ready(output)) => {
+                        this.body = None;
+                        if let Some(failure) = output.into_failure() {
+                            this.shared.finished(false, Some(failure));
+                        }
+                    }
+                    Err(payload) => {
+                        this.drop_body();
+                        this.shared
+                            .finished(false, Some(TaskFailure::Panic(payload)));
+                    }
+                    Ok(Poll::Pending) => {
+                        if node.must_stop() {
+                            this.drop_body();
+                        }
+                    }
+                }
+            }
+        }
+        let mut state = this.shared.lock();
+        if this.body.is_some() || state.live > 0 {
+            state.waker = Some(cx.waker().clone());
+            let live = state.live > 0;
+            drop(state);
+            // Drain: while children live, enclosing scopes of this task wait for them.
+            this.set_holding(live);
+            return Poll::Pending;
+        }
+        let failures = std::mem::take(&mut state.failures);
+        state.closed = true;
+        drop(state);
+        this.set_holding(false);
+        if !failures.is_empty() {
+            return Poll::Ready(Err(NurseryError::new(failures)));
+        }
+        if node.is_effective() && !node.catches() {
+            // An enclosing scope of this task was cancelled: it catches, right after us.
+            return Poll::Pending;
+        }
+        if node.cancel_called() {
+            node.set_caught();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<B> Drop for NurseryRun<B> {
+    fn drop(&mut self) {
+        // Dropped before the end (its task was cancelled or aborted): stop the children
+        // promptly, and let enclosing scopes go.
+        let was_closed = std::mem::replace(&mut self.shared.lock().closed, true);
+        if !was_closed {
+            self.shared.node.cancel();
+        }
+        self.body = None;
+        self.set_holding(false);
+    }
+}

@@ -153,7 +153,9 @@ impl CancelScope {
         }
     }
 
-    /// Runs `future` inside the scope. `None` if this scope caught a cancellation.
+    /// Runs `future` inside the scope. `None` if this scope caught a cancellation. As in Trio,
+    /// code runs until its first checkpoint even in a scope cancelled before it started; a body
+    /// that finishes without reaching one keeps its value.
     ///
     /// # Panics
     ///
@@ -166,7 +168,11 @@ impl CancelScope {
     /// trellis::run(async {
     ///     let scope = trellis::CancelScope::new();
     ///     scope.handle().cancel();
-    ///     assert_eq!(scope.run(async { 1 }).await, None);
+    ///     let out = scope.run(async {
+    ///         trellis::checkpoint().await; // the cancellation lands at the first checkpoint
+    ///         1
+    ///     });
+    ///     assert_eq!(out.await, None);
     /// });
     /// ```
     ///
@@ -253,7 +259,7 @@ impl CancelHandle {
     ///     let scope = trellis::CancelScope::new();
     ///     let h = scope.handle();
     ///     h.cancel();
-    ///     scope.run(async {}).await;
+    ///     scope.run(trellis::checkpoint()).await;
     ///     assert!(h.cancelled_caught());
     /// });
     /// ```

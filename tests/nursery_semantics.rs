@@ -304,3 +304,52 @@ fn never_returning_children_compile_and_are_cancelled() {
         .unwrap();
     });
 }
+
+#[test]
+fn start_returns_the_started_value_and_early_failures_go_to_the_caller() {
+    let _w = Watchdog::new("start");
+    let rt = rt(2);
+    let after_started = Arc::new(AtomicBool::new(false));
+    let a = after_started.clone();
+    let result = rt.block_on(trellis::nursery(async |n| {
+        // The value passed to `started`.
+        let port = n
+            .start(|status: trellis::TaskStatus<u16>| async move {
+                sleep(Duration::from_millis(2)).await;
+                status.started(8080);
+                sleep(Duration::from_millis(2)).await;
+                a.store(true, SeqCst); // an ordinary child after `started`
+            })
+            .await
+            .unwrap();
+        assert_eq!(port, 8080);
+        // A failure before `started` is returned by `start` and does not fail the nursery.
+        let early = n
+            .start(|_status: trellis::TaskStatus<u16>| async { Err::<(), _>(ErrA) })
+            .await;
+        match early {
+            Err(TaskFailure::Error(e)) => assert!(e.downcast_ref::<ErrA>().is_some()),
+            other => panic!("expected the early error, got {other:?}"),
+        }
+        // Returning without `started` is an error.
+        let silent = n.start(|_status: trellis::TaskStatus<()>| async {}).await;
+        match silent {
+            Err(TaskFailure::Error(e)) => assert!(e.downcast_ref::<trellis::NotStarted>().is_some()),
+            other => panic!("expected NotStarted, got {other:?}"),
+        }
+    }));
+    assert!(result.is_ok(), "{result:?}");
+    assert!(after_started.load(SeqCst), "the started child ran on as a child");
+    // After `started`, a failure fails the nursery.
+    let err = rt
+        .block_on(trellis::nursery(async |n| {
+            n.start(|status: trellis::TaskStatus<()>| async move {
+                status.started(());
+                Err::<(), _>(ErrA)
+            })
+            .await
+            .unwrap();
+        }))
+        .unwrap_err();
+    assert!(err.find::<ErrA>().is_some());
+}

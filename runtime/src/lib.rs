@@ -39,6 +39,7 @@
 
 mod blocking;
 mod builder;
+pub mod channel;
 pub mod domain;
 mod loom;
 mod runtime;
@@ -51,8 +52,9 @@ pub use builder::{BuildError, Builder, WORKERS_ENV};
 pub use domain::{DomainId, spawn_local, spawn_on};
 pub use runtime::{Runtime, run, spawn, spawn_blocking};
 pub use scope::{
-    BoxError, CancelHandle, CancelScope, HasOutput, Nursery, NurseryClosed, NurseryError,
-    NurseryHandle, ScopeRun, TaskFailure, TaskResult, TooSlow, cancel_requested, checkpoint,
-    fail_after, fail_at, move_on_after, move_on_at, nursery, shielded,
+    BoxError, CancelHandle, CancelScope, HasOutput, NotStarted, Nursery, NurseryClosed,
+    NurseryError, NurseryHandle, ScopeRun, TaskFailure, TaskResult, TaskStatus, TooSlow,
+    cancel_requested, checkpoint, fail_after, fail_at, move_on_after, move_on_at, nursery,
+    shielded,
 };
 pub use task::{JoinError, JoinHandle, yield_now};

@@ -35,4 +35,4 @@ pub use cancel::{
 };
 pub(crate) use current::is_cancelled;
 pub use error::{BoxError, HasOutput, NurseryError, TaskFailure, TaskResult};
-pub use nursery::{Nursery, NurseryClosed, NurseryHandle, nursery};
+pub use nursery::{NotStarted, Nursery, NurseryClosed, NurseryHandle, TaskStatus, nursery};

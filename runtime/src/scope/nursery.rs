@@ -107,6 +107,7 @@ impl Shared {
             nursery: self.clone(),
             node: Node::new_task_root(&self.node),
             reported: false,
+            start: None,
         })
     }
 
@@ -248,6 +249,72 @@ impl Nursery {
             .child()
             .expect("the nursery is open while its body runs");
         drop(crate::spawn_local(Child::new(token, future)));
+    }
+
+    /// Starts `f(status)` as a child and waits until it calls `status.started(value)`; returns
+    /// that value. Trio's `nursery.start`: for tasks that must be ready (listening, connected)
+    /// before the caller goes on.
+    ///
+    /// A failure of the child before `started` is returned here and does not fail the
+    /// nursery; returning (or being cancelled) without `started` gives
+    /// `Err(TaskFailure::Error(NotStarted))`. After `started` the child is an ordinary child.
+    /// (Unlike Trio, the child runs in the nursery's scope from the start, not in the caller's
+    /// until `started`.)
+    ///
+    /// # Errors
+    ///
+    /// The child's failure before `started`, or [`NotStarted`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// trellis::run(async {
+    ///     let r = trellis::nursery(async |n| {
+    ///         let early = n.start(|_s: trellis::TaskStatus<()>| async { Err::<(), _>("no port") }).await;
+    ///         assert!(early.is_err()); // reported here, the nursery is not failed
+    ///     })
+    ///     .await;
+    ///     assert!(r.is_ok());
+    /// });
+    /// ```
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping the returned future does not stop the child; it stays in the nursery.
+    pub async fn start<F, Fut, V>(&self, f: F) -> Result<V, TaskFailure>
+    where
+        F: FnOnce(TaskStatus<V>) -> Fut,
+        Fut: Future + Send + 'static,
+        Fut::Output: TaskResult,
+        V: Send + 'static,
+    {
+        let slot = Arc::new(StartSlot {
+            state: Mutex::new(StartState {
+                started: false,
+                value: None,
+                early: None,
+                waker: None,
+            }),
+        });
+        let mut token = self
+            .shared
+            .child()
+            .expect("the nursery is open while its body runs");
+        token.start = Some(slot.clone());
+        let future = f(TaskStatus { slot: slot.clone() });
+        drop(crate::spawn(Child::new(token, future)));
+        std::future::poll_fn(|cx| {
+            let mut state = slot.lock();
+            if let Some(value) = state.value.take() {
+                return Poll::Ready(Ok(value));
+            }
+            if let Some(failure) = state.early.take() {
+                return Poll::Ready(Err(failure));
+            }
+            state.waker = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
     }
 
     /// Cancels the nursery's scope: every child and the body. The nursery then returns
@@ -399,14 +466,138 @@ struct ChildToken {
     nursery: Arc<Shared>,
     node: Arc<Node>,
     reported: bool,
+    /// Set for a child started with `Nursery::start`: until it calls `started`, its outcome
+    /// goes to the `start` caller instead of the nursery.
+    start: Option<Arc<dyn StartHook>>,
 }
 
 impl ChildToken {
     fn report(&mut self, failure: Option<TaskFailure>) {
         if !self.reported {
             self.reported = true;
+            let failure = match &self.start {
+                Some(hook) => hook.child_finished(failure),
+                None => failure,
+            };
             self.nursery.finished(true, failure);
         }
+    }
+}
+
+/// Routes the end of a `start`ed child: to the `start` caller before `started`, to the
+/// nursery after.
+trait StartHook: Send + Sync {
+    /// Returns the failure the nursery should record.
+    fn child_finished(&self, failure: Option<TaskFailure>) -> Option<TaskFailure>;
+}
+
+struct StartSlot<V> {
+    state: Mutex<StartState<V>>,
+}
+
+struct StartState<V> {
+    started: bool,
+    value: Option<V>,
+    early: Option<TaskFailure>,
+    waker: Option<Waker>,
+}
+
+impl<V> StartSlot<V> {
+    fn lock(&self) -> MutexGuard<'_, StartState<V>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl<V: Send> StartHook for StartSlot<V> {
+    fn child_finished(&self, failure: Option<TaskFailure>) -> Option<TaskFailure> {
+        let mut state = self.lock();
+        if state.started {
+            return failure;
+        }
+        state.early = Some(failure.unwrap_or_else(|| TaskFailure::Error(Box::new(NotStarted))));
+        let waker = state.waker.take();
+        drop(state);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        None
+    }
+}
+
+/// A child started with [`Nursery::start`] finished (or was cancelled) without calling
+/// [`TaskStatus::started`].
+///
+/// # Examples
+///
+/// ```
+/// assert!(trellis::NotStarted.to_string().contains("started"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotStarted;
+
+impl fmt::Display for NotStarted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the task returned (or was cancelled) without calling `TaskStatus::started`")
+    }
+}
+
+impl std::error::Error for NotStarted {}
+
+/// Given to a task started with [`Nursery::start`]: call [`started`](Self::started) once it is
+/// ready, to hand a value to the `start` caller.
+///
+/// # Examples
+///
+/// ```
+/// trellis::run(async {
+///     trellis::nursery(async |n| {
+///         let port = n
+///             .start(|status: trellis::TaskStatus<u16>| async move {
+///                 status.started(8080); // "listening"
+///             })
+///             .await
+///             .unwrap();
+///         assert_eq!(port, 8080);
+///     })
+///     .await
+///     .unwrap();
+/// });
+/// ```
+pub struct TaskStatus<V> {
+    slot: Arc<StartSlot<V>>,
+}
+
+impl<V> TaskStatus<V> {
+    /// Reports that the task is ready: `start` returns `Ok(value)`, and from now on the task is
+    /// an ordinary child of the nursery (its failures fail the nursery).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// trellis::run(async {
+    ///     trellis::nursery(async |n| {
+    ///         let v = n.start(|s| async move { s.started("ready") }).await.unwrap();
+    ///         assert_eq!(v, "ready");
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// });
+    /// ```
+    pub fn started(self, value: V) {
+        let mut state = self.slot.lock();
+        state.started = true;
+        state.value = Some(value);
+        let waker = state.waker.take();
+        drop(state);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl<V> fmt::Debug for TaskStatus<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskStatus").finish_non_exhaustive()
     }
 }
 

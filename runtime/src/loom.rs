@@ -2,23 +2,24 @@
 //! otherwise.
 //!
 //! The protocols that loom checks (the task state word in `task::state`, the worker parker in
-//! `scheduler::park` and the idle protocol in `scheduler::idle`) take their atomics, mutexes and condvars from here, so the same code runs
+//! `scheduler::park`, the idle protocol in `scheduler::idle` and the channel waiter protocol in
+//! `channel::chan`) take their atomics, mutexes and condvars from here, so the same code runs
 //! under loom's model checker and in production. Modules that loom does not model use `std`
 //! directly. Under `trellis_loom` only the loom models (`cargo test -p trellis-runtime --lib
 //! loom_`) may run: loom's types panic outside `loom::model`.
 
 #[cfg(not(trellis_loom))]
 pub(crate) mod sync {
-    pub(crate) use std::sync::{Condvar, Mutex};
+    pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
     pub(crate) mod atomic {
-        pub(crate) use std::sync::atomic::{AtomicUsize, Ordering, fence};
+        pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
     }
 }
 
 #[cfg(trellis_loom)]
 pub(crate) mod sync {
-    pub(crate) use loom::sync::{Condvar, Mutex};
+    pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
     pub(crate) mod atomic {
-        pub(crate) use loom::sync::atomic::{AtomicUsize, Ordering, fence};
+        pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
     }
 }

@@ -19,12 +19,18 @@
 //! child attached concurrently either is in the list the walk copies, or reads the flags after
 //! the walk set them: it is never missed.
 //!
+//! The loom models at the bottom check the two races: cancel vs attach (a child entering the
+//! tree while its parent is cancelled is never missed) and cancel vs a task registering its
+//! waker and checking the flag (the task either sees the cancellation or is woken).
+//!
 //! `holds` counts, on every enclosing scope of the same task, the shields and the nurseries with
 //! live children nested inside it: a cancelled scope does not drop its body while a hold is
 //! active, so shields defer outer cancellation and nurseries drain their children first.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, OnceLock, Weak};
+
+use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::loom::sync::{Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::Instant;
 
@@ -227,5 +233,67 @@ impl Node {
             }
             node = n.parent.get();
         }
+    }
+}
+
+#[cfg(all(test, trellis_loom))]
+mod loom_cancel {
+    use super::*;
+    use loom::thread;
+    use std::task::Wake;
+
+    /// A waker that records (in a loom atomic) that it was woken.
+    struct Flag(AtomicBool);
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn loom_cancel_vs_attach() {
+        loom::model(|| {
+            let parent = Node::new(false, None);
+            let child = Node::new(false, None);
+            let p2 = parent.clone();
+            let canceller = thread::spawn(move || p2.cancel());
+            child.attach(Some(&parent));
+            canceller.join().unwrap();
+            assert!(
+                child.is_effective(),
+                "a child attached during a cancel is cancelled"
+            );
+            assert!(child.is_requested());
+        });
+    }
+
+    #[test]
+    fn loom_cancel_vs_register_and_check() {
+        loom::model(|| {
+            let node = Node::new(false, None);
+            let flag = Arc::new(Flag(AtomicBool::new(false)));
+            let waker = Waker::from(flag.clone());
+            let n2 = node.clone();
+            let canceller = thread::spawn(move || n2.cancel());
+            // The task side, as in ScopeRun::poll: register, then check.
+            node.register(&waker);
+            let saw = node.must_stop();
+            canceller.join().unwrap();
+            assert!(saw || flag.0.load(Ordering::SeqCst), "cancellation lost");
+        });
+    }
+
+    #[test]
+    fn loom_shield_blocks_effective_but_not_requested() {
+        loom::model(|| {
+            let parent = Node::new(false, None);
+            let shielded = Node::new(true, None);
+            shielded.attach(Some(&parent));
+            let p2 = parent.clone();
+            let canceller = thread::spawn(move || p2.cancel());
+            canceller.join().unwrap();
+            assert!(!shielded.is_effective());
+            assert!(shielded.is_requested());
+        });
     }
 }

@@ -334,12 +334,17 @@ fn start_returns_the_started_value_and_early_failures_go_to_the_caller() {
         // Returning without `started` is an error.
         let silent = n.start(|_status: trellis::TaskStatus<()>| async {}).await;
         match silent {
-            Err(TaskFailure::Error(e)) => assert!(e.downcast_ref::<trellis::NotStarted>().is_some()),
+            Err(TaskFailure::Error(e)) => {
+                assert!(e.downcast_ref::<trellis::NotStarted>().is_some())
+            }
             other => panic!("expected NotStarted, got {other:?}"),
         }
     }));
     assert!(result.is_ok(), "{result:?}");
-    assert!(after_started.load(SeqCst), "the started child ran on as a child");
+    assert!(
+        after_started.load(SeqCst),
+        "the started child ran on as a child"
+    );
     // After `started`, a failure fails the nursery.
     let err = rt
         .block_on(trellis::nursery(async |n| {

@@ -1,0 +1,480 @@
+//! Channel benchmarks: Trellis channels on the Trellis runtime against tokio's `mpsc` and
+//! `oneshot` on tokio (multi-thread) and `async-channel` on async-executor, side by side in one
+//! binary and one run (see `BENCHMARKS.md`, "Domains and channels").
+//!
+//! # Benchmark ids
+//!
+//! The scheme of `benches/rt.rs`: group `<shape>/<workers>w`, function `trellis`, `tokio` or
+//! `async_executor`, e.g. `chan::ring/2w/tokio`; `examples/bench_table.rs` parses it.
+//!
+//! | group | per iteration |
+//! |---|---|
+//! | `chan::ring/Nw` | async-executor's own `channels` bench: a ring of 300 tasks linked by capacity-1 channels; a token travels 300 laps (90_000 hops). The driver that injects the token and reads it back is itself a task; creating the channels and spawning the ring are part of the iteration, as in the original |
+//! | `chan::request_reply/Nw` | a client task makes 1_000 sequential requests to a server task over a `bounded(10)` channel; each request carries a fresh oneshot for the reply |
+//!
+//! Channels per peer: Trellis `channel::bounded` and `channel::oneshot`; tokio
+//! `sync::mpsc::channel` and `sync::oneshot`; async-executor with `async_channel::bounded`, and
+//! `async_channel::bounded(1)` as the oneshot (async-channel has no oneshot). N is 2 and 4; each
+//! runtime is built once per worker count, outside the timed loops, as in `benches/rt.rs`
+//! (tokio `new_multi_thread().worker_threads(N)`, async-executor run by N runner threads), and
+//! the measured closure blocks on the shape's root task from the bench thread. The shapes are
+//! written once, generically over [`Peer`]; each peer's channel calls are wrapped the same way
+//! (one `async` block, the error unwrapped), so they pay the same adapter cost.
+//!
+//! Criterion defaults: 20 samples, 1 s warm-up, 2 s measurement, flat sampling (an iteration
+//! takes milliseconds); command-line flags override them.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::thread;
+use std::time::Duration;
+
+use criterion::{Criterion, SamplingMode};
+
+/// Worker counts: the cores we have (2) and tokio's own bench setting (4).
+const WORKER_COUNTS: [usize; 2] = [2, 4];
+/// async-executor `benches/executor.rs` `channels`: `TASKS` and `STEPS`.
+const RING_TASKS: usize = 300;
+const RING_LAPS: usize = 300;
+/// `chan::request_reply`.
+const REQUESTS: u64 = 1_000;
+const REQUEST_CAP: usize = 10;
+
+/// One runtime and its channels. Everything the shapes need, so each shape is written once.
+trait Peer {
+    /// Function id in the benchmark id.
+    const NAME: &'static str;
+    /// What awaiting a spawned task yields: the task's output (a failed task panics the bench).
+    type Join<T: Send + 'static>: Future<Output = T> + Send + 'static;
+    /// What a task needs to spawn from inside the runtime (nothing for context-based spawns).
+    type Spawner: Copy + Send + Sync + 'static;
+    /// A bounded channel's halves.
+    type Tx<T: Send + 'static>: Send + Sync + 'static;
+    type Rx<T: Send + 'static>: Send + 'static;
+    /// A oneshot's halves.
+    type OneTx<T: Send + 'static>: Send + 'static;
+    type OneRx<T: Send + 'static>: Send + 'static;
+
+    fn spawner(&self) -> Self::Spawner;
+    /// Runs `f` on the calling thread (not a worker).
+    fn block_on<F: Future>(&self, f: F) -> F::Output;
+    /// Spawns through the runtime handle (from the bench thread).
+    fn spawn<F>(&self, f: F) -> Self::Join<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static;
+    /// Spawns from inside a task of this runtime.
+    fn spawn_here<F>(s: Self::Spawner, f: F) -> Self::Join<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static;
+
+    fn bounded<T: Send + 'static>(cap: usize) -> (Self::Tx<T>, Self::Rx<T>);
+    /// Sends; panics if the channel is closed.
+    fn send<T: Send + 'static>(tx: &Self::Tx<T>, v: T) -> impl Future<Output = ()> + Send + '_;
+    /// Receives; `None` once the channel is closed and empty.
+    fn recv<T: Send + 'static>(rx: &mut Self::Rx<T>)
+    -> impl Future<Output = Option<T>> + Send + '_;
+
+    fn oneshot<T: Send + 'static>() -> (Self::OneTx<T>, Self::OneRx<T>);
+    /// Sends the reply; panics if the receiver is gone.
+    fn reply<T: Send + 'static>(tx: Self::OneTx<T>, v: T);
+    /// Awaits the reply; panics if the sender is gone.
+    fn reply_recv<T: Send + 'static>(rx: Self::OneRx<T>) -> impl Future<Output = T> + Send;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trellis
+
+struct TrellisPeer {
+    rt: trellis::Runtime,
+}
+
+impl TrellisPeer {
+    fn new(workers: usize) -> Self {
+        let rt = trellis::Runtime::builder()
+            .workers(workers)
+            .build()
+            .expect("build trellis runtime");
+        Self { rt }
+    }
+}
+
+/// Turns a `JoinHandle` whose output is `Result<T, E>` into a future of `T` (as in
+/// `benches/rt.rs`).
+struct Unwrapped<H>(H);
+
+impl<H, T, E> Future for Unwrapped<H>
+where
+    H: Future<Output = Result<T, E>> + Unpin,
+    E: std::fmt::Debug,
+{
+    type Output = T;
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        match Pin::new(&mut self.0).poll(cx) {
+            Poll::Ready(r) => Poll::Ready(r.expect("benchmark task failed")),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Peer for TrellisPeer {
+    const NAME: &'static str = "trellis";
+    type Join<T: Send + 'static> = Unwrapped<trellis::JoinHandle<T>>;
+    type Spawner = ();
+    type Tx<T: Send + 'static> = trellis::channel::Sender<T>;
+    type Rx<T: Send + 'static> = trellis::channel::Receiver<T>;
+    type OneTx<T: Send + 'static> = trellis::channel::oneshot::Sender<T>;
+    type OneRx<T: Send + 'static> = trellis::channel::oneshot::Receiver<T>;
+
+    fn spawner(&self) {}
+
+    fn block_on<F: Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    fn spawn<F>(&self, f: F) -> Self::Join<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        Unwrapped(self.rt.spawn(f))
+    }
+
+    fn spawn_here<F>((): (), f: F) -> Self::Join<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        Unwrapped(trellis::spawn(f))
+    }
+
+    fn bounded<T: Send + 'static>(cap: usize) -> (Self::Tx<T>, Self::Rx<T>) {
+        trellis::channel::bounded(cap)
+    }
+
+    async fn send<T: Send + 'static>(tx: &Self::Tx<T>, v: T) {
+        if tx.send(v).await.is_err() {
+            panic!("channel closed");
+        }
+    }
+
+    async fn recv<T: Send + 'static>(rx: &mut Self::Rx<T>) -> Option<T> {
+        rx.recv().await.ok()
+    }
+
+    fn oneshot<T: Send + 'static>() -> (Self::OneTx<T>, Self::OneRx<T>) {
+        trellis::channel::oneshot()
+    }
+
+    fn reply<T: Send + 'static>(tx: Self::OneTx<T>, v: T) {
+        if tx.send(v).is_err() {
+            panic!("oneshot receiver gone");
+        }
+    }
+
+    async fn reply_recv<T: Send + 'static>(rx: Self::OneRx<T>) -> T {
+        rx.await.expect("oneshot sender gone")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// tokio
+
+struct TokioPeer {
+    rt: tokio::runtime::Runtime,
+}
+
+impl TokioPeer {
+    fn new(workers: usize) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+            .expect("build tokio runtime");
+        Self { rt }
+    }
+}
+
+impl Peer for TokioPeer {
+    const NAME: &'static str = "tokio";
+    type Join<T: Send + 'static> = Unwrapped<tokio::task::JoinHandle<T>>;
+    type Spawner = ();
+    type Tx<T: Send + 'static> = tokio::sync::mpsc::Sender<T>;
+    type Rx<T: Send + 'static> = tokio::sync::mpsc::Receiver<T>;
+    type OneTx<T: Send + 'static> = tokio::sync::oneshot::Sender<T>;
+    type OneRx<T: Send + 'static> = tokio::sync::oneshot::Receiver<T>;
+
+    fn spawner(&self) {}
+
+    fn block_on<F: Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    fn spawn<F>(&self, f: F) -> Self::Join<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        Unwrapped(self.rt.spawn(f))
+    }
+
+    fn spawn_here<F>((): (), f: F) -> Self::Join<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        Unwrapped(tokio::spawn(f))
+    }
+
+    fn bounded<T: Send + 'static>(cap: usize) -> (Self::Tx<T>, Self::Rx<T>) {
+        tokio::sync::mpsc::channel(cap)
+    }
+
+    async fn send<T: Send + 'static>(tx: &Self::Tx<T>, v: T) {
+        if tx.send(v).await.is_err() {
+            panic!("channel closed");
+        }
+    }
+
+    async fn recv<T: Send + 'static>(rx: &mut Self::Rx<T>) -> Option<T> {
+        rx.recv().await
+    }
+
+    fn oneshot<T: Send + 'static>() -> (Self::OneTx<T>, Self::OneRx<T>) {
+        tokio::sync::oneshot::channel()
+    }
+
+    fn reply<T: Send + 'static>(tx: Self::OneTx<T>, v: T) {
+        if tx.send(v).is_err() {
+            panic!("oneshot receiver gone");
+        }
+    }
+
+    async fn reply_recv<T: Send + 'static>(rx: Self::OneRx<T>) -> T {
+        rx.await.expect("oneshot sender gone")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// async-executor + async-channel
+
+struct AsyncExecutorPeer {
+    /// Leaked so tasks can hold `&'static Executor` (async-executor's own benches use a `static`).
+    ex: &'static async_executor::Executor<'static>,
+    stop: Vec<async_channel::Sender<()>>,
+    runners: Vec<thread::JoinHandle<()>>,
+}
+
+impl AsyncExecutorPeer {
+    fn new(workers: usize) -> Self {
+        let ex: &'static async_executor::Executor<'static> =
+            Box::leak(Box::new(async_executor::Executor::new()));
+        let mut stop = Vec::with_capacity(workers);
+        let mut runners = Vec::with_capacity(workers);
+        for i in 0..workers {
+            let (tx, rx) = async_channel::bounded::<()>(1);
+            stop.push(tx);
+            let runner = thread::Builder::new()
+                .name(format!("async-executor-{i}"))
+                .spawn(move || {
+                    let _ = futures_lite::future::block_on(ex.run(rx.recv()));
+                })
+                .expect("spawn async-executor runner");
+            runners.push(runner);
+        }
+        Self { ex, stop, runners }
+    }
+}
+
+impl Drop for AsyncExecutorPeer {
+    fn drop(&mut self) {
+        // Dropping the senders closes the runners' stop channels.
+        self.stop.clear();
+        for r in self.runners.drain(..) {
+            let _ = r.join();
+        }
+    }
+}
+
+impl Peer for AsyncExecutorPeer {
+    const NAME: &'static str = "async_executor";
+    type Join<T: Send + 'static> = async_executor::Task<T>;
+    type Spawner = &'static async_executor::Executor<'static>;
+    type Tx<T: Send + 'static> = async_channel::Sender<T>;
+    type Rx<T: Send + 'static> = async_channel::Receiver<T>;
+    type OneTx<T: Send + 'static> = async_channel::Sender<T>;
+    type OneRx<T: Send + 'static> = async_channel::Receiver<T>;
+
+    fn spawner(&self) -> Self::Spawner {
+        self.ex
+    }
+
+    fn block_on<F: Future>(&self, f: F) -> F::Output {
+        futures_lite::future::block_on(f)
+    }
+
+    fn spawn<F>(&self, f: F) -> Self::Join<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.ex.spawn(f)
+    }
+
+    fn spawn_here<F>(ex: Self::Spawner, f: F) -> Self::Join<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        ex.spawn(f)
+    }
+
+    fn bounded<T: Send + 'static>(cap: usize) -> (Self::Tx<T>, Self::Rx<T>) {
+        async_channel::bounded(cap)
+    }
+
+    async fn send<T: Send + 'static>(tx: &Self::Tx<T>, v: T) {
+        if tx.send(v).await.is_err() {
+            panic!("channel closed");
+        }
+    }
+
+    async fn recv<T: Send + 'static>(rx: &mut Self::Rx<T>) -> Option<T> {
+        rx.recv().await.ok()
+    }
+
+    fn oneshot<T: Send + 'static>() -> (Self::OneTx<T>, Self::OneRx<T>) {
+        async_channel::bounded(1)
+    }
+
+    fn reply<T: Send + 'static>(tx: Self::OneTx<T>, v: T) {
+        if tx.try_send(v).is_err() {
+            panic!("oneshot receiver gone");
+        }
+    }
+
+    async fn reply_recv<T: Send + 'static>(rx: Self::OneRx<T>) -> T {
+        rx.recv().await.expect("oneshot sender gone")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shapes, written once.
+
+/// async-executor's `channels`: a ring of `RING_TASKS` tasks over capacity-1 channels; the root
+/// task sends a token around `RING_LAPS` times.
+async fn ring_body<P: Peer + 'static>(s: P::Spawner) {
+    let (first_tx, first_rx) = P::bounded::<()>(1);
+    let mut last_rx = first_rx;
+    let mut tasks = Vec::with_capacity(RING_TASKS);
+    for _ in 0..RING_TASKS {
+        let (next_tx, next_rx) = P::bounded::<()>(1);
+        let mut rx = std::mem::replace(&mut last_rx, next_rx);
+        tasks.push(P::spawn_here(s, async move {
+            for _ in 0..RING_LAPS {
+                P::recv(&mut rx).await.expect("ring broken");
+                P::send(&next_tx, ()).await;
+            }
+        }));
+    }
+    for _ in 0..RING_LAPS {
+        P::send(&first_tx, ()).await;
+        P::recv(&mut last_rx).await.expect("ring broken");
+    }
+    for t in tasks {
+        t.await;
+    }
+}
+
+fn ring<P: Peer + 'static>(rt: &P) {
+    let s = rt.spawner();
+    rt.block_on(rt.spawn(ring_body::<P>(s)));
+}
+
+/// `REQUESTS` sequential requests from a client task to a server task over
+/// `bounded(REQUEST_CAP)`, each answered on its own oneshot.
+async fn request_reply_body<P: Peer + 'static>(s: P::Spawner) {
+    let (tx, mut rx) = P::bounded::<(u64, P::OneTx<u64>)>(REQUEST_CAP);
+    let server = P::spawn_here(s, async move {
+        while let Some((n, reply)) = P::recv(&mut rx).await {
+            P::reply(reply, n + 1);
+        }
+    });
+    let mut sum = 0;
+    for i in 0..REQUESTS {
+        let (reply_tx, reply_rx) = P::oneshot::<u64>();
+        P::send(&tx, (i, reply_tx)).await;
+        sum += P::reply_recv(reply_rx).await;
+    }
+    drop(tx);
+    server.await;
+    assert_eq!(sum, (1..=REQUESTS).sum::<u64>());
+}
+
+fn request_reply<P: Peer + 'static>(rt: &P) {
+    let s = rt.spawner();
+    rt.block_on(rt.spawn(request_reply_body::<P>(s)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Driver
+
+/// The three peers for one worker count, built once and dropped before the next count.
+struct Peers {
+    trellis: TrellisPeer,
+    tokio: TokioPeer,
+    async_executor: AsyncExecutorPeer,
+}
+
+/// Runs the generic shape `$shape(rt)` on every peer inside one criterion group.
+macro_rules! each_peer {
+    ($c:expr, $peers:expr, $group:expr, $shape:ident) => {{
+        let mut g = $c.benchmark_group($group);
+        g.sampling_mode(SamplingMode::Flat);
+        let peers: &Peers = $peers;
+        g.bench_function(TrellisPeer::NAME, |b| b.iter(|| $shape(&peers.trellis)));
+        g.bench_function(TokioPeer::NAME, |b| b.iter(|| $shape(&peers.tokio)));
+        g.bench_function(AsyncExecutorPeer::NAME, |b| {
+            b.iter(|| $shape(&peers.async_executor))
+        });
+        g.finish();
+    }};
+}
+
+fn bench_workers(c: &mut Criterion, workers: usize) {
+    let peers = Peers {
+        trellis: TrellisPeer::new(workers),
+        tokio: TokioPeer::new(workers),
+        async_executor: AsyncExecutorPeer::new(workers),
+    };
+    let id = |shape: &str| format!("{shape}/{workers}w");
+
+    each_peer!(c, &peers, id("chan::ring"), ring);
+    each_peer!(c, &peers, id("chan::request_reply"), request_reply);
+
+    // Drop order: each runtime shuts down on its own.
+    let Peers {
+        trellis,
+        tokio,
+        async_executor,
+    } = peers;
+    drop(trellis);
+    drop(tokio);
+    drop(async_executor);
+}
+
+fn main() {
+    let mut c = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+        .configure_from_args();
+    for workers in WORKER_COUNTS {
+        bench_workers(&mut c, workers);
+    }
+    c.final_summary();
+}

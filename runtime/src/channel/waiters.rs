@@ -1,0 +1,351 @@
+//! A list of waiting tasks (or threads): the wakers of the receivers that found a channel empty,
+//! or of the senders that found it full.
+//!
+//! The list is the "register" half of the registration protocol written up in
+//! [`chan`](super::chan); this file only keeps the list itself consistent.
+//!
+//! # Entries
+//!
+//! A waiter owns a *key* (`Option<usize>`, `None` while it is not in the list) that names its
+//! slot. A slot is in one of three states:
+//!
+//! - `Free`: on the free list, owned by nobody.
+//! - `Waiting`: linked in the FIFO list, with the waker to call. Counted in `waiting`.
+//! - `Notified`: unlinked by a notifier, which took the waker and called it (after releasing
+//!   the lock). The slot stays allocated until its owner calls [`Waiters::remove`] (or
+//!   re-registers), so the owner learns that it was notified and can pass the notification on if
+//!   it no longer needs it.
+//!
+//! Transitions, all under the mutex: `register` takes `Free → Waiting` (a new key) or
+//! `Notified → Waiting` (a woken waiter waits again) or refreshes the waker of a `Waiting` slot;
+//! `notify_*` takes `Waiting → Notified` from the head of the list; `remove` takes `Waiting` or
+//! `Notified → Free` and reports which it was. Only the owner of a key passes it to `register`
+//! or `remove`, so a slot is never freed under a live key.
+//!
+//! `waiting` mirrors the number of `Waiting` slots. It is written only under the mutex and read
+//! without it by notifiers, after a `SeqCst` fence, so that notifying an empty list costs one
+//! fence and one load: no lock, no allocation. Slots are reused through the free list, so a warm
+//! list (one that has held as many waiters before) allocates nothing either.
+
+use std::task::Waker;
+
+use crate::loom::sync::Mutex;
+use crate::loom::sync::atomic::{AtomicUsize, Ordering::Relaxed, Ordering::SeqCst, fence};
+
+/// No slot (end of a list).
+const NIL: usize = usize::MAX;
+
+/// How many wakers `notify_all` collects per lock acquisition (they are called with the lock
+/// released, so a waker that re-enters the channel cannot deadlock).
+const WAKE_BATCH: usize = 32;
+
+/// The waiters of one side of a channel (see the module docs).
+pub(crate) struct Waiters {
+    /// The number of `Waiting` slots. Written under `list`'s lock, read without it after a fence.
+    waiting: AtomicUsize,
+    list: Mutex<List>,
+}
+
+struct List {
+    slots: Vec<Slot>,
+    /// Oldest `Waiting` slot (notified first), or `NIL`.
+    head: usize,
+    /// Newest `Waiting` slot, or `NIL`.
+    tail: usize,
+    /// First `Free` slot, or `NIL`.
+    free: usize,
+    /// The number of `Waiting` slots (the value mirrored in `Waiters::waiting`).
+    waiting: usize,
+}
+
+enum Slot {
+    Free {
+        next: usize,
+    },
+    Waiting {
+        waker: Waker,
+        prev: usize,
+        next: usize,
+    },
+    Notified,
+}
+
+impl Waiters {
+    pub(crate) fn new() -> Waiters {
+        Waiters {
+            waiting: AtomicUsize::new(0),
+            list: Mutex::new(List {
+                slots: Vec::new(),
+                head: NIL,
+                tail: NIL,
+                free: NIL,
+                waiting: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> crate::loom::sync::MutexGuard<'_, List> {
+        // No code panics while holding this lock (wakers are called after it is released), so
+        // it is never poisoned; recover anyway rather than propagate a foreign panic.
+        self.list.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers `waker` under `key` (a new slot when `key` is `None`; a waiter that was notified
+    /// goes back to the end of the list; a waiting one keeps its place and gets the new waker),
+    /// then issues a `SeqCst` fence: the caller's re-check that follows cannot be reordered
+    /// before the registration (step 2 of the protocol in `chan`).
+    pub(crate) fn register(&self, key: &mut Option<usize>, waker: &Waker) {
+        {
+            let mut list = self.lock();
+            match *key {
+                None => *key = Some(list.link_new(waker.clone())),
+                Some(k) => match &mut list.slots[k] {
+                    Slot::Waiting { waker: old, .. } => {
+                        if !old.will_wake(waker) {
+                            old.clone_from(waker);
+                        }
+                    }
+                    Slot::Notified => list.link(k, waker.clone()),
+                    Slot::Free { .. } => unreachable!("waiter key {k} names a free slot"),
+                },
+            }
+            self.waiting.store(list.waiting, Relaxed);
+        }
+        fence(SeqCst);
+    }
+
+    /// Takes the waiter named by `key` out of the list (no-op when `key` is `None`) and returns
+    /// whether it had been notified. A waiter that was notified but no longer needs to wait (it
+    /// completed by other means, or is being dropped) must pass the notification on if the
+    /// condition it was notified for may still hold (see `chan`, step 5).
+    pub(crate) fn remove(&self, key: &mut Option<usize>) -> bool {
+        let Some(k) = key.take() else {
+            return false;
+        };
+        let mut list = self.lock();
+        let notified = match list.slots[k] {
+            Slot::Waiting { .. } => {
+                list.unlink(k);
+                false
+            }
+            Slot::Notified => true,
+            Slot::Free { .. } => unreachable!("waiter key {k} names a free slot"),
+        };
+        list.slots[k] = Slot::Free { next: list.free };
+        list.free = k;
+        self.waiting.store(list.waiting, Relaxed);
+        notified
+    }
+
+    /// Whether any waiter is registered and not yet notified. Preceded by a `SeqCst` fence (step
+    /// 4 of the protocol in `chan`): the caller's state change before this call cannot be
+    /// reordered after the load.
+    fn has_waiting(&self) -> bool {
+        fence(SeqCst);
+        self.waiting.load(Relaxed) != 0
+    }
+
+    /// Notifies the oldest waiting waiter, if any: marks it `Notified` and wakes it. Returns
+    /// whether one was notified. Without waiters this is one fence and one load.
+    pub(crate) fn notify_one(&self) -> bool {
+        if !self.has_waiting() {
+            return false;
+        }
+        let waker = {
+            let mut list = self.lock();
+            let waker = list.pop_head();
+            self.waiting.store(list.waiting, Relaxed);
+            waker
+        };
+        match waker {
+            Some(w) => {
+                w.wake();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Notifies every waiter that is waiting when the call starts (waiters that register while
+    /// it runs may be notified too, which is harmless: they re-check).
+    pub(crate) fn notify_all(&self) {
+        if !self.has_waiting() {
+            return;
+        }
+        let mut budget = usize::MAX;
+        loop {
+            let mut batch: [Option<Waker>; WAKE_BATCH] = [const { None }; WAKE_BATCH];
+            let mut n = 0;
+            {
+                let mut list = self.lock();
+                if budget == usize::MAX {
+                    budget = list.waiting;
+                }
+                while n < WAKE_BATCH && budget > 0 {
+                    match list.pop_head() {
+                        Some(w) => batch[n] = Some(w),
+                        None => break,
+                    }
+                    n += 1;
+                    budget -= 1;
+                }
+                self.waiting.store(list.waiting, Relaxed);
+            }
+            for w in batch.iter_mut().take(n) {
+                if let Some(w) = w.take() {
+                    w.wake();
+                }
+            }
+            if n < WAKE_BATCH || budget == 0 {
+                return;
+            }
+        }
+    }
+}
+
+impl List {
+    /// Takes a free slot (or grows the vector) and links it as `Waiting`.
+    fn link_new(&mut self, waker: Waker) -> usize {
+        let k = if self.free != NIL {
+            let k = self.free;
+            let Slot::Free { next } = self.slots[k] else {
+                unreachable!("free list names a used slot");
+            };
+            self.free = next;
+            k
+        } else {
+            self.slots.push(Slot::Notified);
+            self.slots.len() - 1
+        };
+        self.link(k, waker);
+        k
+    }
+
+    /// Links slot `k` at the tail as `Waiting`.
+    fn link(&mut self, k: usize, waker: Waker) {
+        self.slots[k] = Slot::Waiting {
+            waker,
+            prev: self.tail,
+            next: NIL,
+        };
+        match self.tail {
+            NIL => self.head = k,
+            t => self.set_next(t, k),
+        }
+        self.tail = k;
+        self.waiting += 1;
+    }
+
+    /// Unlinks the `Waiting` slot `k`, leaving it `Notified`; returns its waker.
+    fn unlink(&mut self, k: usize) -> Waker {
+        let Slot::Waiting { waker, prev, next } =
+            std::mem::replace(&mut self.slots[k], Slot::Notified)
+        else {
+            unreachable!("unlinking a slot that is not waiting");
+        };
+        match prev {
+            NIL => self.head = next,
+            p => self.set_next(p, next),
+        }
+        match next {
+            NIL => self.tail = prev,
+            n => self.set_prev(n, prev),
+        }
+        self.waiting -= 1;
+        waker
+    }
+
+    /// Unlinks the oldest waiting slot (it becomes `Notified`) and returns its waker.
+    fn pop_head(&mut self) -> Option<Waker> {
+        match self.head {
+            NIL => None,
+            k => Some(self.unlink(k)),
+        }
+    }
+
+    fn set_next(&mut self, k: usize, to: usize) {
+        if let Slot::Waiting { next, .. } = &mut self.slots[k] {
+            *next = to;
+        }
+    }
+
+    fn set_prev(&mut self, k: usize, to: usize) {
+        if let Slot::Waiting { prev, .. } = &mut self.slots[k] {
+            *prev = to;
+        }
+    }
+}
+
+#[cfg(all(test, not(trellis_loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize as StdAtomic;
+    use std::task::Wake;
+
+    struct Count(StdAtomic);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+
+    fn counting() -> (Arc<Count>, Waker) {
+        let c = Arc::new(Count(StdAtomic::new(0)));
+        (c.clone(), Waker::from(c))
+    }
+
+    #[test]
+    fn fifo_notify_and_remove() {
+        let w = Waiters::new();
+        let (c1, w1) = counting();
+        let (c2, w2) = counting();
+        let (c3, w3) = counting();
+        let (mut k1, mut k2, mut k3) = (None, None, None);
+        w.register(&mut k1, &w1);
+        w.register(&mut k2, &w2);
+        w.register(&mut k3, &w3);
+        assert_eq!(w.waiting.load(SeqCst), 3);
+        // Removing the middle one keeps the order of the others.
+        assert!(!w.remove(&mut k2));
+        assert!(w.notify_one());
+        assert_eq!(c1.0.load(SeqCst), 1);
+        assert_eq!(c3.0.load(SeqCst), 0);
+        // k1 was notified; re-registering puts it behind k3.
+        w.register(&mut k1, &w1);
+        assert!(w.notify_one());
+        assert_eq!(c3.0.load(SeqCst), 1);
+        assert!(w.remove(&mut k3));
+        w.notify_all();
+        assert_eq!(c1.0.load(SeqCst), 2);
+        assert!(!w.notify_one());
+        assert!(w.remove(&mut k1));
+        assert_eq!(c2.0.load(SeqCst), 0);
+        // Slots are reused: no growth after warm-up.
+        let mut keys: Vec<Option<usize>> = (0..3).map(|_| None).collect();
+        for k in &mut keys {
+            w.register(k, &w1);
+        }
+        assert_eq!(w.lock().slots.len(), 3);
+        for k in &mut keys {
+            w.remove(k);
+        }
+        assert_eq!(w.waiting.load(SeqCst), 0);
+    }
+
+    #[test]
+    fn notify_all_in_batches() {
+        let w = Waiters::new();
+        let (c, waker) = counting();
+        let mut keys: Vec<Option<usize>> = (0..100).map(|_| None).collect();
+        for k in &mut keys {
+            w.register(k, &waker);
+        }
+        w.notify_all();
+        assert_eq!(c.0.load(SeqCst), 100);
+        assert_eq!(w.waiting.load(SeqCst), 0);
+        for k in &mut keys {
+            assert!(w.remove(k));
+        }
+    }
+}

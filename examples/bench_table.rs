@@ -12,7 +12,8 @@
 //! scheme of `benches/rt.rs`: group `<shape>/<workers>w` (e.g. `rt::yield_many/2w`), function
 //! `trellis`, `tokio` or `async_executor`. Each row is one shape at one worker count: the three
 //! times, then Trellis time / peer time for each peer and for the faster of the two (below 1.00x,
-//! Trellis is faster).
+//! Trellis is faster). Any other function (e.g. `trellis_raw` in `benches/scope.rs`) gets a row
+//! of its own in a second table, after the first, with Trellis time / its time.
 //!
 //! With `--write FILE` the table replaces what lies between `<!-- bench table start -->` and
 //! `<!-- bench table end -->` in FILE (the section is appended when the markers are missing, and
@@ -37,7 +38,7 @@ const PEERS: [(&str, &str); 2] = [("tokio", "tokio"), ("async_executor", "async-
 const TRELLIS: &str = "trellis";
 
 /// Shapes in the order of `BENCHMARKS.md`; others follow, sorted.
-const SHAPE_ORDER: [&str; 8] = [
+const SHAPE_ORDER: [&str; 12] = [
     "rt::spawn_many_remote",
     "rt::spawn_many_local",
     "rt::spawn_many_remote_busy",
@@ -46,6 +47,10 @@ const SHAPE_ORDER: [&str; 8] = [
     "rt::chained_spawn",
     "rt::spawn_one",
     "time::timers_100k",
+    "nursery::spawn_join",
+    "nursery::cancel_fanout",
+    "cancel::move_on_after_ready",
+    "cancel::cross_thread_latency",
 ];
 
 struct Args {
@@ -256,6 +261,41 @@ fn table(results: &Results) -> String {
     s
 }
 
+/// Functions that are neither `trellis` nor a peer column (e.g. `trellis_raw` in
+/// `nursery::spawn_join`: Trellis without a nursery), one row each with Trellis time / its time;
+/// empty when there are none.
+fn other_table(results: &Results) -> String {
+    let mut rows: Vec<_> = results
+        .iter()
+        .flat_map(|(key, funcs)| {
+            funcs
+                .iter()
+                .filter(|(f, _)| *f != TRELLIS && PEERS.iter().all(|(id, _)| id != f))
+                .map(move |(f, t)| (key, f, *t, funcs.get(TRELLIS).copied()))
+        })
+        .collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    rows.sort_by(|((sa, wa), fa, ..), ((sb, wb), fb, ..)| {
+        (shape_rank(sa), sa, wa, fa).cmp(&(shape_rank(sb), sb, wb, fb))
+    });
+    let mut s = String::from(
+        "\nOther functions (Trellis variants, extra peers):\n\n\
+         | shape | workers | function | time | Trellis/function |\n|---|--:|---|--:|--:|\n",
+    );
+    for ((shape, workers), func, time, trellis) in rows {
+        let workers = workers.map_or_else(|| "—".to_owned(), |w| w.to_string());
+        let _ = writeln!(
+            s,
+            "| `{shape}` | {workers} | `{func}` | {} | {} |",
+            human(time),
+            ratio(trellis, Some(time))
+        );
+    }
+    s
+}
+
 /// `YYYY-MM-DD HH:MM UTC` from the system clock (days-to-civil, proleptic Gregorian).
 fn utc_now() -> String {
     let secs = SystemTime::now()
@@ -338,7 +378,7 @@ fn main() {
         );
         std::process::exit(1);
     }
-    let table = table(&results);
+    let table = table(&results) + &other_table(&results);
     print!("{table}");
     if let Some(path) = &args.write {
         if let Err(e) = write_file(path, &section(&args, &table)) {

@@ -45,6 +45,9 @@ pub(crate) struct Core {
     inbox: crossbeam_channel::Receiver<Notified>,
     /// `domain_local!` values of this domain, keyed by the address of their static.
     locals: RefCell<HashMap<usize, Rc<dyn Any>>>,
+    /// Keys of `locals` in initialisation order: they are dropped in reverse, so a value's
+    /// `Drop` can still use the values its initialiser used.
+    local_order: RefCell<Vec<usize>>,
 }
 
 impl Core {
@@ -67,6 +70,7 @@ impl Core {
             pinned: RefCell::new(VecDeque::new()),
             inbox,
             locals: RefCell::new(HashMap::new()),
+            local_order: RefCell::new(Vec::new()),
         }
     }
 
@@ -124,6 +128,15 @@ impl Core {
                 continue;
             }
             if remote.live_pinned.load(Ordering::SeqCst) == 0 {
+                // Every pinned task is gone: drop the domain-local values, here on their
+                // domain, newest first, one at a time. A `Drop` may use older values, create
+                // new ones (dropped in a later round) or spawn and wake tasks (drained above).
+                let newest = self.local_order.borrow_mut().pop();
+                if let Some(key) = newest {
+                    let value = self.locals.borrow_mut().remove(&key);
+                    drop(value);
+                    continue;
+                }
                 remote.closed.store(true, Ordering::SeqCst);
                 if remote.live_pinned.load(Ordering::SeqCst) == 0 && self.inbox.is_empty() {
                     break;
@@ -133,9 +146,6 @@ impl Core {
             // entry's arrival or its completion unparks us.
             remote.parker.park();
         }
-        // Domain-local values drop here, on their domain, after every pinned task.
-        let locals = std::mem::take(&mut *self.locals.borrow_mut());
-        drop(locals);
     }
 
     fn run_task(&self, task: Notified) {
@@ -212,9 +222,15 @@ impl Core {
         if let Some(value) = self.locals.borrow().get(&key) {
             return value.clone();
         }
-        // Initialise outside the borrow: `init` may use other domain-local values.
+        // Initialise outside the borrow: `init` may use other domain-local values (which are
+        // then recorded first, and so dropped after this one).
         let value = init();
-        self.locals.borrow_mut().entry(key).or_insert(value).clone()
+        let mut locals = self.locals.borrow_mut();
+        let entry = locals.entry(key).or_insert_with(|| {
+            self.local_order.borrow_mut().push(key);
+            value
+        });
+        entry.clone()
     }
 
     /// Called through the thread-local context when this worker's thread schedules a task of

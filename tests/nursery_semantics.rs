@@ -358,3 +358,28 @@ fn start_returns_the_started_value_and_early_failures_go_to_the_caller() {
         .unwrap_err();
     assert!(err.find::<ErrA>().is_some());
 }
+
+#[test]
+fn nested_nursery_errors_propagate_as_a_childs_error() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<trellis::NurseryError>();
+    assert_send_sync::<TaskFailure>();
+    let _w = Watchdog::new("nested");
+    let err = rt(2)
+        .block_on(trellis::nursery(async |n| {
+            n.start_soon(async {
+                trellis::nursery(async |inner| {
+                    inner.start_soon(async { Err::<(), _>(ErrA) });
+                })
+                .await?;
+                Ok::<(), trellis::NurseryError>(())
+            });
+        }))
+        .unwrap_err();
+    assert_eq!(err.len(), 1);
+    let TaskFailure::Error(e) = &err.failures()[0] else {
+        panic!("expected the inner nursery's error")
+    };
+    let inner = e.downcast_ref::<trellis::NurseryError>().unwrap();
+    assert!(inner.find::<ErrA>().is_some());
+}

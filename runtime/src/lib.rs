@@ -53,8 +53,8 @@ pub use domain::{DomainId, spawn_local, spawn_on};
 pub use runtime::{Runtime, run, spawn, spawn_blocking};
 pub use scope::{
     BoxError, CancelHandle, CancelScope, HasOutput, NotStarted, Nursery, NurseryClosed,
-    NurseryError, NurseryHandle, ScopeRun, TaskFailure, TaskResult, TaskStatus, TooSlow,
-    cancel_requested, checkpoint, fail_after, fail_at, move_on_after, move_on_at, nursery,
+    NurseryError, NurseryHandle, PanicPayload, ScopeRun, TaskFailure, TaskResult, TaskStatus,
+    TooSlow, cancel_requested, checkpoint, fail_after, fail_at, move_on_after, move_on_at, nursery,
     shielded,
 };
 pub use task::{JoinError, JoinHandle, yield_now};

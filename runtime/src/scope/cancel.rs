@@ -79,11 +79,7 @@ impl CancelScope {
     /// });
     /// ```
     pub fn deadline(self, deadline: Instant) -> CancelScope {
-        let earlier = match self.node.deadline() {
-            Some(d) => d.min(deadline),
-            None => deadline,
-        };
-        self.node.set_deadline(Some(earlier));
+        self.node.merge_deadline(deadline);
         self
     }
 
@@ -181,12 +177,14 @@ impl CancelScope {
     /// Dropping the returned future drops `future` (and releases the scope). A cancelled scope
     /// drops `future` at its next checkpoint, on the thread that polls it.
     pub fn run<F: Future>(self, future: F) -> ScopeRun<F> {
+        let absolute_deadline = self.node.deadline().is_some();
         ScopeRun {
             node: self.node,
             timeout: self.timeout,
             future: Some(future),
             sleep: None,
             started: false,
+            absolute_deadline,
             holding: false,
         }
     }
@@ -333,6 +331,8 @@ pub struct ScopeRun<F> {
     future: Option<F>,
     sleep: Option<Pin<Box<Sleep>>>,
     started: bool,
+    /// The builder set an absolute deadline: check it before the first poll of the body.
+    absolute_deadline: bool,
     /// A shielded scope holds its enclosing scopes (they wait for it) while it runs.
     holding: bool,
 }
@@ -377,23 +377,33 @@ impl<F: Future> Future for ScopeRun<F> {
         // not pinned.
         let this = unsafe { self.get_unchecked_mut() };
         let first_poll = !this.started;
+        let mut relative_deadline = None;
         if first_poll {
             this.started = true;
             this.node.attach(current::current().as_ref());
-            if let Some(timeout) = this.timeout.take() {
-                let at = crate::time::deadline_after(Instant::now(), timeout);
-                let at = this.node.deadline().map_or(at, |d| d.min(at));
-                this.node.set_deadline(Some(at));
-            }
             if this.node.shield_flag() {
                 this.node.hold_ancestors(1);
                 this.holding = true;
             }
+            if let Some(timeout) = this.timeout.take() {
+                let at = crate::time::deadline_after(Instant::now(), timeout);
+                if timeout.is_zero() {
+                    // Already due: the body's first checkpoint is cancelled.
+                    this.node.merge_deadline(at);
+                    this.node.cancel();
+                } else {
+                    relative_deadline = Some(at);
+                }
+            }
+            if this.absolute_deadline {
+                // An absolute deadline may have passed before the first poll.
+                this.poll_deadline(cx);
+            }
         }
-        this.node.register(cx.waker());
-        this.poll_deadline(cx);
         // The body always gets its first poll (code runs until its first checkpoint, as in
-        // Trio); after that a cancelled scope drops it before polling it again.
+        // Trio); after that a cancelled scope drops it before polling it again. A body that
+        // finishes in its first poll never touches the timer (the fast path of a timeout
+        // around ready work).
         if first_poll || !this.node.must_stop() {
             let Some(future) = this.future.as_mut() else {
                 panic!("ScopeRun polled after it completed");
@@ -408,6 +418,13 @@ impl<F: Future> Future for ScopeRun<F> {
                 this.release();
                 return Poll::Ready(Some(value));
             }
+            if let Some(at) = relative_deadline {
+                this.node.merge_deadline(at);
+            }
+            // Register, then check (the order the loom model `loom_cancel_vs_register_and_check`
+            // verifies): a cancel from now on wakes us, an earlier one is seen below.
+            this.node.register(cx.waker());
+            this.poll_deadline(cx);
             if !this.node.must_stop() {
                 return Poll::Pending;
             }
@@ -488,14 +505,14 @@ pub fn move_on_at<F: Future>(deadline: Instant, future: F) -> ScopeRun<F> {
 ///
 /// ```
 /// let err = trellis::TooSlow;
-/// assert_eq!(err.to_string(), "the operation did not finish before its deadline");
+/// assert!(err.to_string().contains("before it finished"));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TooSlow;
 
 impl fmt::Display for TooSlow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the operation did not finish before its deadline")
+        f.write_str("the operation was cancelled (its deadline passed, or its scope was cancelled) before it finished")
     }
 }
 

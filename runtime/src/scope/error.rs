@@ -59,6 +59,69 @@ impl TaskResult for <fn() -> ! as HasOutput>::Output {
     }
 }
 
+/// The payload of a caught panic, as `std::panic::catch_unwind` gave it. Unlike a bare
+/// `Box<dyn Any + Send>` it is `Sync`, so failures (and a [`NurseryError`]) can themselves be
+/// returned as errors, for instance by a child that runs a nested nursery.
+///
+/// # Examples
+///
+/// ```
+/// let payload = trellis::PanicPayload::new(Box::new("boom"));
+/// assert_eq!(payload.message().as_deref(), Some("boom"));
+/// let raw: Box<dyn std::any::Any + Send> = payload.into_inner();
+/// assert!(raw.is::<&str>());
+/// ```
+pub struct PanicPayload(std::sync::Mutex<Box<dyn Any + Send + 'static>>);
+
+impl PanicPayload {
+    /// Wraps a payload.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = trellis::PanicPayload::new(Box::new(String::from("bad")));
+    /// assert_eq!(p.message().as_deref(), Some("bad"));
+    /// ```
+    pub fn new(payload: Box<dyn Any + Send + 'static>) -> PanicPayload {
+        PanicPayload(std::sync::Mutex::new(payload))
+    }
+
+    /// The payload, e.g. to resume the panic with `std::panic::resume_unwind`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = trellis::PanicPayload::new(Box::new(7u8));
+    /// assert_eq!(*p.into_inner().downcast::<u8>().unwrap(), 7);
+    /// ```
+    pub fn into_inner(self) -> Box<dyn Any + Send + 'static> {
+        self.0.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The panic message, when the payload is a `&str` or a `String` (what `panic!` makes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(trellis::PanicPayload::new(Box::new(1)).message(), None);
+    /// ```
+    pub fn message(&self) -> Option<String> {
+        let payload = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+    }
+}
+
+impl fmt::Debug for PanicPayload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("PanicPayload")
+            .field(&self.message())
+            .finish()
+    }
+}
+
 /// One failure inside a nursery: an error returned by a child or the body, or a panic.
 ///
 /// # Examples
@@ -70,17 +133,14 @@ impl TaskResult for <fn() -> ! as HasOutput>::Output {
 pub enum TaskFailure {
     /// The task returned `Err`.
     Error(BoxError),
-    /// The task panicked; the payload, as `std::panic::catch_unwind` gives it.
-    Panic(Box<dyn Any + Send + 'static>),
+    /// The task panicked.
+    Panic(PanicPayload),
 }
 
 impl TaskFailure {
-    fn panic_message(&self) -> Option<&str> {
+    fn panic_message(&self) -> Option<String> {
         match self {
-            TaskFailure::Panic(p) => p
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| p.downcast_ref::<String>().map(String::as_str)),
+            TaskFailure::Panic(p) => p.message(),
             TaskFailure::Error(_) => None,
         }
     }

@@ -34,5 +34,5 @@ pub use cancel::{
     fail_at, move_on_after, move_on_at, shielded,
 };
 pub(crate) use current::is_cancelled;
-pub use error::{BoxError, HasOutput, NurseryError, TaskFailure, TaskResult};
+pub use error::{BoxError, HasOutput, NurseryError, PanicPayload, TaskFailure, TaskResult};
 pub use nursery::{NotStarted, Nursery, NurseryClosed, NurseryHandle, TaskStatus, nursery};

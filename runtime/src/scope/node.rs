@@ -34,6 +34,9 @@ use crate::loom::sync::{Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::Instant;
 
+/// The child list is pruned of dead entries no more often than when it doubles.
+const PRUNE_MIN: usize = 16;
+
 pub(crate) struct Node {
     parent: OnceLock<Arc<Node>>,
     /// Set before the scope starts (builder); read after.
@@ -50,6 +53,8 @@ pub(crate) struct Node {
 
 struct Inner {
     children: Vec<Weak<Node>>,
+    /// Dead entries are pruned when `children` reaches this length (amortised O(1) attach).
+    prune_at: usize,
     waker: Option<Waker>,
     deadline: Option<Instant>,
 }
@@ -67,6 +72,7 @@ impl Node {
             holds: AtomicUsize::new(0),
             inner: Mutex::new(Inner {
                 children: Vec::new(),
+                prune_at: PRUNE_MIN,
                 waker: None,
                 deadline,
             }),
@@ -86,6 +92,7 @@ impl Node {
             holds: AtomicUsize::new(0),
             inner: Mutex::new(Inner {
                 children: Vec::new(),
+                prune_at: PRUNE_MIN,
                 waker: None,
                 deadline: None,
             }),
@@ -108,7 +115,10 @@ impl Node {
         }
         {
             let mut inner = parent.lock();
-            inner.children.retain(|c| c.strong_count() > 0);
+            if inner.children.len() >= inner.prune_at {
+                inner.children.retain(|c| c.strong_count() > 0);
+                inner.prune_at = (inner.children.len() * 2).max(PRUNE_MIN);
+            }
             inner.children.push(Arc::downgrade(self));
         }
         // After registering: a concurrent cancel walk either copied us, or set the parent's
@@ -159,6 +169,13 @@ impl Node {
 
     pub(crate) fn deadline(&self) -> Option<Instant> {
         self.lock().deadline
+    }
+
+    /// Sets the deadline to `deadline` or keeps an earlier one, without waking anyone (the
+    /// scope's own task calls this).
+    pub(crate) fn merge_deadline(&self, deadline: Instant) {
+        let mut inner = self.lock();
+        inner.deadline = Some(inner.deadline.map_or(deadline, |d| d.min(deadline)));
     }
 
     /// Moves the deadline and wakes the scope's task so it re-arms its timer.

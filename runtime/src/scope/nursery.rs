@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use super::current::{self, Enter};
-use super::error::{NurseryError, TaskFailure, TaskResult};
+use super::error::{NurseryError, PanicPayload, TaskFailure, TaskResult};
 use super::node::Node;
 use crate::domain::DomainId;
 
@@ -111,7 +111,8 @@ impl Shared {
         })
     }
 
-    /// A child or the body finished; a failure cancels the nursery's scope.
+    /// A child or the body finished; a failure cancels the nursery's scope (which wakes the
+    /// nursery's task), and the last child wakes it too.
     fn finished(&self, is_child: bool, failure: Option<TaskFailure>) {
         let cancel = failure.is_some();
         let waker = {
@@ -122,7 +123,11 @@ impl Shared {
             if is_child {
                 state.live -= 1;
             }
-            state.waker.take()
+            if state.live == 0 {
+                state.waker.take()
+            } else {
+                None
+            }
         };
         if cancel {
             self.node.cancel();
@@ -628,7 +633,9 @@ impl<F> Child<F> {
     fn stop(&mut self, failure: Option<TaskFailure>) -> Poll<()> {
         // Drop the child's code first (its destructor may panic: that is a failure too).
         let dropped = catch_unwind(AssertUnwindSafe(|| self.future = None));
-        let failure = failure.or(dropped.err().map(TaskFailure::Panic));
+        let failure = failure.or(dropped
+            .err()
+            .map(|p| TaskFailure::Panic(PanicPayload::new(p))));
         self.token.report(failure);
         Poll::Ready(())
     }
@@ -663,7 +670,7 @@ where
         };
         match polled {
             Ok(Poll::Ready(output)) => this.stop(output.into_failure()),
-            Err(payload) => this.stop(Some(TaskFailure::Panic(payload))),
+            Err(payload) => this.stop(Some(TaskFailure::Panic(PanicPayload::new(payload)))),
             Ok(Poll::Pending) if node.must_stop() => this.stop(None),
             Ok(Poll::Pending) => Poll::Pending,
         }
@@ -690,7 +697,7 @@ impl<B> NurseryRun<B> {
     fn drop_body(&mut self) {
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.body = None)) {
             self.shared
-                .finished(false, Some(TaskFailure::Panic(payload)));
+                .finished(false, Some(TaskFailure::Panic(PanicPayload::new(payload))));
         }
     }
 }
@@ -732,7 +739,7 @@ where
                     Err(payload) => {
                         this.drop_body();
                         this.shared
-                            .finished(false, Some(TaskFailure::Panic(payload)));
+                            .finished(false, Some(TaskFailure::Panic(PanicPayload::new(payload))));
                     }
                     Ok(Poll::Pending) => {
                         if node.must_stop() {

@@ -10,6 +10,7 @@
 //! | group | per iteration |
 //! |---|---|
 //! | `chan::ring/Nw` | async-executor's own `channels` bench: a ring of 300 tasks linked by capacity-1 channels; a token travels 300 laps (90_000 hops). The driver that injects the token and reads it back is itself a task; creating the channels and spawning the ring are part of the iteration, as in the original |
+//! | `chan::cross_domain_ping_pong/Nw` | two tasks exchange a counter over two `bounded(1)` channels, 10_000 round trips. Trellis pins them on domains 0 and 1 (`spawn_on`), so every hop crosses threads; the peers have no domains and run two ordinary tasks, which their schedulers may place on one worker |
 //! | `chan::request_reply/Nw` | a client task makes 1_000 sequential requests to a server task over a `bounded(10)` channel; each request carries a fresh oneshot for the reply |
 //!
 //! Channels per peer: Trellis `channel::bounded` and `channel::oneshot`; tokio
@@ -420,6 +421,51 @@ fn request_reply<P: Peer + 'static>(rt: &P) {
     rt.block_on(rt.spawn(request_reply_body::<P>(s)));
 }
 
+/// `chan::cross_domain_ping_pong`: round trips between two tasks.
+const ROUND_TRIPS: usize = 10_000;
+
+async fn pinger<P: Peer + 'static>(tx: P::Tx<usize>, mut rx: P::Rx<usize>) {
+    for i in 0..ROUND_TRIPS {
+        P::send(&tx, i).await;
+        assert_eq!(P::recv(&mut rx).await, Some(i));
+    }
+}
+
+async fn ponger<P: Peer + 'static>(tx: P::Tx<usize>, mut rx: P::Rx<usize>) {
+    while let Some(v) = P::recv(&mut rx).await {
+        P::send(&tx, v).await;
+    }
+}
+
+/// The peers' version: two ordinary tasks.
+fn cross_domain_ping_pong<P: Peer + 'static>(rt: &P) {
+    let (ping_tx, ping_rx) = P::bounded::<usize>(1);
+    let (pong_tx, pong_rx) = P::bounded::<usize>(1);
+    let pong = rt.spawn(ponger::<P>(pong_tx, ping_rx));
+    let ping = rt.spawn(pinger::<P>(ping_tx, pong_rx));
+    rt.block_on(async move {
+        ping.await;
+        pong.await;
+    });
+}
+
+/// Trellis's version: the two tasks pinned on domains 0 and 1.
+fn cross_domain_ping_pong_pinned(rt: &TrellisPeer) {
+    use trellis::DomainId;
+    let (ping_tx, ping_rx) = TrellisPeer::bounded::<usize>(1);
+    let (pong_tx, pong_rx) = TrellisPeer::bounded::<usize>(1);
+    let pong = rt.rt.spawn_on(DomainId::new(1), move || {
+        ponger::<TrellisPeer>(pong_tx, ping_rx)
+    });
+    let ping = rt.rt.spawn_on(DomainId::new(0), move || {
+        pinger::<TrellisPeer>(ping_tx, pong_rx)
+    });
+    rt.block_on(async move {
+        ping.await.unwrap();
+        pong.await.unwrap();
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Driver
 
@@ -455,6 +501,20 @@ fn bench_workers(c: &mut Criterion, workers: usize) {
 
     each_peer!(c, &peers, id("chan::ring"), ring);
     each_peer!(c, &peers, id("chan::request_reply"), request_reply);
+    {
+        let mut g = c.benchmark_group(id("chan::cross_domain_ping_pong"));
+        g.sampling_mode(SamplingMode::Flat);
+        g.bench_function(TrellisPeer::NAME, |b| {
+            b.iter(|| cross_domain_ping_pong_pinned(&peers.trellis))
+        });
+        g.bench_function(TokioPeer::NAME, |b| {
+            b.iter(|| cross_domain_ping_pong(&peers.tokio))
+        });
+        g.bench_function(AsyncExecutorPeer::NAME, |b| {
+            b.iter(|| cross_domain_ping_pong(&peers.async_executor))
+        });
+        g.finish();
+    }
 
     // Drop order: each runtime shuts down on its own.
     let Peers {

@@ -38,7 +38,7 @@ const PEERS: [(&str, &str); 2] = [("tokio", "tokio"), ("async_executor", "async-
 const TRELLIS: &str = "trellis";
 
 /// Shapes in the order of `BENCHMARKS.md`; others follow, sorted.
-const SHAPE_ORDER: [&str; 12] = [
+const SHAPE_ORDER: [&str; 17] = [
     "rt::spawn_many_remote",
     "rt::spawn_many_local",
     "rt::spawn_many_remote_busy",
@@ -47,6 +47,11 @@ const SHAPE_ORDER: [&str; 12] = [
     "rt::chained_spawn",
     "rt::spawn_one",
     "time::timers_100k",
+    "domain::spawn_local_many",
+    "domain::spawn_on_remote",
+    "chan::ring",
+    "chan::cross_domain_ping_pong",
+    "chan::request_reply",
     "nursery::spawn_join",
     "nursery::cancel_fanout",
     "cancel::move_on_after_ready",

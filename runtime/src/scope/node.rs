@@ -61,10 +61,21 @@ struct Inner {
 
 impl Node {
     pub(crate) fn new(shield: bool, deadline: Option<Instant>) -> Arc<Node> {
-        Arc::new(Node {
+        Arc::new(Node::with(shield, false, deadline))
+    }
+
+    /// The root node of a nursery child task, attached under `parent` at once.
+    pub(crate) fn new_task_root(parent: &Arc<Node>) -> Arc<Node> {
+        let node = Arc::new(Node::with(false, true, None));
+        node.attach(Some(parent));
+        node
+    }
+
+    fn with(shield: bool, task_root: bool, deadline: Option<Instant>) -> Node {
+        Node {
             parent: OnceLock::new(),
             shield: AtomicBool::new(shield),
-            task_root: false,
+            task_root,
             cancel_called: AtomicBool::new(false),
             effective: AtomicBool::new(false),
             requested: AtomicBool::new(false),
@@ -76,29 +87,7 @@ impl Node {
                 waker: None,
                 deadline,
             }),
-        })
-    }
-
-    /// The root node of a nursery child task, attached under `parent` at once.
-    pub(crate) fn new_task_root(parent: &Arc<Node>) -> Arc<Node> {
-        let node = Arc::new(Node {
-            parent: OnceLock::new(),
-            shield: AtomicBool::new(false),
-            task_root: true,
-            cancel_called: AtomicBool::new(false),
-            effective: AtomicBool::new(false),
-            requested: AtomicBool::new(false),
-            caught: AtomicBool::new(false),
-            holds: AtomicUsize::new(0),
-            inner: Mutex::new(Inner {
-                children: Vec::new(),
-                prune_at: PRUNE_MIN,
-                waker: None,
-                deadline: None,
-            }),
-        });
-        node.attach(Some(parent));
-        node
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

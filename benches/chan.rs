@@ -25,16 +25,14 @@
 //! Criterion defaults: 20 samples, 1 s warm-up, 2 s measurement, flat sampling (an iteration
 //! takes milliseconds); command-line flags override them.
 
+mod common;
+
+use common::Unwrapped;
 use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::thread;
-use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode};
 
-/// Worker counts: the cores we have (2) and tokio's own bench setting (4).
-const WORKER_COUNTS: [usize; 2] = [2, 4];
 /// async-executor `benches/executor.rs` `channels`: `TASKS` and `STEPS`.
 const RING_TASKS: usize = 300;
 const RING_LAPS: usize = 300;
@@ -99,26 +97,6 @@ impl TrellisPeer {
             .build()
             .expect("build trellis runtime");
         Self { rt }
-    }
-}
-
-/// Turns a `JoinHandle` whose output is `Result<T, E>` into a future of `T` (as in
-/// `benches/rt.rs`).
-struct Unwrapped<H>(H);
-
-impl<H, T, E> Future for Unwrapped<H>
-where
-    H: Future<Output = Result<T, E>> + Unpin,
-    E: std::fmt::Debug,
-{
-    type Output = T;
-
-    #[inline]
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        match Pin::new(&mut self.0).poll(cx) {
-            Poll::Ready(r) => Poll::Ready(r.expect("benchmark task failed")),
-            Poll::Pending => Poll::Pending,
-        }
     }
 }
 
@@ -528,13 +506,5 @@ fn bench_workers(c: &mut Criterion, workers: usize) {
 }
 
 fn main() {
-    let mut c = Criterion::default()
-        .sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2))
-        .configure_from_args();
-    for workers in WORKER_COUNTS {
-        bench_workers(&mut c, workers);
-    }
-    c.final_summary();
+    common::run(bench_workers);
 }

@@ -18,13 +18,11 @@
 //! loops. Criterion defaults: 20 samples, 1 s warm-up, 2 s measurement, flat sampling (an
 //! iteration takes milliseconds); command-line flags override them.
 
-use std::time::Duration;
+mod common;
 
 use criterion::{Criterion, SamplingMode};
 use trellis::DomainId;
 
-/// Worker counts: the cores we have (2) and tokio's own bench setting (4).
-const WORKER_COUNTS: [usize; 2] = [2, 4];
 /// tokio `rt_multi_threaded.rs`: `NUM_SPAWN`.
 const NUM_SPAWN: usize = 10_000;
 
@@ -131,13 +129,5 @@ fn bench_workers(c: &mut Criterion, workers: usize) {
 }
 
 fn main() {
-    let mut c = Criterion::default()
-        .sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2))
-        .configure_from_args();
-    for workers in WORKER_COUNTS {
-        bench_workers(&mut c, workers);
-    }
-    c.final_summary();
+    common::run(bench_workers);
 }

@@ -31,19 +31,18 @@
 //! finishes in a few minutes on 2 cores; command-line flags (`--sample-size`, `--warm-up-time`,
 //! `--measurement-time`) override them.
 
+mod common;
+
+use common::Unwrapped;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::task::{Context, Poll};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, black_box};
 
-/// Worker counts: the cores we have (2) and tokio's own bench setting (4).
-const WORKER_COUNTS: [usize; 2] = [2, 4];
 /// tokio `rt_multi_threaded.rs`: `NUM_SPAWN`.
 const NUM_SPAWN: usize = 10_000;
 /// tokio `rt_multi_threaded.rs`: `STALL_DUR`.
@@ -89,25 +88,6 @@ trait Peer {
 /// A runtime with timers.
 trait TimerPeer: Peer {
     fn sleep(d: Duration) -> impl Future<Output = ()> + Send + 'static;
-}
-
-/// Turns a `JoinHandle` whose output is `Result<T, E>` into a future of `T`.
-struct Unwrapped<H>(H);
-
-impl<H, T, E> Future for Unwrapped<H>
-where
-    H: Future<Output = Result<T, E>> + Unpin,
-    E: std::fmt::Debug,
-{
-    type Output = T;
-
-    #[inline]
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        match Pin::new(&mut self.0).poll(cx) {
-            Poll::Ready(r) => Poll::Ready(r.expect("benchmark task failed")),
-            Poll::Pending => Poll::Pending,
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -562,13 +542,5 @@ fn bench_workers(c: &mut Criterion, workers: usize) {
 }
 
 fn main() {
-    let mut c = Criterion::default()
-        .sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2))
-        .configure_from_args();
-    for workers in WORKER_COUNTS {
-        bench_workers(&mut c, workers);
-    }
-    c.final_summary();
+    common::run(bench_workers);
 }

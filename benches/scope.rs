@@ -28,6 +28,8 @@
 //! is some 30 times the measured latency, sets its own (0.2 s warm-up, 0.5 s measurement of
 //! summed latency, a few seconds of wall time), which the command-line flags do not change.
 
+mod common;
+
 use std::error::Error;
 use std::fmt;
 use std::future::{pending, ready};
@@ -40,8 +42,6 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use trellis::{CancelScope, DomainId};
 
-/// Worker counts: the cores we have (2) and tokio's own bench setting (4).
-const WORKER_COUNTS: [usize; 2] = [2, 4];
 /// `nursery::spawn_join`: children per nursery (tokio `rt_multi_threaded.rs`: `NUM_SPAWN`).
 const NUM_SPAWN: usize = 10_000;
 /// `nursery::cancel_fanout`: parked children cancelled at once.
@@ -357,13 +357,5 @@ fn bench_workers(c: &mut Criterion, workers: usize) {
 }
 
 fn main() {
-    let mut c = Criterion::default()
-        .sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2))
-        .configure_from_args();
-    for workers in WORKER_COUNTS {
-        bench_workers(&mut c, workers);
-    }
-    c.final_summary();
+    common::run(bench_workers);
 }

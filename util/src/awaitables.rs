@@ -178,7 +178,7 @@ tuple_awaitables!(A B C D E F G H);
 /// trellis::run(async {
 ///     let ready = AsyncBool::shared(false);
 ///     let r = ready.clone();
-///     trellis::spawn(async move { r.set(true) });
+///     let _setter = trellis::spawn(async move { r.set(true) });
 ///     // Wait until `ready`, but for an hour at most.
 ///     wait_any((
 ///         async move {

@@ -112,7 +112,7 @@ impl BodyResult for <fn() -> ! as Never>::Type {
 ///         loop {
 ///             ticks += 1; // the body may borrow locals
 ///             if ticks == 3 {
-///                 stop.set(true);
+///                 stop.set(true); // the trigger returns: the body stops at a checkpoint
 ///             }
 ///             sleep(Duration::from_millis(1)).await;
 ///         }
@@ -120,7 +120,7 @@ impl BodyResult for <fn() -> ! as Never>::Type {
 ///     .await
 ///     .unwrap();
 ///     assert_eq!(out, None); // the trigger ended the body
-///     assert_eq!(ticks, 3);
+///     assert!(ticks >= 3);
 /// });
 /// ```
 ///

@@ -4,7 +4,8 @@
 //! and [`AsyncBool`]; the awaitables [`wait_any`] and [`wait_all`]; the cancel-scope helpers
 //! [`move_on_when`] and [`run_and_cancelling`]. Still to come (see the project's issue):
 //! `held_for`, `eventual_values`, `transitions`, `open_transform`, `compose_values`,
-//! `RepeatedEvent`, the iterators, `TaskStats`. Built only on `trellis-runtime`'s public API, with no `unsafe` code.
+//! `RepeatedEvent`, the iterators, `TaskStats`. Built only on `trellis-runtime`'s public API,
+//! with no `unsafe` code.
 #![forbid(unsafe_code)]
 
 mod async_value;

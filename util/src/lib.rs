@@ -11,7 +11,9 @@
 mod async_value;
 mod awaitables;
 mod cancel_scopes;
+mod task_stats;
 
 pub use async_value::{AsyncBool, AsyncValue, SharedValue};
 pub use awaitables::{Awaitables, wait_all, wait_any};
 pub use cancel_scopes::{BodyResult, move_on_when, move_on_when_in, run_and_cancelling};
+pub use task_stats::{TaskStats, TaskStatsReport};

@@ -128,7 +128,7 @@ impl Shared {
             driver: Mutex::new(polling::Events::with_capacity(
                 std::num::NonZeroUsize::new(64).unwrap(),
             )),
-            timers: TimerQueue::new(),
+            timers: TimerQueue::new(n),
             clock: Clock::new(paused, n),
             instruments,
             shutdown: AtomicBool::new(false),

@@ -331,7 +331,10 @@ impl Shared {
             Ok(mut events) => {
                 let last = parker.park_driver(busy, |last| {
                     let timeout = if busy.is_some() {
-                        last.then_some(Duration::ZERO)
+                        // The last sleeper returns at once to jump the clock, if there is a
+                        // timer to jump to; with none, it blocks like the others (a timer
+                        // registered later notifies the driver, and it comes back here).
+                        (last && self.timers.next_deadline().is_some()).then_some(Duration::ZERO)
                     } else {
                         let now = self.clock.now();
                         self.timers

@@ -27,7 +27,10 @@
 //!   the driver.
 //! - The driver parker that brought the count to zero waits with a zero timeout instead of
 //!   blocking, counts itself busy again, **advances the clock to the earliest timer deadline**
-//!   and fires the due timers. The woken tasks land in queues as usual.
+//!   and fires the due timers. The woken tasks land in queues as usual. With no timer pending
+//!   it blocks instead (nothing can happen until something outside wakes a task, and then
+//!   that task is counted); a timer registered meanwhile notifies the driver (a new earliest
+//!   deadline always does), which wakes, parks again as the last one, and jumps.
 //!
 //! With a paused clock the driver never sleeps towards a timer in real time: timers fire only
 //! through jumps (or when busy workers find them due, which happens only after a jump).

@@ -23,11 +23,14 @@ use trellis_runtime::{NurseryError, TaskFailure, TaskResult, nursery};
 /// body; its result is returned once the producer has finished too.
 ///
 /// - The stream ends when the producer returns (or drops every `Yielder`).
-/// - When the consumer is done (it returns, or drops the stream), the producer's next (or
-///   pending) `yield_` fails with [`GeneratorClosed`]; a producer that returns that error
-///   (`?`) ends quietly. Until the producer returns, `with_async_generator` waits for it (as
-///   trio-util's context manager waits for its nursery), so a producer should return when a
-///   yield fails.
+/// - When the consumer drops the stream, the producer's next (or pending) `yield_` fails with
+///   [`GeneratorClosed`]; a producer that returns that error (`?`) ends quietly.
+/// - When the consumer returns, the producer is **cancelled** (dropped at its next checkpoint,
+///   wherever it waits), and `with_async_generator` returns once it is gone. This is a
+///   deliberate difference: trio-util's context manager only closes the channel and then waits
+///   for the generator to reach its next `yield`, so a generator waiting for something else
+///   (a sensor that went quiet) blocks the consumer's exit for as long as it waits. A producer
+///   with async cleanup to do runs it under [`shielded`](trellis_runtime::shielded).
 /// - The producer must be `Send + 'static` (it is a stealable task).
 ///
 /// # Mapping from trio-util
@@ -56,7 +59,7 @@ use trellis_runtime::{NurseryError, TaskFailure, TaskResult, nursery};
 /// | the generator runs in a task of a nursery opened by the context manager | the producer is a child of a nursery opened by `with_async_generator`; the consumer is the nursery's body |
 /// | `yield v` = `await send_channel.send(v)`, buffer 0 | `y.yield_(v).await`, a rendezvous send: it returns once the consumer took `v` |
 /// | `send` raises (e.g. `Cancelled` by the generator's own scope): thrown into the generator at its `yield` | the producer's own scope drops the pending `yield_` (the value is not delivered) and the producer goes on after that scope |
-/// | the consumer leaves the `async with`: the receive channel closes, `send` raises `BrokenResourceError`, the generator is closed quietly | the consumer body returns: the stream is dropped, `yield_` fails with [`GeneratorClosed`], and a producer that returns it (`?`) ends quietly |
+/// | the consumer leaves the `async with`: the receive channel closes, `send` raises `BrokenResourceError`, the generator is closed quietly (the exit waits until it reaches its next `yield`) | the consumer drops the stream: `yield_` fails with [`GeneratorClosed`], and a producer that returns it (`?`) ends quietly; the consumer body returns: the producer is cancelled at its next checkpoint, wherever it is |
 /// | the consumer is cancelled: the nursery and the generator are cancelled | the same: the producer is a child of a nursery inside the consumer's scopes |
 /// | the generator raises: the nursery raises an `ExceptionGroup` | the producer fails (`Err` or panic): the consumer body is cancelled at its next checkpoint and `with_async_generator` returns `Err(NurseryError)` |
 ///
@@ -95,7 +98,7 @@ use trellis_runtime::{NurseryError, TaskFailure, TaskResult, nursery};
 /// });
 /// ```
 ///
-/// The consumer stops early; the producer ends quietly at its next yield:
+/// The consumer stops early; the producer ends quietly:
 ///
 /// ```
 /// use futures_lite::StreamExt;
@@ -139,6 +142,9 @@ where
     nursery(async |n| {
         n.start_soon(async move { quiet_when_closed(produce.await.into_failure()) });
         out = Some(consumer(AsyncGenerator { rx }).await);
+        // The consumer is done (its stream was dropped with it): stop the producer wherever
+        // it waits. A clean exit: the nursery's own cancellation is not a failure.
+        n.cancel();
     })
     .await?;
     // The nursery returned Ok, so its body ran to the end (we never cancel the nursery, and an
@@ -229,7 +235,7 @@ impl<T> Yielder<T> {
         self.tx.send(value).await.map_err(|_| GeneratorClosed)
     }
 
-    /// Whether the consumer is done (a `yield_` would fail with [`GeneratorClosed`]).
+    /// Whether the consumer dropped its stream (a `yield_` would fail with [`GeneratorClosed`]).
     ///
     /// # Examples
     ///
@@ -237,13 +243,18 @@ impl<T> Yielder<T> {
     /// use trellis::util::{with_async_generator, Yielder};
     ///
     /// trellis::run(async {
+    ///     let (noticed, notice) = trellis::channel::oneshot();
     ///     with_async_generator(
     ///         |y: Yielder<u8>| async move {
     ///             while !y.is_closed() {
-    ///                 trellis::yield_now().await; // e.g. work that does not yield values
+    ///                 trellis::yield_now().await; // e.g. work between values
     ///             }
+    ///             let _ = noticed.send(());
     ///         },
-    ///         async |stream| drop(stream),
+    ///         async move |stream| {
+    ///             drop(stream); // done with the values, not yet with the block
+    ///             notice.await.unwrap(); // the producer noticed
+    ///         },
     ///     )
     ///     .await
     ///     .unwrap();

@@ -406,3 +406,25 @@ fn async_generator_consumer_return_cancels_a_producer_not_at_a_yield() {
         assert_eq!(t0.elapsed(), secs(1.0));
     });
 }
+
+/// The public types are `Send` (and the streams `Unpin`) when their contents are, so a
+/// generator block can run in a spawned task.
+#[test]
+fn async_generator_types_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    fn assert_send_unpin<T: Send + Unpin>() {}
+    assert_send_unpin::<AsyncGenerator<u8>>();
+    assert_send_unpin::<Yielder<u8>>();
+    assert_send_unpin::<trellis::util::Periodic>();
+    assert_send_unpin::<trellis::util::IterFailAfter<AsyncGenerator<u8>>>();
+    assert_send_unpin::<trellis::util::Azip<(AsyncGenerator<u8>, AsyncGenerator<String>)>>();
+    let _wd = Watchdog::new("async_generator_types_are_send");
+    paused(2).block_on(async {
+        let block = with_async_generator(
+            |y: Yielder<u8>| async move { y.yield_(3).await },
+            async |values| values.collect::<Vec<_>>().await,
+        );
+        assert_send(&block);
+        assert_eq!(trellis::spawn(block).await.unwrap().unwrap(), [3]);
+    });
+}

@@ -49,8 +49,8 @@ pub trait ZipStreams {
     fn into_slots(self) -> Self::Slots;
 }
 
-/// Streams of `Result`s that [`try_azip`] can zip: as [`ZipStreams`], where every stream
-/// yields `Result<_, E>` with one error type `E`.
+/// Streams of `Result`s that [`try_azip`] can zip: as [`ZipStreams`] (but at least one
+/// stream, to name the error type), where every stream yields `Result<_, E>` with one `E`.
 ///
 /// # Examples
 ///

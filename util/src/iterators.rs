@@ -246,7 +246,7 @@ impl<S> fmt::Debug for IterMoveOnAfter<S> {
 /// use trellis::{TooSlow, util::iter_fail_after};
 ///
 /// async fn sum_all(source: impl futures_lite::Stream<Item = u32>) -> Result<u32, TooSlow> {
-///     let mut items = std::pin::pin!(iter_fail_after(Duration::from_millis(10), source));
+///     let mut items = iter_fail_after(Duration::from_millis(10), source);
 ///     let mut sum = 0;
 ///     while let Some(v) = items.next().await {
 ///         sum += v?;

@@ -239,6 +239,41 @@ impl fmt::Debug for Instant {
     }
 }
 
+/// Moves the current runtime's paused clock forward by `duration` at once, and fires the
+/// timers that become due (Trio's `MockClock.jump`). Use it to simulate a slow step in a test:
+/// the task calling it keeps running, and instruments see the step take `duration`.
+///
+/// # Panics
+///
+/// Panics outside a Trellis runtime, or if its clock is not paused
+/// ([`Builder::start_paused`](crate::Builder::start_paused)).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use trellis::time::{Instant, advance};
+///
+/// let rt = trellis::Runtime::builder().workers(1).start_paused(true).build().unwrap();
+/// rt.block_on(async {
+///     let start = Instant::now();
+///     advance(Duration::from_millis(300));
+///     assert_eq!(start.elapsed(), Duration::from_millis(300));
+/// });
+/// ```
+pub fn advance(duration: Duration) {
+    context::expect_runtime("trellis::time::advance", |shared| {
+        assert!(
+            shared.clock.is_paused(),
+            "`trellis::time::advance` needs a paused clock: build the runtime with \
+             `Builder::start_paused(true)`"
+        );
+        let to = super::deadline_after(shared.clock.now(), duration);
+        shared.clock.advance_to(to);
+        shared.timers.fire_due_blocking(shared.clock.now());
+    })
+}
+
 /// One runtime's clock: the system's, or a paused virtual one.
 pub(crate) struct Clock {
     paused: bool,

@@ -48,6 +48,8 @@ pub(crate) struct Node {
     requested: AtomicBool,
     caught: AtomicBool,
     holds: AtomicUsize,
+    /// A deadline was ever set (a lock-free test for the common case of none).
+    has_deadline: AtomicBool,
     inner: Mutex<Inner>,
 }
 
@@ -81,6 +83,7 @@ impl Node {
             requested: AtomicBool::new(false),
             caught: AtomicBool::new(false),
             holds: AtomicUsize::new(0),
+            has_deadline: AtomicBool::new(deadline.is_some()),
             inner: Mutex::new(Inner {
                 children: Vec::new(),
                 prune_at: PRUNE_MIN,
@@ -157,6 +160,9 @@ impl Node {
     }
 
     pub(crate) fn deadline(&self) -> Option<Instant> {
+        if !self.has_deadline.load(Ordering::Acquire) {
+            return None;
+        }
         self.lock().deadline
     }
 
@@ -165,6 +171,7 @@ impl Node {
     pub(crate) fn merge_deadline(&self, deadline: Instant) {
         let mut inner = self.lock();
         inner.deadline = Some(inner.deadline.map_or(deadline, |d| d.min(deadline)));
+        self.has_deadline.store(true, Ordering::Release);
     }
 
     /// Moves the deadline and wakes the scope's task so it re-arms its timer.
@@ -172,6 +179,7 @@ impl Node {
         let waker = {
             let mut inner = self.lock();
             inner.deadline = deadline;
+            self.has_deadline.store(true, Ordering::Release);
             inner.waker.clone()
         };
         if let Some(waker) = waker {

@@ -1,11 +1,21 @@
 //! `trellis-util`: a port of trio-util to Trellis.
 //!
-//! Ported so far: [`AsyncValue`] (`new`, `get`, `with`, `set`, `wait_value`, `wait_transition`)
-//! and [`AsyncBool`]. Still to come (see the project's issue): `held_for`, `eventual_values`,
-//! `transitions`, `open_transform`, `compose_values`, `RepeatedEvent`, the awaitables and
-//! iterators, `TaskStats`. Built only on `trellis-runtime`'s public API, with no `unsafe` code.
+//! Ported so far: [`AsyncValue`] (`new`, `get`, `with`, `set`, `wait_value` with `held_for`,
+//! `wait_transition`, `eventual_values` with `held_for`, `transitions`, `open_transform`),
+//! [`AsyncBool`], [`compose_values`] (also as the [`compose_values!`] macro) and
+//! [`RepeatedEvent`]. Still to come (see the project's issue): the awaitables and iterators,
+//! `TaskStats`. Built only on `trellis-runtime`'s public API, with no `unsafe` code.
 #![forbid(unsafe_code)]
 
 mod async_value;
+mod compose_values;
+mod repeated_event;
 
-pub use async_value::{AsyncBool, AsyncValue, SharedValue};
+pub use async_value::{
+    AsyncBool, AsyncValue, EventualValues, SharedValue, Statistics, Transform, Transitions,
+    WaitTransition, WaitValue, any_transition, any_value, equal_to, transition_to,
+};
+#[doc(hidden)]
+pub use compose_values::__compose_named;
+pub use compose_values::{ComposeInputs, Composite, ValueRef, compose_values, compose_values_with};
+pub use repeated_event::{Events, RepeatedEvent, UnqueuedEvents};

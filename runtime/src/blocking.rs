@@ -112,8 +112,11 @@ impl BlockingPool {
             if let Some(task) = state.queue.pop_front() {
                 drop(state);
                 // Inside the job, `spawn` and friends find the task's runtime.
-                let _runtime = RuntimeGuard::enter(task.header().shared.clone());
+                let shared = task.header().shared.clone();
+                let runtime = RuntimeGuard::enter(shared.clone());
                 task.run();
+                drop(runtime);
+                shared.leave_clock(); // counted in by `Shared::schedule`
                 state = self.lock();
                 continue;
             }

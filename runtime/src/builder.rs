@@ -38,6 +38,7 @@ pub struct Builder {
     thread_name: String,
     max_blocking_threads: usize,
     blocking_keep_alive: Duration,
+    start_paused: bool,
 }
 
 impl Default for Builder {
@@ -62,6 +63,7 @@ impl Builder {
             thread_name: "trellis".to_owned(),
             max_blocking_threads: 512,
             blocking_keep_alive: Duration::from_secs(10),
+            start_paused: false,
         }
     }
 
@@ -129,6 +131,38 @@ impl Builder {
         self
     }
 
+    /// Starts the runtime with a paused virtual clock (default `false`), for tests.
+    ///
+    /// Inside the runtime, [`time::Instant::now`](crate::time::Instant::now) stands still, and
+    /// whenever every thread of the runtime is idle (every task, the `block_on` future and
+    /// every blocking job is waiting) the clock jumps straight to the earliest timer deadline
+    /// and fires it: Trio's `MockClock(autojump_threshold=0)`, tokio's `start_paused`. A test
+    /// that sleeps for an hour finishes at once, and elapsed times are exact and repeatable.
+    ///
+    /// Waits for something outside the runtime (a plain thread's channel send, I/O) do not
+    /// hold the clock: if every task waits for one while a timer is pending, the clock jumps.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use trellis::time::{Instant, sleep};
+    ///
+    /// let rt = trellis::Runtime::builder().workers(2).start_paused(true).build().unwrap();
+    /// rt.block_on(async {
+    ///     let start = Instant::now();
+    ///     let nap = trellis::spawn(sleep(Duration::from_secs(3600)));
+    ///     sleep(Duration::from_secs(1)).await;
+    ///     assert_eq!(start.elapsed(), Duration::from_secs(1));
+    ///     nap.await.unwrap();
+    ///     assert_eq!(start.elapsed(), Duration::from_secs(3600));
+    /// });
+    /// ```
+    pub fn start_paused(mut self, paused: bool) -> Builder {
+        self.start_paused = paused;
+        self
+    }
+
     /// Starts the worker threads.
     ///
     /// # Errors
@@ -162,7 +196,9 @@ impl Builder {
             .collect();
         let (senders, inboxes): (Vec<_>, Vec<_>) =
             (0..workers).map(|_| crossbeam_channel::unbounded()).unzip();
-        let shared = Arc::new(Shared::new(&locals, senders, blocking).map_err(BuildError::Io)?);
+        let shared = Arc::new(
+            Shared::new(&locals, senders, blocking, self.start_paused).map_err(BuildError::Io)?,
+        );
         let mut threads = Vec::with_capacity(workers);
         for (index, (local, inbox)) in locals.into_iter().zip(inboxes).enumerate() {
             let worker_shared = shared.clone();

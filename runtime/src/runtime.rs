@@ -2,8 +2,8 @@
 
 use std::future::Future;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, JoinHandle as ThreadHandle, Thread};
 use std::time::{Duration, Instant};
@@ -13,6 +13,7 @@ use crate::builder::Builder;
 use crate::scheduler::Shared;
 use crate::scheduler::context::{self, BlockOnGuard, RuntimeGuard};
 use crate::task::{JoinHandle, Route};
+use crate::time::clock;
 
 /// A Trellis runtime: a set of worker threads (one domain each) running tasks with work
 /// stealing, a timer queue, and a pool for blocking calls.
@@ -107,7 +108,13 @@ impl Runtime {
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         let _guard = BlockOnGuard::enter(&self.shared);
         let mut future = pin!(future);
-        let parker = ThreadParker::current();
+        let (parker, _counted) = if self.shared.clock.is_paused() {
+            // A paused clock counts this thread as a participant while it is awake.
+            let counted = ClockParticipant::enter(&self.shared);
+            (ThreadParker::counted(&self.shared), Some(counted))
+        } else {
+            (ThreadParker::current(), None)
+        };
         let waker = Waker::from(parker.clone());
         let mut cx = Context::from_waker(&waker);
         loop {
@@ -244,10 +251,21 @@ impl std::fmt::Debug for Runtime {
 /// Polls of the `notified` flag (each followed by `thread::yield_now`) before `block_on` parks.
 const BLOCK_ON_SPINS: u32 = 8;
 
-/// Wakes the thread blocked in `block_on`.
+/// `ThreadParker` states.
+const EMPTY: usize = 0;
+/// The `block_on` thread sleeps (or is about to) in `thread::park`.
+const PARKED: usize = 1;
+/// A wake arrived; the next `park` consumes it.
+const NOTIFIED: usize = 2;
+
+/// Wakes the thread blocked in `block_on`. The same token protocol as the worker parker
+/// (`scheduler/park.rs`): a wake swaps in `NOTIFIED` and unparks the thread only if it was
+/// `PARKED`; with a paused clock, that wake counts the thread busy again before unparking it.
 struct ThreadParker {
     thread: Thread,
-    notified: AtomicBool,
+    state: AtomicUsize,
+    /// The paused-clock runtime this thread counts in (`None`: no accounting).
+    counted_in: Option<Weak<Shared>>,
 }
 
 impl ThreadParker {
@@ -256,10 +274,26 @@ impl ThreadParker {
         thread_local! {
             static PARKER: Arc<ThreadParker> = Arc::new(ThreadParker {
                 thread: thread::current(),
-                notified: AtomicBool::new(false),
+                state: AtomicUsize::new(EMPTY),
+                counted_in: None,
             });
         }
         PARKER.with(Arc::clone)
+    }
+
+    /// A parker for one `block_on` call on a runtime with a paused clock.
+    fn counted(shared: &Arc<Shared>) -> Arc<ThreadParker> {
+        Arc::new(ThreadParker {
+            thread: thread::current(),
+            state: AtomicUsize::new(EMPTY),
+            counted_in: Some(Arc::downgrade(shared)),
+        })
+    }
+
+    fn consume(&self) -> bool {
+        self.state
+            .compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
     }
 
     fn park(&self) {
@@ -267,15 +301,27 @@ impl ThreadParker {
         // common case for a small spawn) is seen without a futex round trip on either side,
         // and `yield_now` hands the core to a worker that needs it.
         for _ in 0..BLOCK_ON_SPINS {
-            if self.notified.swap(false, Ordering::Acquire) {
+            if self.consume() {
                 return;
             }
             for _ in 0..64 {
                 std::hint::spin_loop();
             }
         }
-        // Acquire pairs with the waker's Release: whatever the waker published is visible.
-        while !self.notified.swap(false, Ordering::Acquire) {
+        if self
+            .state
+            .compare_exchange(EMPTY, PARKED, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            // The token arrived in between.
+            self.state.store(EMPTY, Ordering::SeqCst);
+            return;
+        }
+        if let Some(shared) = self.counted_in.as_ref().and_then(Weak::upgrade) {
+            shared.leave_clock();
+        }
+        // Acquire pairs with the waker's swap: whatever the waker published is visible.
+        while !self.consume() {
             thread::park();
         }
     }
@@ -286,9 +332,28 @@ impl Wake for ThreadParker {
         self.wake_by_ref();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        if !self.notified.swap(true, Ordering::Release) {
+        if self.state.swap(NOTIFIED, Ordering::SeqCst) == PARKED {
+            if let Some(shared) = self.counted_in.as_ref().and_then(Weak::upgrade) {
+                clock::enter(shared.clock.busy());
+            }
             self.thread.unpark();
         }
+    }
+}
+
+/// Counts a `block_on` thread in a paused clock's participants until dropped.
+struct ClockParticipant<'a>(&'a Shared);
+
+impl ClockParticipant<'_> {
+    fn enter(shared: &Shared) -> ClockParticipant<'_> {
+        clock::enter(shared.clock.busy());
+        ClockParticipant(shared)
+    }
+}
+
+impl Drop for ClockParticipant<'_> {
+    fn drop(&mut self) {
+        self.0.leave_clock();
     }
 }
 

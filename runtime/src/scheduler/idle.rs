@@ -171,7 +171,7 @@ mod loom_idle {
                 q2.fetch_add(1, SeqCst);
                 fence(SeqCst);
                 if let Some(w) = i2.worker_to_notify() {
-                    p2[w].unpark(|| {});
+                    p2[w].unpark(None, || {});
                 }
             });
 
@@ -185,7 +185,7 @@ mod loom_idle {
                 }
                 if idle.transition_to_parked(me, searching) && queue.load(SeqCst) > 0 {
                     if let Some(w) = idle.worker_to_notify() {
-                        parkers[w].unpark(|| {});
+                        parkers[w].unpark(None, || {});
                     }
                 }
                 // Whichever worker was notified takes over the search (the model plays both).
@@ -194,7 +194,7 @@ mod loom_idle {
                     if let Some(&w) = candidates.iter().find(|&&w| !idle.is_parked(w)) {
                         break w;
                     }
-                    parkers[me].park();
+                    parkers[me].park(None, || {});
                 };
                 me = woken;
                 searching = true;

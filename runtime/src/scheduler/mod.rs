@@ -34,11 +34,12 @@ mod idle;
 pub(crate) mod park;
 pub(crate) mod worker;
 
+use crate::time::clock::{self, Clock};
 use std::future::Future;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Mutex, TryLockError};
-use std::time::Instant;
+use std::time::Duration;
 
 use crossbeam_deque::{Injector, Steal, Stealer};
 use crossbeam_utils::CachePadded;
@@ -85,6 +86,8 @@ pub(crate) struct Shared {
     poller: polling::Poller,
     driver: Mutex<polling::Events>,
     pub(crate) timers: TimerQueue,
+    /// The system clock, or a paused virtual one (`time/clock.rs`).
+    pub(crate) clock: Clock,
     shutdown: AtomicBool,
     pub(crate) blocking: BlockingPool,
 }
@@ -95,6 +98,7 @@ impl Shared {
         workers: &[crossbeam_deque::Worker<Notified>],
         inboxes: Vec<crossbeam_channel::Sender<Notified>>,
         blocking: BlockingPool,
+        paused: bool,
     ) -> std::io::Result<Shared> {
         let n = workers.len();
         Ok(Shared {
@@ -121,6 +125,7 @@ impl Shared {
                 std::num::NonZeroUsize::new(64).unwrap(),
             )),
             timers: TimerQueue::new(),
+            clock: Clock::new(paused, n),
             shutdown: AtomicBool::new(false),
             blocking,
         })
@@ -138,6 +143,9 @@ impl Shared {
     pub(crate) fn schedule(&self, task: Notified, is_yield: bool) {
         let route = task.header().route;
         if route == Route::BLOCKING {
+            // A queued or running blocking job holds a paused clock (it may be about to wake a
+            // task); the pool's thread calls `leave_clock` after the job ran.
+            clock::enter(self.clock.busy());
             return self.blocking.push(task);
         }
         if let Some(domain) = route.domain() {
@@ -245,8 +253,16 @@ impl Shared {
         let _ = self.poller.notify();
     }
 
+    /// A participant of the paused clock stops counting (a `block_on` exit, a finished
+    /// blocking job); the last one makes the driver look for a jump.
+    pub(crate) fn leave_clock(&self) {
+        if clock::leave(self.clock.busy()) {
+            self.notify_driver();
+        }
+    }
+
     fn unpark(&self, index: usize) {
-        self.remotes[index].parker.unpark(|| {
+        self.remotes[index].parker.unpark(self.clock.busy(), || {
             let _ = self.poller.notify();
         });
     }
@@ -287,28 +303,42 @@ impl Shared {
 
     /// Fires due timers if the timer lock is free; used by busy workers.
     fn fire_timers(&self) {
-        self.timers.fire_due(Instant::now());
+        self.timers.fire_due(self.clock.now());
     }
 
     /// Parks worker `index`: in the driver (blocking in the poller until the nearest timer) if
-    /// nobody else holds it, else on its parker.
+    /// nobody else holds it, else on its parker. With a paused clock, the driver sleeps until
+    /// notified instead, and the sleeper that leaves every participant idle jumps the clock to
+    /// the earliest timer (`time/clock.rs`).
     fn park_worker(&self, index: usize) {
         let parker = &self.remotes[index].parker;
+        let busy = self.clock.busy();
         match self.driver.try_lock() {
             Ok(mut events) => {
-                let timeout = self
-                    .timers
-                    .next_deadline()
-                    .map(|d| d.saturating_duration_since(Instant::now()));
-                parker.park_driver(|| {
+                let last = parker.park_driver(busy, |last| {
+                    let timeout = if busy.is_some() {
+                        last.then_some(Duration::ZERO)
+                    } else {
+                        let now = self.clock.now();
+                        self.timers
+                            .next_deadline()
+                            .map(|d| d.saturating_duration_since(now))
+                    };
                     events.clear();
                     // An error (EINTR) is a spurious wake; the worker loop re-checks everything.
                     let _ = self.poller.wait(&mut events, timeout);
                 });
                 drop(events);
-                self.fire_timers();
+                if last {
+                    if let Some(deadline) = self.timers.next_deadline() {
+                        self.clock.advance_to(deadline);
+                    }
+                    self.timers.fire_due_blocking(self.clock.now());
+                } else {
+                    self.fire_timers();
+                }
             }
-            Err(TryLockError::WouldBlock) => parker.park(),
+            Err(TryLockError::WouldBlock) => parker.park(busy, || self.notify_driver()),
             Err(TryLockError::Poisoned(_)) => unreachable!("the driver lock is never poisoned"),
         }
     }
@@ -324,7 +354,7 @@ impl Shared {
 
     /// Finishes shutdown once the workers have stopped (or the deadline passed): cancels every
     /// task left in the injector, the blocking pool's queue and the owned list.
-    pub(crate) fn finish_shutdown(&self, deadline: Option<Instant>) {
+    pub(crate) fn finish_shutdown(&self, deadline: Option<std::time::Instant>) {
         self.drain_injector();
         self.blocking.begin_shutdown();
         // Stealable tasks only: pinned ones are cancelled by their own workers.

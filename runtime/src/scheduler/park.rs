@@ -23,11 +23,21 @@
 //! without the CAS under the mutex a `notify_one` could fire before the parker waits (lost
 //! wakeup); without the sticky driver notify the same holds for the driver wait.
 //!
+//! With a paused clock (`time/clock.rs`, "The autojump protocol") the parker also keeps the
+//! `busy` count: `park` removes the sleeper's 1 right after its CAS to `PARKED_*`, an `unpark`
+//! that swaps a `PARKED_*` state out adds it back *before* waking the sleeper, and a driver
+//! sleeper that returns without a token adds it back itself. Exactly one of those two adds
+//! follows each removal, because exactly one swap takes the state out of `PARKED_*`.
+//!
 //! The loom model `loom_park` below checks unpark-before-park, unpark-during-park and the
 //! driver path with a modelled driver.
 
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::loom::sync::{Condvar, Mutex};
+use crate::time::clock;
+
+/// The paused clock's participant counter, if any.
+pub(crate) type Busy<'a> = Option<&'a AtomicUsize>;
 
 const EMPTY: usize = 0;
 const PARKED_CONDVAR: usize = 1;
@@ -49,8 +59,9 @@ impl Parker {
         }
     }
 
-    /// Blocks on the condvar until unparked.
-    pub(crate) fn park(&self) {
+    /// Blocks on the condvar until unparked. `on_last` runs (before sleeping) if this sleeper
+    /// was the last busy participant of a paused clock.
+    pub(crate) fn park(&self, busy: Busy<'_>, on_last: impl FnOnce()) {
         if self
             .state
             .compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst)
@@ -67,6 +78,9 @@ impl Parker {
             self.state.swap(EMPTY, SeqCst);
             return;
         }
+        if clock::leave(busy) {
+            on_last();
+        }
         loop {
             guard = self.condvar.wait(guard).unwrap();
             if self
@@ -81,14 +95,15 @@ impl Parker {
 
     /// Blocks in the driver: `wait` must block until the driver is notified (sticky: a notify
     /// before the wait makes it return at once) or a timeout elapses, and then this returns,
-    /// with or without a token.
-    pub(crate) fn park_driver(&self, wait: impl FnOnce()) {
+    /// with or without a token. `wait` is told whether this sleeper was the last busy
+    /// participant of a paused clock; so is the caller.
+    pub(crate) fn park_driver(&self, busy: Busy<'_>, wait: impl FnOnce(bool)) -> bool {
         if self
             .state
             .compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst)
             .is_ok()
         {
-            return;
+            return false;
         }
         if let Err(actual) = self
             .state
@@ -96,16 +111,27 @@ impl Parker {
         {
             debug_assert_eq!(actual, NOTIFIED);
             self.state.swap(EMPTY, SeqCst);
-            return;
+            return false;
         }
-        wait();
-        self.state.swap(EMPTY, SeqCst);
+        let last = clock::leave(busy);
+        wait(last);
+        if self.state.swap(EMPTY, SeqCst) == PARKED_DRIVER {
+            // Woken without a token: nobody counted us back in.
+            clock::enter(busy);
+        }
+        last
     }
 
     /// Sets the token and wakes the parked thread, wherever it sleeps; `notify_driver` wakes the
     /// driver's wait.
-    pub(crate) fn unpark(&self, notify_driver: impl FnOnce()) {
-        match self.state.swap(NOTIFIED, SeqCst) {
+    /// An unpark that takes the sleeper out of `PARKED_*` counts it busy again first.
+    pub(crate) fn unpark(&self, busy: Busy<'_>, notify_driver: impl FnOnce()) {
+        let prev = self.state.swap(NOTIFIED, SeqCst);
+        if prev == PARKED_CONDVAR || prev == PARKED_DRIVER {
+            // Before the wake: the sleeper must never run uncounted.
+            clock::enter(busy);
+        }
+        match prev {
             EMPTY | NOTIFIED => {}
             PARKED_CONDVAR => {
                 // Taking the lock orders us after the parker's CAS-then-wait.
@@ -121,6 +147,7 @@ impl Parker {
 #[cfg(all(test, trellis_loom))]
 mod loom_park {
     use super::*;
+    use crate::time::clock;
     use loom::sync::Arc;
     use loom::thread;
 
@@ -158,8 +185,8 @@ mod loom_park {
             let p = Arc::new(Parker::new());
             let d = Arc::new(driver());
             let (p2, d2) = (p.clone(), d.clone());
-            let t = thread::spawn(move || p2.unpark(|| d2.notify()));
-            p.park(); // deadlocks (loom reports it) if the unpark is lost
+            let t = thread::spawn(move || p2.unpark(None, || d2.notify()));
+            p.park(None, || {}); // deadlocks (loom reports it) if the unpark is lost
             t.join().unwrap();
         });
     }
@@ -170,9 +197,27 @@ mod loom_park {
             let p = Arc::new(Parker::new());
             let d = Arc::new(driver());
             let (p2, d2) = (p.clone(), d.clone());
-            let t = thread::spawn(move || p2.unpark(|| d2.notify()));
-            p.park_driver(|| d.wait());
+            let t = thread::spawn(move || p2.unpark(None, || d2.notify()));
+            p.park_driver(None, |_| d.wait());
             t.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_park_wake_in_flight_keeps_the_clock_busy() {
+        // The paused clock's accounting: A wakes the sleeping B, then goes idle itself. A must
+        // never be the "last busy participant" (which would jump the clock while B's wake is
+        // in flight), and afterwards exactly B is counted.
+        loom::model(|| {
+            let busy = Arc::new(AtomicUsize::new(2)); // A and B
+            let pb = Arc::new(Parker::new());
+            let d = Arc::new(driver());
+            let (b2, pb2, d2) = (busy.clone(), pb.clone(), d.clone());
+            let b = thread::spawn(move || pb2.park_driver(Some(&b2), |_| d2.wait()));
+            pb.unpark(Some(&busy), || d.notify());
+            assert!(!clock::leave(Some(&busy)), "the clock would jump early");
+            b.join().unwrap();
+            assert_eq!(busy.load(SeqCst), 1, "B is counted, A is not");
         });
     }
 
@@ -187,10 +232,10 @@ mod loom_park {
             let (p2, d2, f2) = (p.clone(), d.clone(), flag.clone());
             let t = thread::spawn(move || {
                 f2.store(1, SeqCst);
-                p2.unpark(|| d2.notify());
+                p2.unpark(None, || d2.notify());
             });
             while flag.load(SeqCst) == 0 {
-                p.park_driver(|| d.wait());
+                p.park_driver(None, |_| d.wait());
             }
             t.join().unwrap();
         });

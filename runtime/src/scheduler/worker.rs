@@ -144,7 +144,9 @@ impl Core {
             }
             // A pinned task is still alive elsewhere (its wake or spawn is on the way): its
             // entry's arrival or its completion unparks us.
-            remote.parker.park();
+            remote
+                .parker
+                .park(shared.clock.busy(), || shared.notify_driver());
         }
     }
 

@@ -31,8 +31,8 @@ use std::sync::{Arc, OnceLock, Weak};
 
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::loom::sync::{Mutex, MutexGuard};
+use crate::time::Instant;
 use std::task::Waker;
-use std::time::Instant;
 
 /// The child list is pruned of dead entries no more often than when it doubles.
 const PRUNE_MIN: usize = 16;

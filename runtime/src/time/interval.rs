@@ -2,7 +2,9 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::Instant;
 
 use futures_core::Stream;
 

@@ -5,14 +5,17 @@
 //! polls, so timers keep firing while tasks yield in a loop. A timer costs one queue insertion
 //! when its future first waits, and one removal when it fires or is dropped.
 //!
-//! [`Instant`] is `std::time::Instant`; every deadline API takes it.
+//! [`Instant`] reads the runtime's clock, which is the system's, or a paused virtual clock that
+//! jumps to the next timer whenever every task is blocked (`Builder::start_paused`, see
+//! `clock.rs`); every deadline API takes it.
 
+pub(crate) mod clock;
 mod interval;
 mod queue;
 mod sleep;
 
+pub use clock::Instant;
 pub use interval::{Interval, interval};
 pub(crate) use queue::TimerQueue;
 pub(crate) use sleep::deadline_after;
 pub use sleep::{Sleep, sleep, sleep_until};
-pub use std::time::Instant;

@@ -4,10 +4,10 @@
 //! Insertion and removal are O(log n); firing pops the due prefix. Wakers are woken after the
 //! lock is released, so a wake that schedules a task never runs under the timer lock.
 
+use super::Instant;
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 use std::task::Waker;
-use std::time::Instant;
 
 /// Identifies one registered timer.
 pub(crate) type TimerKey = (Instant, u64);
@@ -74,20 +74,28 @@ impl TimerQueue {
     /// Wakes every timer due at `now`. Skips the work if another thread holds the lock (it is
     /// firing or registering, and the driver re-checks before sleeping).
     pub(crate) fn fire_due(&self, now: Instant) {
-        let mut due = Vec::new();
-        {
-            let mut inner = match self.inner.try_lock() {
-                Ok(inner) => inner,
-                Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
-                Err(std::sync::TryLockError::WouldBlock) => return,
-            };
-            while let Some(entry) = inner.map.first_entry() {
-                if entry.key().0 > now {
-                    break;
-                }
-                due.push(entry.remove());
-            }
+        match self.inner.try_lock() {
+            Ok(inner) => Self::fire(inner, now),
+            Err(std::sync::TryLockError::Poisoned(e)) => Self::fire(e.into_inner(), now),
+            Err(std::sync::TryLockError::WouldBlock) => {}
         }
+    }
+
+    /// Wakes every timer due at `now`, waiting for the lock (a paused clock's jump must not
+    /// be skipped).
+    pub(crate) fn fire_due_blocking(&self, now: Instant) {
+        Self::fire(self.lock(), now);
+    }
+
+    fn fire(mut inner: MutexGuard<'_, Inner>, now: Instant) {
+        let mut due = Vec::new();
+        while let Some(entry) = inner.map.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            due.push(entry.remove());
+        }
+        drop(inner);
         for waker in due {
             waker.wake();
         }
@@ -120,7 +128,7 @@ mod tests {
         let q = TimerQueue::new();
         let count = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(count.clone());
-        let now = Instant::now();
+        let now = Instant::from(std::time::Instant::now());
         let (early, first) = q.register(now + Duration::from_millis(1), waker.clone());
         assert!(first);
         let (_late, first) = q.register(now + Duration::from_secs(60), waker.clone());

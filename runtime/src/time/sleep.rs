@@ -4,8 +4,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::Instant;
 use super::queue::TimerKey;
 use crate::scheduler::{Shared, context, coop};
 
@@ -22,7 +23,8 @@ use crate::scheduler::{Shared, context, coop};
 /// # Examples
 ///
 /// ```
-/// use std::time::{Duration, Instant};
+/// use std::time::Duration;
+/// use trellis::time::Instant;
 ///
 /// trellis::run(async {
 ///     let start = Instant::now();
@@ -144,7 +146,7 @@ impl Sleep {
 
     pub(crate) fn poll_at(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let spent = ready!(coop::poll_proceed(cx));
-        if Instant::now() >= self.deadline {
+        if self.shared.clock.now() >= self.deadline {
             if let Some(key) = self.key.take() {
                 self.shared.timers.cancel(key);
             }

@@ -193,18 +193,18 @@ fn test_wait_value_held_for() {
 /// Which wait `test_predicate_eval_scope` runs.
 #[derive(Debug, Clone, Copy)]
 enum EvalScopeCase {
-    WaitValue,
-    WaitValueHeldFor,
-    WaitTransition,
+    Value,
+    ValueHeldFor,
+    Transition,
 }
 
 #[test]
 fn test_predicate_eval_scope() {
     // Predicates are not evaluated outside the lifetime of the wait.
     for (case, predicate_return) in [
-        (EvalScopeCase::WaitValue, false),
-        (EvalScopeCase::WaitValueHeldFor, true),
-        (EvalScopeCase::WaitTransition, false),
+        (EvalScopeCase::Value, false),
+        (EvalScopeCase::ValueHeldFor, true),
+        (EvalScopeCase::Transition, false),
     ] {
         run("test_predicate_eval_scope", async move {
             let x = AsyncValue::shared(0);
@@ -217,14 +217,14 @@ fn test_predicate_eval_scope() {
                     cancel_scope
                         .run(async {
                             match case {
-                                EvalScopeCase::WaitValue => {
+                                EvalScopeCase::Value => {
                                     x.wait_value(move |_| {
                                         calls.fetch_add(1, SeqCst);
                                         predicate_return
                                     })
                                     .await;
                                 }
-                                EvalScopeCase::WaitValueHeldFor => {
+                                EvalScopeCase::ValueHeldFor => {
                                     x.wait_value(move |_| {
                                         calls.fetch_add(1, SeqCst);
                                         predicate_return
@@ -232,7 +232,7 @@ fn test_predicate_eval_scope() {
                                     .held_for(secs(1.0))
                                     .await;
                                 }
-                                EvalScopeCase::WaitTransition => {
+                                EvalScopeCase::Transition => {
                                     x.wait_transition(move |_, _| {
                                         calls.fetch_add(1, SeqCst);
                                         predicate_return
@@ -432,10 +432,13 @@ fn test_eventual_values_aba() {
     });
 }
 
+/// One case of `test_transitions`: `(consume_duration, publish_durations (None: no sleep),
+/// expected_values)`.
+type TransitionsCase = (f64, Vec<Option<f64>>, Vec<(i32, i32)>);
+
 #[test]
 fn test_transitions() {
-    // (consume_duration, publish_durations (None: no sleep), expected_values)
-    let cases: Vec<(f64, Vec<Option<f64>>, Vec<(i32, i32)>)> = vec![
+    let cases: Vec<TransitionsCase> = vec![
         // fast consumer
         (0.0, vec![Some(0.1); 3], vec![(1, 0), (2, 1), (3, 2)]),
         // the consumer is a little slower (1 s vs 0.9 s), so the middle transition is lost
@@ -863,7 +866,8 @@ fn test_eventual_values_stale_match() {
 
 #[test]
 fn test_eventual_values_slow_consumer_skips() {
-    // 1..5 assigned every 0.3 s, a 1 s body: yields 0, 4, 5 (verified).
+    // 1..5 assigned every 0.3 s (from just after the first item), a 1 s body: yields 0, 4, 5
+    // (verified).
     run("eventual slow consumer", async {
         let x = AsyncValue::shared(0);
         let seen = log();
@@ -878,7 +882,7 @@ fn test_eventual_values_slow_consumer_skips() {
                 }
             })
         };
-        sleep(Duration::ZERO).await;
+        settle().await; // the consumer took 0 and sleeps
         for v in 1..=5 {
             x.set(v);
             sleep(secs(0.3)).await;

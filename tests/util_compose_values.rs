@@ -96,16 +96,38 @@ fn test_compose_values_wrong_usage() {
     // trio-util raises TypeError for no values, a positional value, and a value that is not
     // an AsyncValue. Here they do not compile; the `compile_fail` examples of
     // `compose_values` show the calls, and this test checks the same through the trait.
-    assert!(!Accepts::<()>::ACCEPTED, "no values");
-    assert!(
-        !Accepts::<&'static AsyncValue<i32>>::ACCEPTED,
-        "a value not in a tuple"
-    );
-    assert!(!Accepts::<(&'static i32,)>::ACCEPTED, "not an AsyncValue");
-    assert!(!Accepts::<(i32, &'static AsyncValue<i32>)>::ACCEPTED);
-    // and what is accepted
-    assert!(Accepts::<(&'static AsyncValue<i32>,)>::ACCEPTED);
-    assert!(Accepts::<(&'static AsyncValue<i32>, &'static Arc<AsyncValue<u8>>)>::ACCEPTED);
+    let checks = [
+        (Accepts::<()>::ACCEPTED, false, "no values"),
+        (
+            Accepts::<&'static AsyncValue<i32>>::ACCEPTED,
+            false,
+            "a value not in a tuple",
+        ),
+        (
+            Accepts::<(&'static i32,)>::ACCEPTED,
+            false,
+            "not an AsyncValue",
+        ),
+        (
+            Accepts::<(i32, &'static AsyncValue<i32>)>::ACCEPTED,
+            false,
+            "one value not an AsyncValue",
+        ),
+        // and what is accepted
+        (
+            Accepts::<(&'static AsyncValue<i32>,)>::ACCEPTED,
+            true,
+            "one AsyncValue",
+        ),
+        (
+            Accepts::<(&'static AsyncValue<i32>, &'static Arc<AsyncValue<u8>>)>::ACCEPTED,
+            true,
+            "an AsyncValue and a shared one",
+        ),
+    ];
+    for (accepted, expected, what) in checks {
+        assert_eq!(accepted, expected, "{what}");
+    }
 }
 
 #[test]

@@ -30,7 +30,7 @@ mod sealed {
 }
 
 /// Something that refers to an [`AsyncValue`] and can be an input of
-/// [`compose_values`]: `&AsyncValue<T>`, `&Arc<AsyncValue<T>>` ([`SharedValue`]),
+/// [`compose_values()`]: `&AsyncValue<T>`, `&Arc<AsyncValue<T>>` ([`SharedValue`]),
 /// `&Composite<T>` (composites nest) and `&Transform<S, T>`.
 ///
 /// # Examples
@@ -47,6 +47,16 @@ pub trait ValueRef<'a>: sealed::Sealed {
     type Value;
 
     /// The `AsyncValue` referred to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trellis::util::{AsyncValue, ValueRef};
+    ///
+    /// let x = AsyncValue::new(1);
+    /// let doubled = x.open_transform(|v| v * 2);
+    /// assert_eq!((&doubled).value_ref().get(), 2);
+    /// ```
     fn value_ref(self) -> &'a AsyncValue<Self::Value>;
 }
 
@@ -82,7 +92,7 @@ impl<'a, S, T> ValueRef<'a> for &'a Transform<'_, S, T> {
     }
 }
 
-/// The inputs of [`compose_values`]: a tuple of 1 to 12 [`ValueRef`]s, whose composite value
+/// The inputs of [`compose_values()`]: a tuple of 1 to 12 [`ValueRef`]s, whose composite value
 /// is the tuple of their values.
 ///
 /// # Examples
@@ -253,7 +263,7 @@ where
 
 /// A composite whose value is `transform(tuple of the inputs' values)`: trio-util's
 /// `compose_values(..., _transform_=f)`. Cheaper than [`AsyncValue::open_transform`] on a
-/// [`compose_values`] composite (one value, one set of waiters).
+/// [`compose_values()`] composite (one value, one set of waiters).
 ///
 /// `transform` runs once at the start and on every input change, under the changed input's
 /// lock.
@@ -304,13 +314,13 @@ where
 }
 
 /// A composite with named fields: `compose_values!(x: &async_x, y: &async_y)` is
-/// [`compose_values`] whose value is a struct `CompositeValue { x, y }` (trio-util's
+/// [`compose_values()`] whose value is a struct `CompositeValue { x, y }` (trio-util's
 /// `compose_values(x=async_x, y=async_y)` and its namedtuple). With a transform:
 /// `compose_values!(x: &async_x, y: &async_y => |v| v.x * v.y)`.
 ///
 /// The struct is defined where the macro is used; it derives `Clone`, `Copy`, `Debug`,
 /// `PartialEq`, `Eq` and `Hash` (each where its fields allow). Inputs are anything
-/// [`compose_values`] takes.
+/// [`compose_values()`] takes.
 ///
 /// # Examples
 ///
@@ -360,7 +370,7 @@ macro_rules! compose_values {
     }};
 }
 
-/// The guard returned by [`compose_values`], [`compose_values_with`] and
+/// The guard returned by [`compose_values()`], [`compose_values_with`] and
 /// [`compose_values!`](crate::compose_values!): dereferences to the composite
 /// [`AsyncValue`], which follows its inputs until the guard is dropped.
 ///

@@ -2,7 +2,7 @@
 //!
 //! Ported so far: [`AsyncValue`] (`new`, `get`, `with`, `set`, `wait_value` with `held_for`,
 //! `wait_transition`, `eventual_values` with `held_for`, `transitions`, `open_transform`),
-//! [`AsyncBool`], [`compose_values`] (also as the [`compose_values!`] macro) and
+//! [`AsyncBool`], [`compose_values()`] (also as the [`compose_values!`] macro) and
 //! [`RepeatedEvent`]; the awaitables [`wait_any`] and [`wait_all`]; the cancel-scope helpers
 //! [`move_on_when`] and [`run_and_cancelling`]. Still to come (see the project's issue): the
 //! iterators, `TaskStats`. Built only on `trellis-runtime`'s public API, with no `unsafe` code.

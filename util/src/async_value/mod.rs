@@ -10,7 +10,7 @@
 //!   [`Level::Wait`] (one [`wait_value`](AsyncValue::wait_value) future, or its `held_for`
 //!   "no longer matches" wait), [`Level::Eventual`] (one
 //!   [`eventual_values`](AsyncValue::eventual_values) stream) and [`Level::Hook`] (one input
-//!   of a [`compose_values`](crate::compose_values) composite: trio-util's side-effect
+//!   of a [`compose_values()`](crate::compose_values()) composite: trio-util's side-effect
 //!   predicate that always answers "no").
 //! - `edge`: evaluated with `(new, old)` on every change: [`wait_transition`] futures and
 //!   [`transitions`] streams.

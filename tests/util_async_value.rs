@@ -967,6 +967,53 @@ fn test_eventual_values_registration_lives_with_the_stream() {
     });
 }
 
+/// Counts the allocations made by the current thread (a test binary's global allocator).
+struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; the counter is a
+// const-initialized thread-local `Cell`, which never allocates.
+unsafe impl std::alloc::GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        // SAFETY: the caller's obligations are those of `System.alloc`.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: `ptr` was allocated by `System` with `layout` (see `alloc`).
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+fn allocations_in(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.with(|n| n.get());
+    f();
+    ALLOCATIONS.with(|n| n.get()) - before
+}
+
+#[test]
+fn test_set_allocates_nothing_when_nobody_waits() {
+    let v = AsyncValue::new(0u64);
+    assert_eq!(allocations_in(|| (1..=1000).for_each(|i| v.set(i))), 0);
+    // Nor when the registered predicates do not match.
+    run("set allocation", async {
+        let v = AsyncValue::shared(0u64);
+        let v2 = v.clone();
+        let waiter = trellis::spawn(async move { v2.wait_value(|x| *x == u64::MAX).await });
+        settle().await;
+        assert_eq!(v.statistics().level_predicates, 1);
+        assert_eq!(allocations_in(|| (1..=1000).for_each(|i| v.set(i))), 0);
+        waiter.abort();
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Auto traits: usable from any domain and from plain threads.
 

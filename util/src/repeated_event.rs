@@ -27,14 +27,15 @@ use crate::{AsyncValue, EventualValues, Transitions, any_transition};
 /// use std::sync::Arc;
 /// use trellis::util::RepeatedEvent;
 ///
-/// trellis::run(async {
+/// # let rt = trellis::Runtime::builder().start_paused(true).build().unwrap();
+/// # rt.block_on(async {
 ///     let changed = Arc::new(RepeatedEvent::new());
 ///     let c = changed.clone();
 ///     let listener = trellis::spawn(async move { c.wait().await });
 ///     trellis::time::sleep(std::time::Duration::from_millis(5)).await;
 ///     changed.set();
 ///     listener.await.unwrap();
-/// });
+/// # });
 /// ```
 #[derive(Default)]
 pub struct RepeatedEvent {
@@ -102,7 +103,8 @@ impl RepeatedEvent {
     /// use std::sync::Arc;
     /// use std::time::Duration;
     ///
-    /// trellis::run(async {
+    /// # let rt = trellis::Runtime::builder().start_paused(true).build().unwrap();
+    /// # rt.block_on(async {
     ///     let event = Arc::new(trellis::util::RepeatedEvent::new());
     ///     let mut events = event.unqueued_events();
     ///     let e = event.clone();
@@ -111,7 +113,7 @@ impl RepeatedEvent {
     ///         e.set();
     ///     });
     ///     assert_eq!(events.next().await, Some(()));
-    /// });
+    /// # });
     /// ```
     ///
     /// # Cancellation

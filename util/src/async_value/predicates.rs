@@ -32,7 +32,8 @@ where
 /// use std::sync::Arc;
 /// use trellis::util::{AsyncValue, transition_to};
 ///
-/// trellis::run(async {
+/// # let rt = trellis::Runtime::builder().start_paused(true).build().unwrap();
+/// # rt.block_on(async {
 ///     let v = Arc::new(AsyncValue::new(10));
 ///     let v2 = v.clone();
 ///     trellis::spawn(async move {
@@ -41,7 +42,7 @@ where
 ///         v2.set(10);
 ///     });
 ///     assert_eq!(v.wait_transition(transition_to(10)).await, (10, 9));
-/// });
+/// # });
 /// ```
 pub fn transition_to<T>(expected: T) -> impl FnMut(&T, &T) -> bool + Clone + Send + 'static
 where
@@ -76,7 +77,8 @@ pub fn any_value<T>(_value: &T) -> bool {
 /// use std::sync::Arc;
 /// use trellis::util::{AsyncValue, any_transition};
 ///
-/// trellis::run(async {
+/// # let rt = trellis::Runtime::builder().start_paused(true).build().unwrap();
+/// # rt.block_on(async {
 ///     let v = Arc::new(AsyncValue::new('a'));
 ///     let v2 = v.clone();
 ///     trellis::spawn(async move {
@@ -84,7 +86,7 @@ pub fn any_value<T>(_value: &T) -> bool {
 ///         v2.set('b');
 ///     });
 ///     assert_eq!(v.wait_transition(any_transition).await, ('b', 'a'));
-/// });
+/// # });
 /// ```
 pub fn any_transition<T>(_new: &T, _old: &T) -> bool {
     true

@@ -36,7 +36,8 @@ impl<T: Clone + PartialEq> AsyncValue<T> {
     /// use std::time::Duration;
     /// use trellis::util::{AsyncValue, any_transition};
     ///
-    /// trellis::run(async {
+    /// # let rt = trellis::Runtime::builder().start_paused(true).build().unwrap();
+    /// # rt.block_on(async {
     ///     let v = Arc::new(AsyncValue::new(0));
     ///     let mut changes = v.transitions(any_transition);
     ///     let v2 = v.clone();
@@ -45,7 +46,7 @@ impl<T: Clone + PartialEq> AsyncValue<T> {
     ///         v2.set(1);
     ///     });
     ///     assert_eq!(changes.next().await, Some((1, 0)));
-    /// });
+    /// # });
     /// ```
     ///
     /// # Cancellation
@@ -105,7 +106,8 @@ impl<T: Clone + PartialEq> Transitions<'_, T> {
     /// use std::sync::Arc;
     /// use std::time::Duration;
     ///
-    /// trellis::run(async {
+    /// # let rt = trellis::Runtime::builder().start_paused(true).build().unwrap();
+    /// # rt.block_on(async {
     ///     let v = Arc::new(trellis::util::AsyncValue::new("off"));
     ///     let mut on = v.transitions(|new, _| *new == "on");
     ///     let v2 = v.clone();
@@ -114,7 +116,7 @@ impl<T: Clone + PartialEq> Transitions<'_, T> {
     ///         v2.set("on");
     ///     });
     ///     assert_eq!(on.next().await, Some(("on", "off")));
-    /// });
+    /// # });
     /// ```
     ///
     /// # Cancellation

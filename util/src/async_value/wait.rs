@@ -78,7 +78,8 @@ impl<T: Clone + PartialEq> AsyncValue<T> {
     /// ```
     /// use std::sync::Arc;
     ///
-    /// trellis::run(async {
+    /// # let rt = trellis::Runtime::builder().start_paused(true).build().unwrap();
+    /// # rt.block_on(async {
     ///     let v = Arc::new(trellis::util::AsyncValue::new(10));
     ///     let v2 = v.clone();
     ///     trellis::spawn(async move {
@@ -88,7 +89,7 @@ impl<T: Clone + PartialEq> AsyncValue<T> {
     ///     });
     ///     // Registered at once (this poll), before the setter wakes up.
     ///     assert_eq!(v.wait_transition(|new, _old| *new == 10).await, (10, 5));
-    /// });
+    /// # });
     /// ```
     ///
     /// # Cancellation

@@ -948,6 +948,33 @@ fn test_eventual_values_held_for_keeps_the_first_candidate() {
 }
 
 #[test]
+fn test_eventual_values_held_for_holds_a_stale_candidate() {
+    // The hold waits for a *new* non-matching assignment, as in trio-util: 11 then 3 in one go
+    // while the consumer waits for a match makes 11 the candidate although the value is
+    // already 3, and with no later assignment 11 is yielded when the hold ends.
+    run("eventual held_for stale candidate", async {
+        let x = AsyncValue::shared(0);
+        let seen = log();
+        let t0 = Instant::now();
+        let consumer = {
+            let (x, seen) = (x.clone(), seen.clone());
+            trellis::spawn(async move {
+                let mut values = x.eventual_values(|v| *v > 10).held_for(secs(1.0));
+                while let Some(value) = values.next().await {
+                    seen.lock().unwrap().push((value, x.get(), t0.elapsed()));
+                }
+            })
+        };
+        settle().await;
+        x.set(11);
+        x.set(3);
+        sleep(secs(10.0)).await;
+        consumer.abort();
+        assert_eq!(take(&seen), [(11, 3, SETTLE + secs(1.0))]);
+    });
+}
+
+#[test]
 fn test_eventual_values_registration_lives_with_the_stream() {
     let x = AsyncValue::new(0);
     let values = x.eventual_values(any_value);

@@ -67,4 +67,35 @@ fn idle_runtime_does_not_spin() {
     parked.abort();
     sleeper.abort();
     drop(rt);
+
+    // A paused clock with every thread idle and no timer to jump to: nothing to do, so
+    // nothing may spin (the last sleeper must block, not poll for a jump).
+    let paused = std::sync::Arc::new(
+        Runtime::builder()
+            .workers(2)
+            .start_paused(true)
+            .build()
+            .expect("build runtime"),
+    );
+    let (tx, rx) = trellis::channel::oneshot::<()>();
+    let waiter = rt_thread(paused.clone(), rx);
+    let stuck = paused.spawn(std::future::pending::<()>());
+    std::thread::sleep(Duration::from_millis(100));
+    let idle = cpu_during_one_second();
+    println!("RELIABILITY idle_cpu_paused_ms={}", idle.as_millis());
+    assert!(
+        idle < BUDGET,
+        "a paused runtime with nothing to run used {idle:?} of CPU in 1 s"
+    );
+    tx.send(()).unwrap();
+    waiter.join().unwrap();
+    stuck.abort();
+}
+
+/// `block_on(rx.recv())` on its own thread.
+fn rt_thread(
+    rt: std::sync::Arc<Runtime>,
+    mut rx: trellis::channel::oneshot::Receiver<()>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || rt.block_on(async move { rx.recv().await.unwrap() }))
 }

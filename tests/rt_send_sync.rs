@@ -37,6 +37,20 @@ fn public_types_have_the_documented_auto_traits() {
 
     // BuildError is a proper error.
     assert_error::<BuildError>();
+
+    assert_send::<trellis::TaskBuilder>();
+    assert_sync::<trellis::TaskBuilder>();
+    assert_send::<trellis::TaskId>();
+    assert_sync::<trellis::TaskId>();
+    assert_send::<trellis::time::Instant>();
+    assert_sync::<trellis::time::Instant>();
+    assert_unpin::<trellis::time::Instant>();
+    assert_send::<trellis::util::TaskStats>();
+    assert_sync::<trellis::util::TaskStats>();
+    assert_send::<trellis::util::TaskStatsReport>();
+    // An instrument is shared by every worker.
+    assert_send::<std::sync::Arc<dyn trellis::Instrument>>();
+    assert_sync::<std::sync::Arc<dyn trellis::Instrument>>();
 }
 
 /// Never called: only type-checked. The futures and streams of the runtime must be `Send` so

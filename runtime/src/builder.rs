@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::Runtime;
 use crate::blocking::BlockingPool;
+use crate::instrument::{Instrument, Instruments};
 use crate::scheduler::Shared;
 use crate::scheduler::worker::Core;
 
@@ -39,6 +40,7 @@ pub struct Builder {
     max_blocking_threads: usize,
     blocking_keep_alive: Duration,
     start_paused: bool,
+    instruments: Instruments,
 }
 
 impl Default for Builder {
@@ -64,6 +66,7 @@ impl Builder {
             max_blocking_threads: 512,
             blocking_keep_alive: Duration::from_secs(10),
             start_paused: false,
+            instruments: Instruments::default(),
         }
     }
 
@@ -163,6 +166,40 @@ impl Builder {
         self
     }
 
+    /// Installs an instrument: hooks called around every task event (spawn, schedule, each
+    /// poll, exit) and at shutdown, Trio's `instruments=[...]`. May be called several times;
+    /// the instruments run in the order they were added.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use trellis::{Instrument, TaskInfo};
+    ///
+    /// #[derive(Default)]
+    /// struct Exits(AtomicUsize);
+    /// impl Instrument for Exits {
+    ///     fn task_exited(&self, _: &TaskInfo<'_>) {
+    ///         self.0.fetch_add(1, Ordering::Relaxed);
+    ///     }
+    /// }
+    ///
+    /// let exits = Arc::new(Exits::default());
+    /// let rt = trellis::Runtime::builder().workers(2).instrument(exits.clone()).build().unwrap();
+    /// rt.block_on(async {
+    ///     for _ in 0..3 {
+    ///         trellis::spawn(async {}).await.unwrap();
+    ///     }
+    /// });
+    /// drop(rt);
+    /// assert_eq!(exits.0.load(Ordering::Relaxed), 3);
+    /// ```
+    pub fn instrument(mut self, instrument: Arc<dyn Instrument>) -> Builder {
+        self.instruments.push(instrument);
+        self
+    }
+
     /// Starts the worker threads.
     ///
     /// # Errors
@@ -197,7 +234,14 @@ impl Builder {
         let (senders, inboxes): (Vec<_>, Vec<_>) =
             (0..workers).map(|_| crossbeam_channel::unbounded()).unzip();
         let shared = Arc::new(
-            Shared::new(&locals, senders, blocking, self.start_paused).map_err(BuildError::Io)?,
+            Shared::new(
+                &locals,
+                senders,
+                blocking,
+                self.start_paused,
+                self.instruments,
+            )
+            .map_err(BuildError::Io)?,
         );
         let mut threads = Vec::with_capacity(workers);
         for (index, (local, inbox)) in locals.into_iter().zip(inboxes).enumerate() {

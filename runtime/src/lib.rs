@@ -41,6 +41,7 @@ mod blocking;
 mod builder;
 pub mod channel;
 pub mod domain;
+mod instrument;
 mod loom;
 mod runtime;
 mod scheduler;
@@ -50,6 +51,7 @@ pub mod time;
 
 pub use builder::{BuildError, Builder, WORKERS_ENV};
 pub use domain::{DomainId, spawn_local, spawn_on};
+pub use instrument::{Instrument, TaskId, TaskInfo};
 pub use runtime::{Runtime, run, spawn, spawn_blocking};
 pub use scope::{
     BoxError, CancelHandle, CancelScope, HasOutput, NotStarted, Nursery, NurseryClosed,
@@ -57,4 +59,4 @@ pub use scope::{
     TooSlow, cancel_requested, checkpoint, fail_after, fail_at, move_on_after, move_on_at, nursery,
     shielded,
 };
-pub use task::{JoinError, JoinHandle, yield_now};
+pub use task::{JoinError, JoinHandle, TaskBuilder, yield_now};

@@ -140,7 +140,7 @@ impl Runtime {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.shared.spawn(future, Route::STEALABLE)
+        self.shared.spawn(future, Route::STEALABLE, None)
     }
 
     /// Spawns a task pinned to `domain` from anywhere; like [`trellis::spawn_on`](crate::spawn_on).
@@ -164,7 +164,7 @@ impl Runtime {
         F: Future + 'static,
         F::Output: Send + 'static,
     {
-        crate::domain::spawn_on_inner(&self.shared, domain, make)
+        crate::domain::spawn_on_inner(&self.shared, domain, make, None)
     }
 
     /// Runs a blocking closure on this runtime's blocking pool. Like
@@ -182,7 +182,8 @@ impl Runtime {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.shared.spawn(BlockingTask::new(func), Route::BLOCKING)
+        self.shared
+            .spawn(BlockingTask::new(func), Route::BLOCKING, None)
     }
 
     /// Shuts the runtime down, waiting at most `timeout` for worker and blocking threads that
@@ -229,6 +230,7 @@ impl Runtime {
         // (and get a cancelled handle) instead of panicking.
         let _runtime = RuntimeGuard::enter(self.shared.clone());
         self.shared.finish_shutdown(deadline);
+        self.shared.instruments.runtime_stopped();
     }
 }
 
@@ -417,7 +419,7 @@ where
     F::Output: Send + 'static,
 {
     context::expect_runtime("trellis::spawn", |shared| {
-        shared.spawn(future, Route::STEALABLE)
+        shared.spawn(future, Route::STEALABLE, None)
     })
 }
 
@@ -448,6 +450,6 @@ where
     T: Send + 'static,
 {
     context::expect_runtime("trellis::spawn_blocking", |shared| {
-        shared.spawn(BlockingTask::new(func), Route::BLOCKING)
+        shared.spawn(BlockingTask::new(func), Route::BLOCKING, None)
     })
 }

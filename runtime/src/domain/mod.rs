@@ -163,8 +163,19 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
+    spawn_local_named(future, None)
+}
+
+pub(crate) fn spawn_local_named<F>(
+    future: F,
+    name: Option<std::sync::Arc<str>>,
+) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
     context::with_core(|core| match core {
-        Some(core) => core.shared.spawn_pinned(core.index(), future),
+        Some(core) => core.shared.spawn_pinned(core.index(), future, name),
         None => panic!(
             "`trellis::spawn_local` called outside a domain: only a worker thread hosts a \
              domain. Use `trellis::spawn_on(DomainId::new(i), || future)` to start a pinned \
@@ -202,7 +213,7 @@ where
     F::Output: Send + 'static,
 {
     context::expect_runtime("trellis::spawn_on", |shared| {
-        spawn_on_inner(shared, domain, make)
+        spawn_on_inner(shared, domain, make, None)
     })
 }
 
@@ -210,6 +221,7 @@ pub(crate) fn spawn_on_inner<M, F>(
     shared: &std::sync::Arc<crate::scheduler::Shared>,
     domain: DomainId,
     make: M,
+    name: Option<std::sync::Arc<str>>,
 ) -> JoinHandle<F::Output>
 where
     M: FnOnce() -> F + Send + 'static,
@@ -224,5 +236,5 @@ where
             count - 1
         );
     }
-    shared.spawn_pinned(domain.index(), async move { make().await })
+    shared.spawn_pinned(domain.index(), async move { make().await }, name)
 }

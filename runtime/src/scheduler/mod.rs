@@ -45,6 +45,7 @@ use crossbeam_deque::{Injector, Steal, Stealer};
 use crossbeam_utils::CachePadded;
 
 use crate::blocking::BlockingPool;
+use crate::instrument::Instruments;
 use crate::task::owned::OwnedTasks;
 use crate::task::{Header, JoinHandle, Notified, RawTask, Route, new_task};
 use crate::time::TimerQueue;
@@ -88,6 +89,8 @@ pub(crate) struct Shared {
     pub(crate) timers: TimerQueue,
     /// The system clock, or a paused virtual one (`time/clock.rs`).
     pub(crate) clock: Clock,
+    /// Hooks around task events (`instrument.rs`); usually empty.
+    pub(crate) instruments: Instruments,
     shutdown: AtomicBool,
     pub(crate) blocking: BlockingPool,
 }
@@ -99,6 +102,7 @@ impl Shared {
         inboxes: Vec<crossbeam_channel::Sender<Notified>>,
         blocking: BlockingPool,
         paused: bool,
+        instruments: Instruments,
     ) -> std::io::Result<Shared> {
         let n = workers.len();
         Ok(Shared {
@@ -124,8 +128,9 @@ impl Shared {
             driver: Mutex::new(polling::Events::with_capacity(
                 std::num::NonZeroUsize::new(64).unwrap(),
             )),
-            timers: TimerQueue::new(),
+            timers: TimerQueue::new(n),
             clock: Clock::new(paused, n),
+            instruments,
             shutdown: AtomicBool::new(false),
             blocking,
         })
@@ -141,6 +146,13 @@ impl Shared {
 
     /// Submits a queue entry. `is_yield`: the task woke itself during its poll.
     pub(crate) fn schedule(&self, task: Notified, is_yield: bool) {
+        if !self.instruments.is_empty() {
+            // SAFETY: the entry's reference keeps the task alive.
+            unsafe {
+                self.instruments
+                    .each(task.ptr(), |i, t| i.task_scheduled(t))
+            };
+        }
         let route = task.header().route;
         if route == Route::BLOCKING {
             // A queued or running blocking job holds a paused clock (it may be about to wake a
@@ -187,6 +199,7 @@ impl Shared {
         self: &Arc<Self>,
         domain: usize,
         future: F,
+        name: Option<Arc<str>>,
     ) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
@@ -194,7 +207,8 @@ impl Shared {
     {
         let remote = &self.remotes[domain];
         remote.live_pinned.fetch_add(1, Ordering::SeqCst);
-        let (notified, join) = new_task(future, self.clone(), Route::pinned(domain));
+        let (notified, join) = new_task(future, self.clone(), Route::pinned(domain), name);
+        self.spawned(&notified);
         if remote.closed.load(Ordering::SeqCst) {
             // The domain's worker has exited (shutdown): cancel here. The future was never
             // polled, so this drops only what the spawner moved in (a `Send` closure for
@@ -317,7 +331,10 @@ impl Shared {
             Ok(mut events) => {
                 let last = parker.park_driver(busy, |last| {
                     let timeout = if busy.is_some() {
-                        last.then_some(Duration::ZERO)
+                        // The last sleeper returns at once to jump the clock, if there is a
+                        // timer to jump to; with none, it blocks like the others (a timer
+                        // registered later notifies the driver, and it comes back here).
+                        (last && self.timers.next_deadline().is_some()).then_some(Duration::ZERO)
                     } else {
                         let now = self.clock.now();
                         self.timers
@@ -368,16 +385,32 @@ impl Shared {
 
     /// Spawns `future` with the given route; the task lands in the current worker's LIFO slot
     /// when called from a worker of this runtime, else in the injector.
-    pub(crate) fn spawn<F>(self: &Arc<Self>, future: F, route: Route) -> JoinHandle<F::Output>
+    pub(crate) fn spawn<F>(
+        self: &Arc<Self>,
+        future: F,
+        route: Route,
+        name: Option<Arc<str>>,
+    ) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
-        let (notified, join) = new_task(future, self.clone(), route);
+        let (notified, join) = new_task(future, self.clone(), route, name);
+        self.spawned(&notified);
         // After shutdown began, the entry lands in a queue that the shutdown drains (or that
         // drains itself, see `schedule_remote`): the handle resolves to Cancelled.
         self.schedule(notified, false);
         join
+    }
+}
+
+impl Shared {
+    /// The `task_spawned` hook.
+    fn spawned(&self, task: &Notified) {
+        if !self.instruments.is_empty() {
+            // SAFETY: the entry's reference keeps the task alive.
+            unsafe { self.instruments.each(task.ptr(), |i, t| i.task_spawned(t)) };
+        }
     }
 }
 

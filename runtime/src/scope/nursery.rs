@@ -11,6 +11,8 @@ use super::current::{self, Enter};
 use super::error::{NurseryError, PanicPayload, TaskFailure, TaskResult};
 use super::node::Node;
 use crate::domain::DomainId;
+use crate::scheduler::context;
+use crate::task::TaskBuilder;
 
 /// Opens a nursery, runs `body` in it, and returns once the body and every child it started
 /// (on any domain) have finished: Trio's `async with trio.open_nursery() as n:`.
@@ -156,6 +158,17 @@ pub struct Nursery {
     shared: Arc<Shared>,
 }
 
+/// A child's name for instruments: the given one, else the type name of its future, but only
+/// when the runtime has an instrument (so uninstrumented spawns allocate nothing for it).
+fn child_name<F>(given: Option<Arc<str>>) -> Option<Arc<str>> {
+    given.or_else(|| {
+        context::with_runtime(|rt| {
+            rt.filter(|rt| !rt.instruments.is_empty())
+                .map(|_| Arc::from(std::any::type_name::<F>()))
+        })
+    })
+}
+
 impl Nursery {
     /// Starts a child task (stealable: any domain may run it). It never runs inline: it starts
     /// after the caller's next checkpoint at the earliest.
@@ -176,11 +189,42 @@ impl Nursery {
         F: Future + Send + 'static,
         F::Output: TaskResult,
     {
+        self.start_soon_as(None, future);
+    }
+
+    /// Like [`start_soon`](Self::start_soon), with a name for instruments (Trio's
+    /// `start_soon(fn, name=...)`; see [`Instrument`](crate::Instrument)). Without a name, an
+    /// instrumented runtime labels a child with its future's type name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// trellis::run(async {
+    ///     trellis::nursery(async |n| {
+    ///         n.start_soon_named("heartbeat", async {});
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// });
+    /// ```
+    pub fn start_soon_named<F>(&self, name: impl Into<Arc<str>>, future: F)
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskResult,
+    {
+        self.start_soon_as(Some(name.into()), future);
+    }
+
+    fn start_soon_as<F>(&self, name: Option<Arc<str>>, future: F)
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskResult,
+    {
         let token = self
             .shared
             .child()
             .expect("the nursery is open while its body runs");
-        drop(crate::spawn(Child::new(token, future)));
+        drop(TaskBuilder::named(child_name::<F>(name)).spawn(Child::new(token, future)));
     }
 
     /// Starts a child pinned to `domain`: `make` runs there and builds the future, which may be
@@ -217,7 +261,10 @@ impl Nursery {
             .shared
             .child()
             .expect("the nursery is open while its body runs");
-        drop(crate::spawn_on(domain, move || Child::new(token, make())));
+        drop(
+            TaskBuilder::named(child_name::<F>(None))
+                .spawn_on(domain, move || Child::new(token, make())),
+        );
     }
 
     /// Starts a child pinned to the current domain; it may be `!Send`.
@@ -253,7 +300,7 @@ impl Nursery {
             .shared
             .child()
             .expect("the nursery is open while its body runs");
-        drop(crate::spawn_local(Child::new(token, future)));
+        drop(TaskBuilder::named(child_name::<F>(None)).spawn_local(Child::new(token, future)));
     }
 
     /// Starts `f(status)` as a child and waits until it calls `status.started(value)`; returns
@@ -307,7 +354,7 @@ impl Nursery {
             .expect("the nursery is open while its body runs");
         token.start = Some(slot.clone());
         let future = f(TaskStatus { slot: slot.clone() });
-        drop(crate::spawn(Child::new(token, future)));
+        drop(TaskBuilder::named(child_name::<Fut>(None)).spawn(Child::new(token, future)));
         std::future::poll_fn(|cx| {
             let mut state = slot.lock();
             if let Some(value) = state.value.take() {
@@ -435,7 +482,7 @@ impl NurseryHandle {
         F::Output: TaskResult,
     {
         let token = self.shared.child().ok_or(NurseryClosed)?;
-        drop(crate::spawn(Child::new(token, future)));
+        drop(TaskBuilder::named(child_name::<F>(None)).spawn(Child::new(token, future)));
         Ok(())
     }
 

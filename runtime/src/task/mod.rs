@@ -42,6 +42,7 @@
 //!
 //! The loom models in `state.rs` check steps 2-6 on the bare state word.
 
+mod builder;
 mod error;
 mod join;
 pub(crate) mod owned;
@@ -49,9 +50,10 @@ mod raw;
 pub(crate) mod state;
 mod yield_now;
 
+pub use builder::TaskBuilder;
 pub use error::JoinError;
 pub use join::JoinHandle;
-pub(crate) use raw::{Header, Route};
+pub(crate) use raw::{Header, Route, name_of};
 pub use yield_now::yield_now;
 
 use std::future::Future;
@@ -98,6 +100,9 @@ impl Notified {
     pub(crate) fn header(&self) -> &Header {
         self.0.header()
     }
+    pub(crate) fn ptr(&self) -> NonNull<Header> {
+        self.0.ptr()
+    }
     pub(crate) fn into_raw(self) -> RawTask {
         let raw = self.0;
         std::mem::forget(self);
@@ -131,12 +136,13 @@ pub(crate) fn new_task<F>(
     future: F,
     shared: Arc<Shared>,
     route: Route,
+    name: Option<Arc<str>>,
 ) -> (Notified, JoinHandle<F::Output>)
 where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let raw = raw::allocate(future, shared, route);
+    let raw = raw::allocate(future, shared, route, name);
     // SAFETY: `allocate` returns two references: the queue entry's and the join handle's.
     let notified = unsafe { Notified::from_raw(raw) };
     // SAFETY: as above, the join handle's reference.

@@ -75,6 +75,8 @@ pub(crate) struct Vtable {
     pub(crate) shutdown: unsafe fn(NonNull<Header>),
     /// Frees the cell (reference count reached zero).
     pub(crate) dealloc: unsafe fn(NonNull<Header>),
+    /// `std::any::type_name` of the future (instrumentation).
+    pub(crate) type_name: fn() -> &'static str,
 }
 
 enum Stage<F: Future> {
@@ -86,7 +88,28 @@ enum Stage<F: Future> {
 #[repr(C)]
 struct Cell<F: Future> {
     header: Header,
+    /// The task's name, if given (instrumentation). At a fixed offset for every `F`: see
+    /// [`Named`].
+    name: Option<Arc<str>>,
     stage: UnsafeCell<Stage<F>>,
+}
+
+/// The type-independent prefix of every `Cell<F>` (both `repr(C)`, same first two fields).
+#[repr(C)]
+struct Named {
+    header: Header,
+    name: Option<Arc<str>>,
+}
+
+/// The task's name.
+///
+/// # Safety
+///
+/// - `ptr` points to a live task, kept alive by the caller for `'a`.
+pub(crate) unsafe fn name_of<'a>(ptr: NonNull<Header>) -> Option<&'a str> {
+    // SAFETY: every task is a `Cell<F>`, whose `repr(C)` prefix is `Named`; `name` is written
+    // once in `allocate` and only read afterwards.
+    unsafe { ptr.cast::<Named>().as_ref() }.name.as_deref()
 }
 
 struct Vtables<F>(std::marker::PhantomData<F>);
@@ -98,12 +121,18 @@ impl<F: Future> Vtables<F> {
         drop_join_handle: drop_join_handle::<F>,
         shutdown: shutdown::<F>,
         dealloc: dealloc::<F>,
+        type_name: std::any::type_name::<F>,
     };
 }
 
 /// Allocates the cell with two references: join handle and first queue entry. The task joins
 /// the owned list only if it ever goes idle (`link_if_idle`).
-pub(super) fn allocate<F: Future>(future: F, shared: Arc<Shared>, route: Route) -> RawTask {
+pub(super) fn allocate<F: Future>(
+    future: F,
+    shared: Arc<Shared>,
+    route: Route,
+    name: Option<Arc<str>>,
+) -> RawTask {
     let cell = Box::new(Cell {
         header: Header {
             state: State::new(2),
@@ -115,6 +144,7 @@ pub(super) fn allocate<F: Future>(future: F, shared: Arc<Shared>, route: Route) 
             shard: UnsafeCell::new(UNLINKED),
             route,
         },
+        name,
         stage: UnsafeCell::new(Stage::Running(future)),
     });
     RawTask(NonNull::from(Box::leak(cell)).cast())
@@ -156,9 +186,18 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) {
             unsafe { cancel_and_complete(cell, ptr) }
         }
         ToRunning::Poll => {
+            let instruments = &cell.header.shared.instruments;
+            if !instruments.is_empty() {
+                // SAFETY: our entry reference keeps the task alive.
+                unsafe { instruments.each(ptr, |i, t| i.before_task_poll(t)) };
+            }
             // SAFETY: RUNNING gives exclusive access to the stage, and the entry reference keeps
             // the task alive for the borrowed waker's lifetime (this poll).
             let outcome = unsafe { poll_stage(cell, ptr) };
+            if !instruments.is_empty() {
+                // SAFETY: as above.
+                unsafe { instruments.each(ptr, |i, t| i.after_task_poll(t)) };
+            }
             match outcome {
                 Some(result) => {
                     // SAFETY: still RUNNING; we own the entry reference.
@@ -284,6 +323,11 @@ unsafe fn complete<F: Future>(
     ptr: NonNull<Header>,
     result: Result<F::Output, JoinError>,
 ) {
+    let instruments = &cell.header.shared.instruments;
+    if !instruments.is_empty() {
+        // SAFETY: the caller's reference keeps the task alive.
+        unsafe { instruments.each(ptr, |i, t| i.task_exited(t)) };
+    }
     // SAFETY: RUNNING gives exclusive access to the stage.
     unsafe { *cell.stage.get() = Stage::Finished(result) };
     let prev = cell.header.state.transition_to_complete();

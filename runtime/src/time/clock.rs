@@ -27,7 +27,10 @@
 //!   the driver.
 //! - The driver parker that brought the count to zero waits with a zero timeout instead of
 //!   blocking, counts itself busy again, **advances the clock to the earliest timer deadline**
-//!   and fires the due timers. The woken tasks land in queues as usual.
+//!   and fires the due timers. The woken tasks land in queues as usual. With no timer pending
+//!   it blocks instead (nothing can happen until something outside wakes a task, and then
+//!   that task is counted); a timer registered meanwhile notifies the driver (a new earliest
+//!   deadline always does), which wakes, parks again as the last one, and jumps.
 //!
 //! With a paused clock the driver never sleeps towards a timer in real time: timers fire only
 //! through jumps (or when busy workers find them due, which happens only after a jump).
@@ -237,6 +240,41 @@ impl fmt::Debug for Instant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
     }
+}
+
+/// Moves the current runtime's paused clock forward by `duration` at once, and fires the
+/// timers that become due (Trio's `MockClock.jump`). Use it to simulate a slow step in a test:
+/// the task calling it keeps running, and instruments see the step take `duration`.
+///
+/// # Panics
+///
+/// Panics outside a Trellis runtime, or if its clock is not paused
+/// ([`Builder::start_paused`](crate::Builder::start_paused)).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use trellis::time::{Instant, advance};
+///
+/// let rt = trellis::Runtime::builder().workers(1).start_paused(true).build().unwrap();
+/// rt.block_on(async {
+///     let start = Instant::now();
+///     advance(Duration::from_millis(300));
+///     assert_eq!(start.elapsed(), Duration::from_millis(300));
+/// });
+/// ```
+pub fn advance(duration: Duration) {
+    context::expect_runtime("trellis::time::advance", |shared| {
+        assert!(
+            shared.clock.is_paused(),
+            "`trellis::time::advance` needs a paused clock: build the runtime with \
+             `Builder::start_paused(true)`"
+        );
+        let to = super::deadline_after(shared.clock.now(), duration);
+        shared.clock.advance_to(to);
+        shared.timers.fire_due_blocking(shared.clock.now());
+    })
 }
 
 /// One runtime's clock: the system's, or a paused virtual one.

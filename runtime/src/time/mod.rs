@@ -14,7 +14,7 @@ mod interval;
 mod queue;
 mod sleep;
 
-pub use clock::Instant;
+pub use clock::{Instant, advance};
 pub use interval::{Interval, interval};
 pub(crate) use queue::TimerQueue;
 pub(crate) use sleep::deadline_after;

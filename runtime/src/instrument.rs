@@ -1,0 +1,263 @@
+//! Instrumentation: hooks the scheduler calls around every task event (Trio's
+//! `trio.abc.Instrument`), for profilers such as `trellis::util::TaskStats`.
+//!
+//! An instrument is installed with [`Builder::instrument`](crate::Builder::instrument). Without
+//! one, each hook site costs one test of an empty slice.
+
+use std::fmt;
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use crate::DomainId;
+use crate::task::Header;
+
+/// Hooks called by the runtime around task events. Every method has an empty default.
+///
+/// Hooks run on the thread where the event happens (any worker, the `block_on` thread, a plain
+/// thread that wakes a task), concurrently, so an implementation synchronises its own state.
+/// They run in the middle of scheduling: keep them short, and never block, spawn or wake
+/// tasks from them. A panicking hook is a bug in the instrument; it unwinds into the runtime
+/// code that called it (for the poll hooks, through the task's panic guard).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use trellis::{Instrument, TaskInfo};
+///
+/// #[derive(Default)]
+/// struct CountPolls(AtomicUsize);
+///
+/// impl Instrument for CountPolls {
+///     fn before_task_poll(&self, _task: &TaskInfo<'_>) {
+///         self.0.fetch_add(1, Ordering::Relaxed);
+///     }
+/// }
+///
+/// let polls = Arc::new(CountPolls::default());
+/// let rt = trellis::Runtime::builder().workers(1).instrument(polls.clone()).build().unwrap();
+/// rt.block_on(async { trellis::spawn(async {}).await.unwrap() });
+/// assert!(polls.0.load(Ordering::Relaxed) >= 1);
+/// ```
+pub trait Instrument: Send + Sync + 'static {
+    /// A task was created (before its first scheduling).
+    fn task_spawned(&self, task: &TaskInfo<'_>) {
+        let _ = task;
+    }
+
+    /// A task became runnable: spawned, woken, or yielding. A wake that coalesces with one
+    /// already pending does not schedule again.
+    fn task_scheduled(&self, task: &TaskInfo<'_>) {
+        let _ = task;
+    }
+
+    /// A worker is about to poll the task (one "step" in Trio's words).
+    fn before_task_poll(&self, task: &TaskInfo<'_>) {
+        let _ = task;
+    }
+
+    /// The poll that [`before_task_poll`](Self::before_task_poll) announced returned (or
+    /// panicked).
+    fn after_task_poll(&self, task: &TaskInfo<'_>) {
+        let _ = task;
+    }
+
+    /// The task completed, was cancelled, or panicked; its id may be reused afterwards.
+    fn task_exited(&self, task: &TaskInfo<'_>) {
+        let _ = task;
+    }
+
+    /// The runtime shut down (Trio's `after_run`): every task is gone.
+    fn runtime_stopped(&self) {}
+}
+
+/// What an [`Instrument`] hook learns about a task.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use trellis::{Instrument, TaskInfo};
+///
+/// #[derive(Default)]
+/// struct Names(Mutex<Vec<String>>);
+///
+/// impl Instrument for Names {
+///     fn task_spawned(&self, task: &TaskInfo<'_>) {
+///         self.0.lock().unwrap().push(task.name().unwrap_or("?").to_owned());
+///     }
+/// }
+///
+/// let names = Arc::new(Names::default());
+/// let rt = trellis::Runtime::builder().workers(1).instrument(names.clone()).build().unwrap();
+/// rt.block_on(async {
+///     trellis::TaskBuilder::new().name("fetch").spawn(async {}).await.unwrap();
+/// });
+/// assert_eq!(*names.0.lock().unwrap(), ["fetch"]);
+/// ```
+#[derive(Clone, Copy)]
+pub struct TaskInfo<'a> {
+    header: &'a Header,
+    name: Option<&'a str>,
+}
+
+impl<'a> TaskInfo<'a> {
+    /// # Safety
+    ///
+    /// - `ptr` points to a live task whose reference the caller holds for `'a`.
+    pub(crate) unsafe fn from_header(ptr: NonNull<Header>) -> TaskInfo<'a> {
+        // SAFETY: the caller keeps the task alive for 'a.
+        let header = unsafe { ptr.as_ref() };
+        // SAFETY: as above; the name is written once at allocation and never changed.
+        let name = unsafe { crate::task::name_of(ptr) };
+        TaskInfo { header, name }
+    }
+
+    /// The task's id: unique among live tasks (an id may be reused after
+    /// [`task_exited`](Instrument::task_exited)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trellis::{Instrument, TaskId, TaskInfo};
+    /// struct Ids;
+    /// impl Instrument for Ids {
+    ///     fn task_exited(&self, task: &TaskInfo<'_>) {
+    ///         let _id: TaskId = task.id();
+    ///     }
+    /// }
+    /// # let _: &dyn Instrument = &Ids;
+    /// ```
+    pub fn id(&self) -> TaskId {
+        TaskId(std::ptr::from_ref(self.header) as usize)
+    }
+
+    /// The name given with [`TaskBuilder::name`](crate::TaskBuilder::name) or
+    /// [`Nursery::start_soon_named`](crate::Nursery::start_soon_named); for nursery children
+    /// started without one while an instrument is installed, the type name of their future.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trellis::{Instrument, TaskInfo};
+    /// struct Log;
+    /// impl Instrument for Log {
+    ///     fn task_exited(&self, task: &TaskInfo<'_>) {
+    ///         println!("{} exited", task.name().unwrap_or(task.type_name()));
+    ///     }
+    /// }
+    /// # let _: &dyn Instrument = &Log;
+    /// ```
+    pub fn name(&self) -> Option<&'a str> {
+        self.name
+    }
+
+    /// The type name of the task's future (`std::any::type_name`), a fallback label for
+    /// unnamed tasks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trellis::{Instrument, TaskInfo};
+    /// struct Log;
+    /// impl Instrument for Log {
+    ///     fn task_spawned(&self, task: &TaskInfo<'_>) {
+    ///         assert!(!task.type_name().is_empty());
+    ///     }
+    /// }
+    /// # let _: &dyn Instrument = &Log;
+    /// ```
+    pub fn type_name(&self) -> &'static str {
+        (self.header.vtable.type_name)()
+    }
+
+    /// The domain a pinned task lives on (`spawn_local`, `spawn_on`); `None` for stealable
+    /// tasks and blocking jobs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trellis::{Instrument, TaskInfo};
+    /// struct Where;
+    /// impl Instrument for Where {
+    ///     fn before_task_poll(&self, task: &TaskInfo<'_>) {
+    ///         if let Some(d) = task.domain() {
+    ///             assert_eq!(trellis::domain::current(), Some(d));
+    ///         }
+    ///     }
+    /// }
+    /// # let _: &dyn Instrument = &Where;
+    /// ```
+    pub fn domain(&self) -> Option<DomainId> {
+        self.header.route.domain().map(DomainId::new)
+    }
+}
+
+impl fmt::Debug for TaskInfo<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskInfo")
+            .field("id", &self.id())
+            .field("name", &self.name)
+            .field("domain", &self.domain())
+            .finish()
+    }
+}
+
+/// Identifies a live task (see [`TaskInfo::id`]).
+///
+/// # Examples
+///
+/// ```
+/// use std::collections::HashSet;
+/// use trellis::TaskId;
+/// let ids: HashSet<TaskId> = HashSet::new();
+/// assert!(ids.is_empty());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId(usize);
+
+/// The instruments of one runtime.
+#[derive(Clone, Default)]
+pub(crate) struct Instruments(Vec<Arc<dyn Instrument>>);
+
+impl Instruments {
+    pub(crate) fn push(&mut self, instrument: Arc<dyn Instrument>) {
+        self.0.push(instrument);
+    }
+
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Calls `hook` on every instrument with the task at `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// - `ptr` points to a live task whose reference the caller holds during the call.
+    pub(crate) unsafe fn each(
+        &self,
+        ptr: NonNull<Header>,
+        hook: impl Fn(&dyn Instrument, &TaskInfo<'_>),
+    ) {
+        // SAFETY: forwarded from the caller.
+        let info = unsafe { TaskInfo::from_header(ptr) };
+        for instrument in &*self.0 {
+            hook(&**instrument, &info);
+        }
+    }
+
+    /// Calls [`Instrument::runtime_stopped`] on every instrument.
+    pub(crate) fn runtime_stopped(&self) {
+        for instrument in &*self.0 {
+            instrument.runtime_stopped();
+        }
+    }
+}
+
+impl fmt::Debug for Instruments {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} instrument(s)", self.0.len())
+    }
+}

@@ -1,0 +1,247 @@
+//! Instrument hooks (`Builder::instrument`), task names (`TaskBuilder`, `start_soon_named`) and
+//! `time::advance` on the paused clock.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use support::Watchdog;
+use trellis::time::{Instant, advance, sleep};
+use trellis::{DomainId, Instrument, Runtime, TaskBuilder, TaskId, TaskInfo};
+
+/// Records every event, with the task's name (or type name) and the thread it happened on.
+#[derive(Default)]
+struct Recorder {
+    events: Mutex<Vec<(&'static str, TaskId, String)>>,
+    /// Task id -> the thread its current poll runs on.
+    polling: Mutex<HashMap<TaskId, std::thread::ThreadId>>,
+    stopped: Mutex<usize>,
+    mismatched_poll_threads: Mutex<usize>,
+    wrong_domain: Mutex<usize>,
+}
+
+impl Recorder {
+    fn push(&self, kind: &'static str, task: &TaskInfo<'_>) {
+        let label = task.name().unwrap_or(task.type_name()).to_owned();
+        self.events.lock().unwrap().push((kind, task.id(), label));
+    }
+
+    fn count_named(&self, kind: &str, name: &str) -> usize {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.0 == kind && e.2 == name)
+            .count()
+    }
+}
+
+impl Instrument for Recorder {
+    fn task_spawned(&self, task: &TaskInfo<'_>) {
+        self.push("spawned", task);
+    }
+    fn task_scheduled(&self, task: &TaskInfo<'_>) {
+        self.push("scheduled", task);
+    }
+    fn before_task_poll(&self, task: &TaskInfo<'_>) {
+        if let Some(d) = task.domain() {
+            if trellis::domain::current() != Some(d) {
+                *self.wrong_domain.lock().unwrap() += 1;
+            }
+        }
+        self.polling
+            .lock()
+            .unwrap()
+            .insert(task.id(), std::thread::current().id());
+        self.push("before", task);
+    }
+    fn after_task_poll(&self, task: &TaskInfo<'_>) {
+        let thread = self.polling.lock().unwrap().remove(&task.id());
+        if thread != Some(std::thread::current().id()) {
+            *self.mismatched_poll_threads.lock().unwrap() += 1;
+        }
+        self.push("after", task);
+    }
+    fn task_exited(&self, task: &TaskInfo<'_>) {
+        self.push("exited", task);
+    }
+    fn runtime_stopped(&self) {
+        *self.stopped.lock().unwrap() += 1;
+    }
+}
+
+fn instrumented(workers: usize, recorder: &Arc<Recorder>) -> Runtime {
+    Runtime::builder()
+        .workers(workers)
+        .instrument(recorder.clone())
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn instrument_sees_every_task_spawned_polled_and_exited() {
+    let _wd = Watchdog::new("instrument_sees_every_task_spawned_polled_and_exited");
+    let rec = Arc::new(Recorder::default());
+    let rt = instrumented(2, &rec);
+    rt.block_on(async {
+        let mut handles = Vec::new();
+        for i in 0..100 {
+            handles.push(TaskBuilder::new().name("worker").spawn(async move {
+                for _ in 0..i % 4 {
+                    trellis::yield_now().await;
+                }
+            }));
+        }
+        for h in handles {
+            h.await.unwrap();
+        }
+    });
+    drop(rt);
+    assert_eq!(rec.count_named("spawned", "worker"), 100);
+    assert_eq!(rec.count_named("exited", "worker"), 100);
+    let before = rec.count_named("before", "worker");
+    assert_eq!(before, rec.count_named("after", "worker"));
+    // 0 + 1 + 2 + 3 yields per four tasks, plus the first poll of each.
+    assert_eq!(before, 100 + 25 * (1 + 2 + 3));
+    // Every poll was scheduled first (spawn, or the yield's own wake).
+    assert_eq!(rec.count_named("scheduled", "worker"), before);
+    assert_eq!(*rec.mismatched_poll_threads.lock().unwrap(), 0);
+    assert_eq!(*rec.stopped.lock().unwrap(), 1, "runtime_stopped once");
+}
+
+#[test]
+fn instrument_events_of_a_task_come_in_order() {
+    let _wd = Watchdog::new("instrument_events_of_a_task_come_in_order");
+    let rec = Arc::new(Recorder::default());
+    let rt = instrumented(2, &rec);
+    rt.block_on(async {
+        TaskBuilder::new()
+            .name("one")
+            .spawn(async {
+                sleep(Duration::from_millis(2)).await;
+            })
+            .await
+            .unwrap();
+    });
+    drop(rt);
+    let kinds: Vec<_> = rec
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.2 == "one")
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "spawned",
+            "scheduled",
+            "before",
+            "after",
+            "scheduled",
+            "before",
+            "after",
+            "exited"
+        ]
+    );
+}
+
+#[test]
+fn instrument_names_pinned_blocking_and_nursery_children() {
+    let _wd = Watchdog::new("instrument_names_pinned_blocking_and_nursery_children");
+    let rec = Arc::new(Recorder::default());
+    let rt = instrumented(3, &rec);
+    rt.block_on(async {
+        TaskBuilder::new()
+            .name("pinned")
+            .spawn_on(DomainId::new(2), || async { trellis::yield_now().await })
+            .await
+            .unwrap();
+        TaskBuilder::new()
+            .name("blocking")
+            .spawn_blocking(|| 1)
+            .await
+            .unwrap();
+        trellis::spawn(async {
+            TaskBuilder::new()
+                .name("local")
+                .spawn_local(async {})
+                .await
+                .unwrap();
+        })
+        .await
+        .unwrap();
+        trellis::nursery(async |n| {
+            n.start_soon_named("named-child", async {});
+            n.start_soon(async { trellis::yield_now().await });
+            n.start_soon_on(DomainId::new(1), || async {});
+        })
+        .await
+        .unwrap();
+    });
+    drop(rt);
+    for name in ["pinned", "blocking", "local", "named-child"] {
+        assert_eq!(rec.count_named("spawned", name), 1, "{name}");
+        assert_eq!(rec.count_named("exited", name), 1, "{name}");
+    }
+    // Unnamed nursery children are labelled with their future's type name.
+    let events = rec.events.lock().unwrap();
+    let unnamed_children = events
+        .iter()
+        .filter(|e| e.0 == "spawned" && e.2.starts_with("rt_instrument::instrument_names_pinned"))
+        .count();
+    // The stealable task spawned above, and the two unnamed nursery children.
+    assert_eq!(unnamed_children, 3, "{events:?}");
+    assert_eq!(*rec.wrong_domain.lock().unwrap(), 0);
+}
+
+#[test]
+fn uninstrumented_runtime_has_no_names_to_pay_for() {
+    // Names are accepted (and ignored) without an instrument; nothing breaks.
+    let _wd = Watchdog::new("uninstrumented_runtime_has_no_names_to_pay_for");
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let v = rt.block_on(async {
+        trellis::nursery(async |n| n.start_soon_named("x", async {}))
+            .await
+            .unwrap();
+        TaskBuilder::new()
+            .name("y")
+            .spawn(async { 5 })
+            .await
+            .unwrap()
+    });
+    assert_eq!(v, 5);
+}
+
+#[test]
+fn advance_moves_the_paused_clock_and_fires_due_timers() {
+    let _wd = Watchdog::new("advance_moves_the_paused_clock_and_fires_due_timers");
+    let rt = Runtime::builder()
+        .workers(2)
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let start = Instant::now();
+        let nap = sleep(Duration::from_secs(1)); // deadline: start + 1 s
+        let sleeper = trellis::spawn(async move {
+            nap.await;
+            start.elapsed()
+        });
+        trellis::yield_now().await;
+        advance(Duration::from_millis(1500));
+        assert_eq!(start.elapsed(), Duration::from_millis(1500));
+        // Fired by the advance, not by a later jump: it saw the advanced time.
+        assert_eq!(sleeper.await.unwrap(), Duration::from_millis(1500));
+    });
+}
+
+#[test]
+#[should_panic(expected = "needs a paused clock")]
+fn advance_without_a_paused_clock_panics() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    rt.block_on(async { advance(Duration::from_secs(1)) });
+}

@@ -173,7 +173,7 @@ fn quiet_when_closed(failure: Option<TaskFailure>) -> Result<(), Box<dyn Error +
 ///
 /// ```
 /// use futures_lite::StreamExt;
-/// use trellis::util::{with_async_generator, GeneratorClosed, Yielder};
+/// use trellis::util::{with_async_generator, Yielder};
 ///
 /// trellis::run(async {
 ///     let sum = with_async_generator(

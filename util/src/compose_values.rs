@@ -398,7 +398,7 @@ impl<U> Composite<'_, U> {
     /// # Examples
     ///
     /// ```
-    /// use trellis::util::{AsyncValue, compose_values};
+    /// use trellis::util::AsyncValue;
     ///
     /// trellis::run(async {
     ///     let (a, b) = (AsyncValue::new(0), AsyncValue::new(0));

@@ -9,6 +9,7 @@
 //! and [`with_async_generator`] (trio-util's `@trio_async_generator`); [`TaskStats`]. Built
 //! only on `trellis-runtime`'s public API, with no `unsafe` code.
 #![forbid(unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
 
 mod async_generator;
 mod async_itertools;

@@ -108,7 +108,7 @@ impl RepeatedEvent {
     ///     let event = Arc::new(trellis::util::RepeatedEvent::new());
     ///     let mut events = event.unqueued_events();
     ///     let e = event.clone();
-    ///     trellis::spawn(async move {
+    ///     let _setter = trellis::spawn(async move {
     ///         trellis::time::sleep(Duration::from_millis(5)).await;
     ///         e.set();
     ///     });

@@ -122,7 +122,7 @@ impl<T: Clone + PartialEq> AsyncValue<T> {
     /// trellis::run(async {
     ///     let v = Arc::new(AsyncValue::new(0));
     ///     let v2 = v.clone();
-    ///     trellis::spawn(async move {
+    ///     let _setter = trellis::spawn(async move {
     ///         for i in 1..=3 {
     ///             trellis::time::sleep(std::time::Duration::from_millis(2)).await;
     ///             v2.set(i);

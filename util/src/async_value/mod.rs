@@ -101,7 +101,7 @@ pub(crate) type Hook<T> = Box<dyn FnMut(&T) + Send>;
 /// trellis::run(async {
 ///     let temperature = Arc::new(AsyncValue::new(20));
 ///     let t = temperature.clone();
-///     trellis::spawn(async move {
+///     let _setter = trellis::spawn(async move {
 ///         t.set(25);
 ///         t.set(35); // matches
 ///     });

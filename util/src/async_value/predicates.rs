@@ -36,7 +36,7 @@ where
 /// # rt.block_on(async {
 ///     let v = Arc::new(AsyncValue::new(10));
 ///     let v2 = v.clone();
-///     trellis::spawn(async move {
+///     let _setter = trellis::spawn(async move {
 ///         trellis::time::sleep(std::time::Duration::from_millis(5)).await;
 ///         v2.set(9);
 ///         v2.set(10);
@@ -81,7 +81,7 @@ pub fn any_value<T>(_value: &T) -> bool {
 /// # rt.block_on(async {
 ///     let v = Arc::new(AsyncValue::new('a'));
 ///     let v2 = v.clone();
-///     trellis::spawn(async move {
+///     let _setter = trellis::spawn(async move {
 ///         trellis::time::sleep(std::time::Duration::from_millis(5)).await;
 ///         v2.set('b');
 ///     });

@@ -41,7 +41,7 @@ impl<T: Clone + PartialEq> AsyncValue<T> {
     ///     let v = Arc::new(AsyncValue::new(0));
     ///     let mut changes = v.transitions(any_transition);
     ///     let v2 = v.clone();
-    ///     trellis::spawn(async move {
+    ///     let _setter = trellis::spawn(async move {
     ///         trellis::time::sleep(Duration::from_millis(5)).await;
     ///         v2.set(1);
     ///     });
@@ -111,7 +111,7 @@ impl<T: Clone + PartialEq> Transitions<'_, T> {
     ///     let v = Arc::new(trellis::util::AsyncValue::new("off"));
     ///     let mut on = v.transitions(|new, _| *new == "on");
     ///     let v2 = v.clone();
-    ///     trellis::spawn(async move {
+    ///     let _setter = trellis::spawn(async move {
     ///         trellis::time::sleep(Duration::from_millis(5)).await;
     ///         v2.set("on");
     ///     });

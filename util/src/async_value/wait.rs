@@ -46,7 +46,7 @@ impl<T: Clone + PartialEq> AsyncValue<T> {
     ///     let v = Arc::new(trellis::util::AsyncValue::new(0));
     ///     assert_eq!(v.wait_value(|x| *x == 0).await, 0); // already true
     ///     let v2 = v.clone();
-    ///     trellis::spawn(async move { v2.set(11) });
+    ///     let _setter = trellis::spawn(async move { v2.set(11) });
     ///     assert_eq!(v.wait_value(|x| *x > 10).await, 11);
     /// });
     /// ```
@@ -82,7 +82,7 @@ impl<T: Clone + PartialEq> AsyncValue<T> {
     /// # rt.block_on(async {
     ///     let v = Arc::new(trellis::util::AsyncValue::new(10));
     ///     let v2 = v.clone();
-    ///     trellis::spawn(async move {
+    ///     let _setter = trellis::spawn(async move {
     ///         trellis::time::sleep(std::time::Duration::from_millis(5)).await;
     ///         v2.set(5);
     ///         v2.set(10);

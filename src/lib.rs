@@ -13,3 +13,8 @@ pub use trellis_runtime::*;
 
 /// The trio-util port (`trellis-util`).
 pub use trellis_util as util;
+
+/// The README's code blocks, compiled and run as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

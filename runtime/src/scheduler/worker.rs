@@ -16,17 +16,18 @@
 //!   runs an entry at once (idle rule 3b in `idle.rs`: leaving the search for pinned work
 //!   notifies another worker only if stealable work is pending), instead of finishing the
 //!   search and parking only to find the unpark's token.
-//! - **A short spin before sleeping** ([`PARK_SPIN`]). Once listed as a sleeper (idle rule 4
-//!   done), the worker polls its park token for up to `PARK_SPIN` before it blocks
-//!   (`Parker::spin`). To the idle protocol it is asleep already: a notifier that wants a
-//!   worker for stealable work takes it off the sleepers list and unparks it as any sleeper, so
-//!   stealing and notification work exactly as without the spin; the unpark just costs no
-//!   futex or driver wake, and the woken worker needs no OS wake-up. The spin is adaptive: a
-//!   worker spins only while at least [`SPIN_MIN_HITS`] of its last 8 spins saw a token
-//!   arrive; otherwise it probes once every [`SPIN_PROBE_EVERY`] parks. So a worker whose
-//!   sleeps are long (an idle runtime, timers far apart), or whose waker cannot run while it
-//!   spins (more runnable threads than cores), soon stops spinning, and an idle runtime does
-//!   not spin at all once its workers sleep.
+//! - **A short spin before sleeping** ([`PARK_SPIN`]). A worker that ran a pinned task since
+//!   it last parked polls its park token for up to `PARK_SPIN` before it blocks
+//!   (`Parker::spin`); purely stealable work parks exactly as before. It spins once listed as
+//!   a sleeper (idle rule 4 done), so to the idle protocol it is asleep already: a notifier
+//!   that wants a worker for stealable work takes it off the sleepers list and unparks it as
+//!   any sleeper, and stealing and notification work exactly as without the spin; the unpark
+//!   just costs the waker no futex or driver wake, and the woken worker no OS wake-up. The
+//!   spin is adaptive: a worker spins only while at least [`SPIN_MIN_HITS`] of its last 8
+//!   spins saw a token arrive, and otherwise probes once every [`SPIN_PROBE_EVERY`] parks. So
+//!   a worker whose sleeps are long (timers far apart, a runtime going idle), or whose waker
+//!   cannot run while it spins (more runnable threads than cores), soon stops spinning; an
+//!   idle runtime, whose workers sleep, does not spin at all.
 //!
 //! The worker is also its domain's home: pinned tasks wait in a non-stealable FIFO queue, fed
 //! by the worker itself and by its inbox (wakes and spawns from other threads). When both the
@@ -69,6 +70,8 @@ pub(crate) struct Core {
     /// Parked (in the sleepers list): local scheduling must not notify others yet.
     parked: Cell<bool>,
     rng: Cell<u32>,
+    /// A pinned task ran since the last park: the next park may spin first.
+    ran_pinned: Cell<bool>,
     /// Outcomes of the last 8 spins before sleeping, newest in bit 0 (1: a token came).
     spin_history: Cell<u8>,
     /// Parks without a spin since the last probe (while spinning does not pay).
@@ -102,6 +105,7 @@ impl Core {
             searching: Cell::new(false),
             parked: Cell::new(false),
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
+            ran_pinned: Cell::new(false),
             spin_history: Cell::new(u8::MAX),
             spin_skips: Cell::new(0),
             ticks: Cell::new(Vec::new()),
@@ -202,6 +206,9 @@ impl Core {
         if self.shared.is_shutdown() {
             task.cancel(); // stolen or dequeued after shutdown began: drop, don't poll
             return;
+        }
+        if task.header().route.domain().is_some() {
+            self.ran_pinned.set(true);
         }
         coop::reset(Some(coop::BUDGET));
         task.run();
@@ -382,8 +389,9 @@ impl Core {
             shared.notify_parked();
         }
         self.searching.set(false);
+        let may_spin = self.ran_pinned.replace(false);
         loop {
-            if !self.spin_before_sleep() {
+            if !(may_spin && self.spin_before_sleep()) {
                 shared.park_worker(self.index);
             }
             // Timers fired in the driver may have queued tasks here; pinned entries may have

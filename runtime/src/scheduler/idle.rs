@@ -17,6 +17,13 @@
 //! 3. **Chained ramp-up.** A searcher that finds work leaves the searching state; if it was the
 //!    last searcher it notifies one more worker (rule 1 applies), so a batch of N tasks wakes
 //!    workers one at a time, each stealing half of what is left.
+//!    **3b. Leaving the search for pinned work.** A searcher that finds a pinned entry in its
+//!    own inbox (`worker.rs`) leaves the searching state too. That entry is no sign of
+//!    stealable work, so it does not notify unconditionally; but it may have been the searcher
+//!    that a producer relied on (rule 1 skipped the notify because it was counted), and it is
+//!    about to run a task of unknown length. So if it was the last searcher it does what rule 4
+//!    does: after the `SeqCst` RMW, a fence, then re-read every queue and notify if any holds
+//!    work.
 //! 4. **The last searcher re-checks before sleeping.** A worker about to park removes itself
 //!    from the counts and adds itself to the sleepers (under the mutex, `SeqCst` RMW); if it was
 //!    the last searcher it then re-reads every queue (injector, each worker's deque and LIFO slot)
@@ -34,11 +41,21 @@
 //! - otherwise P's push precedes W's RMW, and W's re-read of the queues (after the RMW) sees it,
 //!   so W notifies.
 //!
+//! The same argument holds, word for word, for a last searcher W that leaves the search for a
+//! pinned entry (rule 3b): its RMW and re-read stand where rule 4's do.
+//!
 //! If W was not the last searcher, some other searcher S' is still counted; the same argument
-//! applies to S' when it parks or finds work (rule 3). A worker that is busy (unparked, not
+//! applies to S' when it parks or finds work (rules 3, 3b). A worker that is busy (unparked, not
 //! searching) looks at the queues again when its current task returns. So every pushed task is
 //! seen by a worker that is awake or will be woken. The park/unpark step is checked by the loom
 //! models in `park.rs`.
+//!
+//! A worker that spins on its park token before it blocks (`worker.rs`) does so *after*
+//! rule 4, listed as a sleeper: to this protocol it is asleep, a notifier takes it off the list
+//! and unparks it like any sleeper, and the spin only makes that unpark cheaper. Nothing here
+//! changes for it.
+//!
+//! The loom models below check rule 1 against rule 4, and rule 1 against rule 3b.
 
 use crate::loom::sync::Mutex;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::SeqCst, fence};
@@ -108,6 +125,20 @@ impl Idle {
     /// then notifies one more worker).
     pub(crate) fn transition_from_searching(&self) -> bool {
         searching(self.state.fetch_sub(1, SeqCst)) == 1
+    }
+
+    /// Rule 3b: a searcher leaves the search to run a pinned entry of its own inbox. Returns
+    /// `true` if the caller must notify a worker: it was the last searcher and
+    /// `has_pending_work` (called after the RMW and a `SeqCst` fence) found a queued task.
+    pub(crate) fn transition_from_searching_to_pinned(
+        &self,
+        has_pending_work: impl FnOnce() -> bool,
+    ) -> bool {
+        if !self.transition_from_searching() {
+            return false;
+        }
+        fence(SeqCst);
+        has_pending_work()
     }
 
     /// Rule 4: the worker goes to sleep. Returns `true` if it was the last searcher: the caller
@@ -200,6 +231,41 @@ mod loom_idle {
                 searching = true;
             }
             producer.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_idle_push_vs_searcher_leaves_for_pinned() {
+        // Rule 3b: worker 0, the only searcher, leaves the search for a pinned entry of its own
+        // inbox (and then runs it for an unknown time) while a producer pushes a stealable task;
+        // worker 1 sleeps. Either the producer sees no searcher and wakes worker 1, or worker 0's
+        // re-check sees the task and wakes worker 1. Without the re-check, loom finds the run in
+        // which the producer skips its notify (worker 0 still counted) and the task is stranded.
+        loom::model(|| {
+            let idle = Arc::new(Idle::new(2));
+            let queue = Arc::new(Queue::new(0));
+            assert!(!idle.transition_to_parked(1, false));
+            assert!(idle.transition_to_searching());
+
+            let (i2, q2) = (idle.clone(), queue.clone());
+            let producer = thread::spawn(move || {
+                q2.fetch_add(1, SeqCst);
+                fence(SeqCst);
+                i2.worker_to_notify()
+            });
+
+            let by_worker = if idle.transition_from_searching_to_pinned(|| queue.load(SeqCst) > 0) {
+                idle.worker_to_notify()
+            } else {
+                None
+            };
+            let by_producer = producer.join().unwrap();
+            assert_eq!(
+                by_producer.or(by_worker),
+                Some(1),
+                "the task is stranded while worker 1 sleeps"
+            );
+            assert!(!idle.is_parked(1));
         });
     }
 }

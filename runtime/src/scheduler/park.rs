@@ -19,6 +19,11 @@
 //!     then swaps back to `EMPTY`, consuming a token if one came. A notify that lands after the
 //!     wait returned makes the next driver wait return at once: a spurious wake, never a lost one.
 //!
+//! - `spin` (optional, before `park`/`park_driver`) polls for a token without announcing
+//!   anything: the state stays `EMPTY`, so an `unpark` meanwhile is a plain swap with no wake
+//!   call, and the spinner consumes the token (`NOTIFIED → EMPTY`) exactly as a `park` that finds
+//!   it would. If none comes, the caller parks as usual and the steps above apply unchanged.
+//!
 //! Why each piece: without the swap-in-unpark the token could be overwritten by a parker's CAS;
 //! without the CAS under the mutex a `notify_one` could fire before the parker waits (lost
 //! wakeup); without the sticky driver notify the same holds for the driver wait.
@@ -29,8 +34,12 @@
 //! sleeper that returns without a token adds it back itself. Exactly one of those two adds
 //! follows each removal, because exactly one swap takes the state out of `PARKED_*`.
 //!
+//! A spinner has not announced that it sleeps, so it keeps its 1 throughout: an `unpark` during
+//! the spin finds `EMPTY` and adds nothing, and the spinner removes nothing.
+//!
 //! The loom model `loom_park` below checks unpark-before-park, unpark-during-park and the
-//! driver path with a modelled driver.
+//! driver path with a modelled driver, and spin-then-park against an unpark at every point, with
+//! the paused clock's count (`loom_park_spin_*`).
 
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::loom::sync::{Condvar, Mutex};
@@ -56,6 +65,26 @@ impl Parker {
             state: AtomicUsize::new(EMPTY),
             mutex: Mutex::new(()),
             condvar: Condvar::new(),
+        }
+    }
+
+    /// Polls for a token, calling `keep_spinning` between two looks, until a token comes (it is
+    /// consumed: `true`, as if a `park` had returned at once) or `keep_spinning` returns `false`
+    /// (`false`: the caller parks). The state stays `EMPTY` meanwhile, so an `unpark` costs the
+    /// waker no wake call, and the paused clock's count is not touched.
+    pub(crate) fn spin(&self, mut keep_spinning: impl FnMut() -> bool) -> bool {
+        loop {
+            if self.state.load(SeqCst) == NOTIFIED
+                && self
+                    .state
+                    .compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst)
+                    .is_ok()
+            {
+                return true;
+            }
+            if !keep_spinning() {
+                return false;
+            }
         }
     }
 
@@ -219,6 +248,60 @@ mod loom_park {
             b.join().unwrap();
             assert_eq!(busy.load(SeqCst), 1, "B is counted, A is not");
         });
+    }
+
+    /// Spins for one extra look, then parks if no token came (on the condvar or in the
+    /// driver): the spin-then-park path of a worker.
+    fn spin_then_park(p: &Parker, d: &ModelDriver, busy: Busy<'_>, in_driver: bool) {
+        let mut looks = 1;
+        if p.spin(|| {
+            looks -= 1;
+            looks >= 0
+        }) {
+            return;
+        }
+        if in_driver {
+            p.park_driver(busy, |_| d.wait());
+        } else {
+            p.park(busy, || {});
+        }
+    }
+
+    #[test]
+    fn loom_park_spin_then_park_unpark_never_lost() {
+        // The unpark may land before the spin, during it (consumed by the spin), between the
+        // spin and the park's CAS, or after: the spinner returns in every case (a lost token is
+        // a deadlock, which loom reports).
+        for in_driver in [false, true] {
+            loom::model(move || {
+                let p = Arc::new(Parker::new());
+                let d = Arc::new(driver());
+                let (p2, d2) = (p.clone(), d.clone());
+                let t = thread::spawn(move || p2.unpark(None, || d2.notify()));
+                spin_then_park(&p, &d, None, in_driver);
+                t.join().unwrap();
+            });
+        }
+    }
+
+    #[test]
+    fn loom_park_spin_keeps_the_clock_count() {
+        // A spinner is still counted busy: an unpark during the spin adds nothing, and one after
+        // the park's CAS adds the 1 that the park removed. Either way, once the sleeper is back
+        // and the waker is still counted, the count is exactly 2; it never reaches zero while the
+        // wake is in flight (the waker leaves only after its unpark).
+        for in_driver in [false, true] {
+            loom::model(move || {
+                let busy = Arc::new(AtomicUsize::new(2));
+                let p = Arc::new(Parker::new());
+                let d = Arc::new(driver());
+                let (b2, p2, d2) = (busy.clone(), p.clone(), d.clone());
+                let sleeper = thread::spawn(move || spin_then_park(&p2, &d2, Some(&b2), in_driver));
+                p.unpark(Some(&busy), || d.notify());
+                sleeper.join().unwrap();
+                assert_eq!(busy.load(SeqCst), 2, "spinner and waker both counted");
+            });
+        }
     }
 
     #[test]

@@ -190,7 +190,7 @@ impl fmt::Debug for TaskStats {
     }
 }
 
-fn label<'a>(task: &TaskInfo<'a>) -> &'a str {
+fn label<'t>(task: &'t TaskInfo<'_>) -> &'t str {
     task.name().unwrap_or(task.type_name())
 }
 

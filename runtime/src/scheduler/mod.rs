@@ -207,8 +207,8 @@ impl Shared {
     {
         let remote = &self.remotes[domain];
         remote.live_pinned.fetch_add(1, Ordering::SeqCst);
-        let (notified, join) = new_task(future, self.clone(), Route::pinned(domain), name);
-        self.spawned(&notified);
+        let (notified, join) = new_task(future, self.clone(), Route::pinned(domain));
+        self.spawned(&notified, name);
         if remote.closed.load(Ordering::SeqCst) {
             // The domain's worker has exited (shutdown): cancel here. The future was never
             // polled, so this drops only what the spawner moved in (a `Send` closure for
@@ -395,8 +395,8 @@ impl Shared {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let (notified, join) = new_task(future, self.clone(), route, name);
-        self.spawned(&notified);
+        let (notified, join) = new_task(future, self.clone(), route);
+        self.spawned(&notified, name);
         // After shutdown began, the entry lands in a queue that the shutdown drains (or that
         // drains itself, see `schedule_remote`): the handle resolves to Cancelled.
         self.schedule(notified, false);
@@ -405,9 +405,13 @@ impl Shared {
 }
 
 impl Shared {
-    /// The `task_spawned` hook.
-    fn spawned(&self, task: &Notified) {
+    /// Records the task's name and calls the `task_spawned` hook, if instrumented (names are
+    /// only for instruments: without one they are dropped here).
+    fn spawned(&self, task: &Notified, name: Option<Arc<str>>) {
         if !self.instruments.is_empty() {
+            if let Some(name) = name {
+                self.instruments.set_name(task.ptr(), name);
+            }
             // SAFETY: the entry's reference keeps the task alive.
             unsafe { self.instruments.each(task.ptr(), |i, t| i.task_spawned(t)) };
         }

@@ -53,7 +53,7 @@ mod yield_now;
 pub use builder::TaskBuilder;
 pub use error::JoinError;
 pub use join::JoinHandle;
-pub(crate) use raw::{Header, Route, name_of};
+pub(crate) use raw::{Header, Route};
 pub use yield_now::yield_now;
 
 use std::future::Future;
@@ -136,13 +136,12 @@ pub(crate) fn new_task<F>(
     future: F,
     shared: Arc<Shared>,
     route: Route,
-    name: Option<Arc<str>>,
 ) -> (Notified, JoinHandle<F::Output>)
 where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let raw = raw::allocate(future, shared, route, name);
+    let raw = raw::allocate(future, shared, route);
     // SAFETY: `allocate` returns two references: the queue entry's and the join handle's.
     let notified = unsafe { Notified::from_raw(raw) };
     // SAFETY: as above, the join handle's reference.

@@ -88,28 +88,7 @@ enum Stage<F: Future> {
 #[repr(C)]
 struct Cell<F: Future> {
     header: Header,
-    /// The task's name, if given (instrumentation). At a fixed offset for every `F`: see
-    /// [`Named`].
-    name: Option<Arc<str>>,
     stage: UnsafeCell<Stage<F>>,
-}
-
-/// The type-independent prefix of every `Cell<F>` (both `repr(C)`, same first two fields).
-#[repr(C)]
-struct Named {
-    header: Header,
-    name: Option<Arc<str>>,
-}
-
-/// The task's name.
-///
-/// # Safety
-///
-/// - `ptr` points to a live task, kept alive by the caller for `'a`.
-pub(crate) unsafe fn name_of<'a>(ptr: NonNull<Header>) -> Option<&'a str> {
-    // SAFETY: every task is a `Cell<F>`, whose `repr(C)` prefix is `Named`; `name` is written
-    // once in `allocate` and only read afterwards.
-    unsafe { ptr.cast::<Named>().as_ref() }.name.as_deref()
 }
 
 struct Vtables<F>(std::marker::PhantomData<F>);
@@ -127,12 +106,7 @@ impl<F: Future> Vtables<F> {
 
 /// Allocates the cell with two references: join handle and first queue entry. The task joins
 /// the owned list only if it ever goes idle (`link_if_idle`).
-pub(super) fn allocate<F: Future>(
-    future: F,
-    shared: Arc<Shared>,
-    route: Route,
-    name: Option<Arc<str>>,
-) -> RawTask {
+pub(super) fn allocate<F: Future>(future: F, shared: Arc<Shared>, route: Route) -> RawTask {
     let cell = Box::new(Cell {
         header: Header {
             state: State::new(2),
@@ -144,7 +118,6 @@ pub(super) fn allocate<F: Future>(
             shard: UnsafeCell::new(UNLINKED),
             route,
         },
-        name,
         stage: UnsafeCell::new(Stage::Running(future)),
     });
     RawTask(NonNull::from(Box::leak(cell)).cast())
@@ -327,6 +300,7 @@ unsafe fn complete<F: Future>(
     if !instruments.is_empty() {
         // SAFETY: the caller's reference keeps the task alive.
         unsafe { instruments.each(ptr, |i, t| i.task_exited(t)) };
+        cell.header.shared.instruments.forget_name(ptr);
     }
     // SAFETY: RUNNING gives exclusive access to the stage.
     unsafe { *cell.stage.get() = Stage::Finished(result) };

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
-use support::{Counter, DropToken, Watchdog};
+use support::{Counter, DropToken, Watchdog, assert_elapsed, paused_runtime};
 use trellis::time::{Instant, sleep};
 use trellis::util::{AsyncBool, wait_all, wait_any};
 use trellis::{NurseryError, TaskFailure};
@@ -18,15 +18,7 @@ const S: Duration = Duration::from_secs(1);
 
 /// A runtime with a paused clock: time jumps to the next timer whenever every task is blocked.
 fn rt() -> trellis::Runtime {
-    trellis::Runtime::builder()
-        .workers(2)
-        .start_paused(true)
-        .build()
-        .unwrap()
-}
-
-fn assert_elapsed(since: Instant, expected: Duration) {
-    assert_eq!(Instant::now() - since, expected);
+    paused_runtime(2)
 }
 
 #[derive(Debug)]

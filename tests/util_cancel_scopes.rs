@@ -7,7 +7,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::{Counter, DropToken, Watchdog};
+use support::{Counter, DropToken, Watchdog, assert_elapsed, paused_runtime};
 use trellis::time::{Instant, sleep};
 use trellis::util::{AsyncBool, move_on_when, move_on_when_in, run_and_cancelling};
 use trellis::{CancelHandle, CancelScope, NurseryError, TaskFailure};
@@ -17,15 +17,7 @@ const S: Duration = Duration::from_secs(1);
 
 /// A runtime with a paused clock: time jumps to the next timer whenever every task is blocked.
 fn rt() -> trellis::Runtime {
-    trellis::Runtime::builder()
-        .workers(2)
-        .start_paused(true)
-        .build()
-        .unwrap()
-}
-
-fn assert_elapsed(since: Instant, expected: Duration) {
-    assert_eq!(Instant::now() - since, expected);
+    paused_runtime(2)
 }
 
 #[derive(Debug)]

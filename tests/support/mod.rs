@@ -255,3 +255,19 @@ pub(crate) fn process_cpu_time() -> Option<Duration> {
 pub(crate) fn thread_name() -> Option<String> {
     std::thread::current().name().map(str::to_owned)
 }
+
+/// A runtime with `workers` workers and a paused clock: time jumps to the next timer whenever
+/// every task is blocked (Trio's `autojump_clock`), so elapsed times are exact.
+pub(crate) fn paused_runtime(workers: usize) -> trellis::Runtime {
+    trellis::Runtime::builder()
+        .workers(workers)
+        .start_paused(true)
+        .build()
+        .expect("build a paused runtime")
+}
+
+/// Asserts the exact (virtual) time elapsed since `since`.
+#[track_caller]
+pub(crate) fn assert_elapsed(since: trellis::time::Instant, expected: Duration) {
+    assert_eq!(trellis::time::Instant::now() - since, expected);
+}

@@ -9,51 +9,16 @@
 
 mod support;
 
-use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::Watchdog;
+use support::{SETTLE, Watchdog, run_paused as run, settle};
 use trellis::time::{Instant, sleep};
 use trellis::util::{
     AsyncBool, AsyncValue, SharedValue, any_transition, any_value, equal_to, transition_to,
 };
 use trellis::{CancelScope, Runtime};
-
-/// A one-worker runtime with the paused clock.
-fn runtime() -> Runtime {
-    Runtime::builder()
-        .workers(1)
-        .start_paused(true)
-        .build()
-        .expect("build the runtime")
-}
-
-/// Runs `body` as a task of a fresh [`runtime`]; a panic in it fails the test with its message.
-fn run<F>(test: &'static str, body: F)
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    let _w = Watchdog::new(test);
-    let rt = runtime();
-    let task = rt.spawn(body);
-    if let Err(err) = rt.block_on(task) {
-        if err.is_panic() {
-            std::panic::resume_unwind(err.into_panic());
-        }
-        panic!("the test's task did not finish: {err:?}");
-    }
-}
-
-/// How long [`settle`] sleeps.
-const SETTLE: Duration = Duration::from_millis(1);
-
-/// Returns once every other task waits (the paused clock moves only then): Trio's
-/// `wait_all_tasks_blocked`, at the cost of `SETTLE` of virtual time.
-async fn settle() {
-    sleep(SETTLE).await;
-}
 
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)

@@ -7,44 +7,14 @@
 
 mod support;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
-use support::Watchdog;
+use support::{run_paused as run, settle};
 use trellis::time::sleep;
 use trellis::util::RepeatedEvent;
-use trellis::{Runtime, TooSlow, fail_after};
-
-fn runtime() -> Runtime {
-    Runtime::builder()
-        .workers(1)
-        .start_paused(true)
-        .build()
-        .expect("build the runtime")
-}
-
-/// Runs `body` as a task of a fresh [`runtime`]; a panic in it fails the test with its message.
-fn run<F>(test: &'static str, body: F)
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    let _w = Watchdog::new(test);
-    let rt = runtime();
-    let task = rt.spawn(body);
-    if let Err(err) = rt.block_on(task) {
-        if err.is_panic() {
-            std::panic::resume_unwind(err.into_panic());
-        }
-        panic!("the test's task did not finish: {err:?}");
-    }
-}
-
-/// Returns once every other task waits (the paused clock moves only then), 1 ms later.
-async fn settle() {
-    sleep(Duration::from_millis(1)).await;
-}
+use trellis::{TooSlow, fail_after};
 
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)

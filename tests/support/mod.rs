@@ -271,3 +271,29 @@ pub(crate) fn paused_runtime(workers: usize) -> trellis::Runtime {
 pub(crate) fn assert_elapsed(since: trellis::time::Instant, expected: Duration) {
     assert_eq!(trellis::time::Instant::now() - since, expected);
 }
+
+/// Runs `body` as a task of a fresh one-worker [`paused_runtime`] (tasks take turns as in
+/// Trio), under a [`Watchdog`]; a panic in `body` fails the test with its own message.
+pub(crate) fn run_paused<F>(test: &'static str, body: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let _w = Watchdog::new(test);
+    let rt = paused_runtime(1);
+    let task = rt.spawn(body);
+    if let Err(err) = rt.block_on(task) {
+        if err.is_panic() {
+            std::panic::resume_unwind(err.into_panic());
+        }
+        panic!("the test's task did not finish: {err:?}");
+    }
+}
+
+/// How long [`settle`] sleeps.
+pub(crate) const SETTLE: Duration = Duration::from_millis(1);
+
+/// Returns once every other task waits (the paused clock moves only then): Trio's
+/// `wait_all_tasks_blocked`, at the cost of [`SETTLE`] of virtual time.
+pub(crate) async fn settle() {
+    trellis::time::sleep(SETTLE).await;
+}

@@ -126,7 +126,7 @@ impl<T: Clone + PartialEq> Transitions<'_, T> {
         std::future::poll_fn(|cx| self.poll_item(cx).map(Some)).await
     }
 
-    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<(T, T)> {
+    pub(super) fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<(T, T)> {
         let mut inner = self.value.lock();
         let Some(id) = self.id else {
             let pred = self.pred.take().expect("registered once");
@@ -167,11 +167,18 @@ impl<T: Clone + PartialEq> Stream for Transitions<'_, T> {
     }
 }
 
-impl<T> Drop for Transitions<'_, T> {
-    fn drop(&mut self) {
-        if let Some(id) = self.id {
+impl<T> Transitions<'_, T> {
+    /// Removes the registration (the predicate stops being evaluated).
+    pub(super) fn unregister(&mut self) {
+        if let Some(id) = self.id.take() {
             self.value.lock().edge.remove(&id);
         }
+    }
+}
+
+impl<T> Drop for Transitions<'_, T> {
+    fn drop(&mut self) {
+        self.unregister();
     }
 }
 

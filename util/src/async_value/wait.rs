@@ -27,7 +27,8 @@ use std::time::Duration;
 
 use trellis_runtime::time::{Sleep, sleep};
 
-use super::{AsyncValue, Edge, Level, LevelWait, Pred, Pred2, register_waker};
+use super::transitions::Transitions;
+use super::{AsyncValue, Level, LevelWait, Pred, register_waker};
 
 impl<T: Clone + PartialEq> AsyncValue<T> {
     /// Waits until the value satisfies `predicate`, and returns the matching value: the
@@ -101,9 +102,7 @@ impl<T: Clone + PartialEq> AsyncValue<T> {
         P: FnMut(&T, &T) -> bool + Send + 'static,
     {
         WaitTransition {
-            value: self,
-            pred: Some(Box::new(predicate)),
-            id: None,
+            transitions: self.transitions(predicate),
         }
     }
 }
@@ -357,59 +356,26 @@ impl<T> fmt::Debug for WaitValue<'_, T> {
 /// A checkpoint. Dropping it unregisters its predicate.
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct WaitTransition<'a, T> {
-    value: &'a AsyncValue<T>,
-    pred: Option<Pred2<T>>,
-    id: Option<u64>,
+    /// One transition taken from the stream, which holds the registration.
+    transitions: Transitions<'a, T>,
 }
-
-impl<T> Unpin for WaitTransition<'_, T> {}
 
 impl<T: Clone + PartialEq> Future for WaitTransition<'_, T> {
     type Output = (T, T);
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<(T, T)> {
-        let this = self.get_mut();
-        let mut inner = this.value.lock();
-        let Some(id) = this.id else {
-            let pred = this
-                .pred
-                .take()
-                .expect("`WaitTransition` polled after it completed");
-            this.id = Some(inner.insert_edge(Edge {
-                pred,
-                armed: true,
-                slot: None,
-                waker: Some(cx.waker().clone()),
-            }));
-            return Poll::Pending;
-        };
-        let edge = inner.edge(id);
-        match edge.slot.take() {
-            Some(pair) => {
-                inner.edge.remove(&id);
-                this.id = None;
-                Poll::Ready(pair)
-            }
-            None => {
-                register_waker(&mut edge.waker, cx);
-                Poll::Pending
-            }
-        }
-    }
-}
-
-impl<T> Drop for WaitTransition<'_, T> {
-    fn drop(&mut self) {
-        if let Some(id) = self.id {
-            self.value.lock().edge.remove(&id);
-        }
+        let transitions = &mut self.get_mut().transitions;
+        let pair = std::task::ready!(transitions.poll_item(cx));
+        // Done: the predicate is not evaluated any more (trio-util releases it on return).
+        transitions.unregister();
+        Poll::Ready(pair)
     }
 }
 
 impl<T> fmt::Debug for WaitTransition<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WaitTransition")
-            .field("registered", &self.id.is_some())
+            .field("transitions", &self.transitions)
             .finish_non_exhaustive()
     }
 }

@@ -211,6 +211,30 @@ impl fmt::Debug for TaskInfo<'_> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TaskId(usize);
 
+/// A task's name as given at spawn: materialised (for a type name, allocated) only when the
+/// runtime is instrumented, so naming costs an uninstrumented spawn nothing.
+#[derive(Clone, Debug)]
+pub(crate) enum TaskName {
+    /// Given by the user (`TaskBuilder::name`, `Nursery::start_soon_named`).
+    Given(Arc<str>),
+    /// The type name of the future (unnamed nursery children).
+    TypeOf(fn() -> &'static str),
+}
+
+impl TaskName {
+    /// The type name of `F`, as a lazy label.
+    pub(crate) fn type_of<F>() -> TaskName {
+        TaskName::TypeOf(std::any::type_name::<F>)
+    }
+
+    fn into_arc(self) -> Arc<str> {
+        match self {
+            TaskName::Given(name) => name,
+            TaskName::TypeOf(name) => Arc::from(name()),
+        }
+    }
+}
+
 /// Shards of the name table (a power of two).
 const NAME_SHARDS: usize = 16;
 
@@ -256,8 +280,9 @@ impl Instruments {
     }
 
     /// Records the name of a new task (only called when instrumented).
-    pub(crate) fn set_name(&self, ptr: NonNull<Header>, name: Arc<str>) {
-        self.names(ptr).insert(ptr.as_ptr() as usize, name);
+    pub(crate) fn set_name(&self, ptr: NonNull<Header>, name: TaskName) {
+        self.names(ptr)
+            .insert(ptr.as_ptr() as usize, name.into_arc());
     }
 
     /// Drops the name of a task that completed (its address may be reused).

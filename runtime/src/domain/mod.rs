@@ -168,7 +168,7 @@ where
 
 pub(crate) fn spawn_local_named<F>(
     future: F,
-    name: Option<std::sync::Arc<str>>,
+    name: Option<crate::instrument::TaskName>,
 ) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
@@ -221,7 +221,7 @@ pub(crate) fn spawn_on_inner<M, F>(
     shared: &std::sync::Arc<crate::scheduler::Shared>,
     domain: DomainId,
     make: M,
-    name: Option<std::sync::Arc<str>>,
+    name: Option<crate::instrument::TaskName>,
 ) -> JoinHandle<F::Output>
 where
     M: FnOnce() -> F + Send + 'static,

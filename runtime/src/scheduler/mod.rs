@@ -45,7 +45,7 @@ use crossbeam_deque::{Injector, Steal, Stealer};
 use crossbeam_utils::CachePadded;
 
 use crate::blocking::BlockingPool;
-use crate::instrument::Instruments;
+use crate::instrument::{Instruments, TaskName};
 use crate::task::owned::OwnedTasks;
 use crate::task::{Header, JoinHandle, Notified, RawTask, Route, new_task};
 use crate::time::TimerQueue;
@@ -199,7 +199,7 @@ impl Shared {
         self: &Arc<Self>,
         domain: usize,
         future: F,
-        name: Option<Arc<str>>,
+        name: Option<TaskName>,
     ) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
@@ -389,7 +389,7 @@ impl Shared {
         self: &Arc<Self>,
         future: F,
         route: Route,
-        name: Option<Arc<str>>,
+        name: Option<TaskName>,
     ) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
@@ -407,7 +407,7 @@ impl Shared {
 impl Shared {
     /// Records the task's name and calls the `task_spawned` hook, if instrumented (names are
     /// only for instruments: without one they are dropped here).
-    fn spawned(&self, task: &Notified, name: Option<Arc<str>>) {
+    fn spawned(&self, task: &Notified, name: Option<TaskName>) {
         if !self.instruments.is_empty() {
             if let Some(name) = name {
                 self.instruments.set_name(task.ptr(), name);

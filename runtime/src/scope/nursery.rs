@@ -11,7 +11,7 @@ use super::current::{self, Enter};
 use super::error::{NurseryError, PanicPayload, TaskFailure, TaskResult};
 use super::node::Node;
 use crate::domain::DomainId;
-use crate::scheduler::context;
+use crate::instrument::TaskName;
 use crate::task::TaskBuilder;
 
 /// Opens a nursery, runs `body` in it, and returns once the body and every child it started
@@ -158,15 +158,10 @@ pub struct Nursery {
     shared: Arc<Shared>,
 }
 
-/// A child's name for instruments: the given one, else the type name of its future, but only
-/// when the runtime has an instrument (so uninstrumented spawns allocate nothing for it).
-fn child_name<F>(given: Option<Arc<str>>) -> Option<Arc<str>> {
-    given.or_else(|| {
-        context::with_runtime(|rt| {
-            rt.filter(|rt| !rt.instruments.is_empty())
-                .map(|_| Arc::from(std::any::type_name::<F>()))
-        })
-    })
+/// A child's name for instruments: the given one, else (lazily, only if the runtime is
+/// instrumented) the type name of its future.
+fn child_name<F>(given: Option<Arc<str>>) -> Option<TaskName> {
+    Some(given.map_or_else(TaskName::type_of::<F>, TaskName::Given))
 }
 
 impl Nursery {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::DomainId;
 use crate::blocking::BlockingTask;
+use crate::instrument::TaskName;
 use crate::scheduler::context;
 use crate::task::{JoinHandle, Route};
 
@@ -24,7 +25,7 @@ use crate::task::{JoinHandle, Route};
 #[derive(Debug, Clone, Default)]
 #[must_use = "a TaskBuilder does nothing until one of its spawn methods is called"]
 pub struct TaskBuilder {
-    name: Option<Arc<str>>,
+    name: Option<TaskName>,
 }
 
 impl TaskBuilder {
@@ -42,7 +43,7 @@ impl TaskBuilder {
     }
 
     /// A builder with `name`, if any (crate-internal shortcut).
-    pub(crate) fn named(name: Option<Arc<str>>) -> TaskBuilder {
+    pub(crate) fn named(name: Option<TaskName>) -> TaskBuilder {
         TaskBuilder { name }
     }
 
@@ -55,7 +56,7 @@ impl TaskBuilder {
     /// # drop(b);
     /// ```
     pub fn name(mut self, name: impl Into<Arc<str>>) -> TaskBuilder {
-        self.name = Some(name.into());
+        self.name = Some(TaskName::Given(name.into()));
         self
     }
 

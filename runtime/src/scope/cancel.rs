@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use crate::time::Instant;
 
-use super::current::{self, Enter};
+use super::body::ScopeCore;
+use super::current;
 use super::node::Node;
-use crate::time::{Sleep, sleep_until};
 
 /// A region of code that can be cancelled as a unit: explicitly from any thread (through its
 /// [`CancelHandle`]), or by a deadline. Trio's `CancelScope`.
@@ -179,15 +179,9 @@ impl CancelScope {
     /// Dropping the returned future drops `future` (and releases the scope). A cancelled scope
     /// drops `future` at its next checkpoint, on the thread that polls it.
     pub fn run<F: Future>(self, future: F) -> ScopeRun<F> {
-        let absolute_deadline = self.node.deadline().is_some();
         ScopeRun {
-            node: self.node,
-            timeout: self.timeout,
+            core: ScopeCore::new(self.node, self.timeout),
             future: Some(future),
-            sleep: None,
-            started: false,
-            absolute_deadline,
-            holding: false,
         }
     }
 }
@@ -247,7 +241,7 @@ impl CancelHandle {
     /// assert!(!scope.handle().cancel_called());
     /// ```
     pub fn cancel_called(&self) -> bool {
-        self.node.cancel_called()
+        self.node.cancel_called_now()
     }
 
     /// Whether this scope caught a cancellation (its `run` returned `None`).
@@ -325,49 +319,13 @@ impl fmt::Debug for CancelHandle {
 ///
 /// # Cancellation
 ///
-/// Dropping it drops the code it runs.
+/// Dropping it drops the code it runs. The scope belongs to the scope that encloses its first
+/// poll: if that one is cancelled, so is this one, even when it is awaited somewhere else
+/// later; it then returns `None` unless a cancelled scope enclosing that later poll catches.
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct ScopeRun<F> {
-    node: Arc<Node>,
-    timeout: Option<Duration>,
+    core: ScopeCore,
     future: Option<F>,
-    sleep: Option<Pin<Box<Sleep>>>,
-    started: bool,
-    /// The builder set an absolute deadline: check it before the first poll of the body.
-    absolute_deadline: bool,
-    /// A shielded scope holds its enclosing scopes (they wait for it) while it runs.
-    holding: bool,
-}
-
-impl<F> ScopeRun<F> {
-    fn release(&mut self) {
-        if self.holding {
-            self.holding = false;
-            self.node.hold_ancestors(-1);
-        }
-    }
-
-    /// Arms the deadline timer; cancels the scope if the deadline has passed.
-    fn poll_deadline(&mut self, cx: &mut Context<'_>) {
-        let Some(deadline) = self.node.deadline() else {
-            self.sleep = None;
-            return;
-        };
-        if Instant::now() >= deadline {
-            self.node.cancel();
-            return;
-        }
-        match &mut self.sleep {
-            Some(sleep) if sleep.deadline() == deadline => {}
-            Some(sleep) => sleep.as_mut().reset(deadline),
-            None => self.sleep = Some(Box::pin(sleep_until(deadline))),
-        }
-        if let Some(sleep) = &mut self.sleep {
-            if sleep.as_mut().poll(cx).is_ready() {
-                self.node.cancel();
-            }
-        }
-    }
 }
 
 impl<F: Future> Future for ScopeRun<F> {
@@ -375,85 +333,35 @@ impl<F: Future> Future for ScopeRun<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
         // SAFETY: `future` is structurally pinned: it is never moved out, only polled through a
-        // pinned reference and dropped in place (`self.future = None`). The other fields are
-        // not pinned.
+        // pinned reference and dropped in place (`self.future = None`). `core` is not pinned.
         let this = unsafe { self.get_unchecked_mut() };
-        let first_poll = !this.started;
-        let mut relative_deadline = None;
-        if first_poll {
-            this.started = true;
-            this.node.attach(current::current().as_ref());
-            if this.node.shield_flag() {
-                this.node.hold_ancestors(1);
-                this.holding = true;
-            }
-            if let Some(timeout) = this.timeout.take() {
-                let at = crate::time::deadline_after(Instant::now(), timeout);
-                if timeout.is_zero() {
-                    // Already due: the body's first checkpoint is cancelled.
-                    this.node.merge_deadline(at);
-                    this.node.cancel();
-                } else {
-                    relative_deadline = Some(at);
-                }
-            }
-            if this.absolute_deadline {
-                // An absolute deadline may have passed before the first poll.
-                this.poll_deadline(cx);
-            }
-        }
-        // The body always gets its first poll (code runs until its first checkpoint, as in
-        // Trio); after that a cancelled scope drops it before polling it again. A body that
-        // finishes in its first poll never touches the timer (the fast path of a timeout
-        // around ready work).
-        if first_poll || !this.node.must_stop() {
-            let Some(future) = this.future.as_mut() else {
-                panic!("ScopeRun polled after it completed");
-            };
-            let polled = {
-                let _enter = Enter::new(&this.node);
+        // The steps are those of `body.rs`.
+        if this.core.begin() {
+            if let Some(future) = this.future.as_mut() {
                 // SAFETY: see above: the future is pinned inside `this` and never moved.
-                unsafe { Pin::new_unchecked(future) }.poll(cx)
-            };
-            if let Poll::Ready(value) = polled {
-                this.future = None;
-                this.release();
-                return Poll::Ready(Some(value));
-            }
-            if let Some(at) = relative_deadline {
-                this.node.merge_deadline(at);
-            }
-            // Register, then check (the order the loom model `loom_cancel_vs_register_and_check`
-            // verifies): a cancel from now on wakes us, an earlier one is seen below.
-            this.node.register(cx.waker());
-            this.poll_deadline(cx);
-            if !this.node.must_stop() {
-                return Poll::Pending;
+                let polled = this
+                    .core
+                    .enter_body(|| unsafe { Pin::new_unchecked(future) }.poll(cx));
+                if let Poll::Ready(value) = polled {
+                    this.future = None;
+                    this.core.finish();
+                    return Poll::Ready(Some(value));
+                }
+                if !this.core.must_stop_after_pending(cx) {
+                    return Poll::Pending;
+                }
             }
         }
         // Cancelled, and nothing inside holds us: drop the code at this checkpoint.
         this.future = None;
-        this.release();
-        if this.node.catches() {
-            this.node.set_caught();
-            Poll::Ready(None)
-        } else {
-            // An enclosing cancelled scope of this task catches; it is polled right after us.
-            Poll::Pending
-        }
-    }
-}
-
-impl<F> Drop for ScopeRun<F> {
-    fn drop(&mut self) {
-        self.release();
+        this.core.catch().map(|()| None)
     }
 }
 
 impl<F> fmt::Debug for ScopeRun<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ScopeRun")
-            .field("started", &self.started)
+            .field("done", &self.future.is_none())
             .finish_non_exhaustive()
     }
 }

@@ -13,16 +13,18 @@
 //! 2. Every runtime operation starts with a cooperative-budget check (`coop::poll_proceed`),
 //!    which also reports `Pending` when the innermost scope of the running code is cancelled;
 //!    `checkpoint()` does the same. The operation's future thus returns `Pending` at once.
-//! 3. The scope's future (`ScopeRun`, a nursery, a nursery child) sees, after its body returned
-//!    `Pending`, that it is cancelled and nothing inside holds it (no active shield, no nursery
-//!    still draining children), drops the body, and completes — unless an enclosing scope of
-//!    the same task is cancelled too, in which case it stays pending and that outer scope,
-//!    polled next in the same call stack, catches (the outermost cancelled scope catches).
+//! 3. The scope's future (`ScopeRun`, a nursery, a nursery child: all three run the steps of
+//!    the scope core, `body.rs`, written once) sees, after its body returned `Pending`, that it
+//!    is cancelled and nothing inside holds it (no active shield, no nursery still draining
+//!    children), drops the body, and completes — unless the scope enclosing this poll is
+//!    cancelled too, in which case it stays pending and that outer scope, polled next in the
+//!    same call stack, catches (the outermost cancelled scope catches).
 //! 4. A shield or a nursery with live children *holds* its enclosing scopes of the same task:
 //!    they keep polling their body, whose code runs on (the shielded region sees no
 //!    cancellation; the nursery waits for its cancelled children to be dropped), and stop at the
 //!    first checkpoint after the hold is released.
 
+mod body;
 mod cancel;
 mod current;
 mod error;

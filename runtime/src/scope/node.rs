@@ -50,6 +50,9 @@ pub(crate) struct Node {
     holds: AtomicUsize,
     /// A deadline was ever set (a lock-free test for the common case of none).
     has_deadline: AtomicBool,
+    /// The scope's future completed or was dropped (`body.rs`): a passed deadline read after
+    /// this no longer cancels it.
+    exited: AtomicBool,
     inner: Mutex<Inner>,
 }
 
@@ -84,6 +87,7 @@ impl Node {
             caught: AtomicBool::new(false),
             holds: AtomicUsize::new(0),
             has_deadline: AtomicBool::new(deadline.is_some()),
+            exited: AtomicBool::new(false),
             inner: Mutex::new(Inner {
                 children: Vec::new(),
                 prune_at: PRUNE_MIN,
@@ -167,11 +171,13 @@ impl Node {
     }
 
     /// Sets the deadline to `deadline` or keeps an earlier one, without waking anyone (the
-    /// scope's own task calls this).
-    pub(crate) fn merge_deadline(&self, deadline: Instant) {
+    /// scope's own task calls this); returns the deadline now in force.
+    pub(crate) fn merge_deadline(&self, deadline: Instant) -> Instant {
         let mut inner = self.lock();
-        inner.deadline = Some(inner.deadline.map_or(deadline, |d| d.min(deadline)));
+        let merged = inner.deadline.map_or(deadline, |d| d.min(deadline));
+        inner.deadline = Some(merged);
         self.has_deadline.store(true, Ordering::Release);
+        merged
     }
 
     /// Moves the deadline and wakes the scope's task so it re-arms its timer.
@@ -203,6 +209,28 @@ impl Node {
     pub(crate) fn cancel_called(&self) -> bool {
         self.cancel_called.load(Ordering::Acquire)
     }
+
+    /// `cancel_called`, computed when read as Trio does: a scope not yet exited whose deadline
+    /// has passed is cancelled now, even if its timer has not fired (or its task not run) yet.
+    pub(crate) fn cancel_called_now(self: &Arc<Self>) -> bool {
+        if self.cancel_called() {
+            return true;
+        }
+        if self.exited.load(Ordering::Acquire) {
+            return false;
+        }
+        match self.deadline() {
+            Some(deadline) if Instant::now() >= deadline => {
+                self.cancel();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub(crate) fn set_exited(&self) {
+        self.exited.store(true, Ordering::Release);
+    }
     pub(crate) fn cancelled_caught(&self) -> bool {
         self.caught.load(Ordering::Acquire)
     }
@@ -216,18 +244,6 @@ impl Node {
     /// Cancelled, and nothing inside holds it: its code must be dropped now.
     pub(crate) fn must_stop(&self) -> bool {
         self.is_effective() && !self.is_held()
-    }
-
-    /// Does this scope catch its cancellation, rather than an enclosing cancelled scope? Only
-    /// the outermost cancelled scope (up to a shield) catches (DESIGN.md 3, item 6).
-    pub(crate) fn catches(&self) -> bool {
-        if self.shield_flag() {
-            return true;
-        }
-        match self.parent.get() {
-            Some(parent) => !parent.is_effective(),
-            None => true,
-        }
     }
 
     /// Adds (`+1`) or removes (`-1`) a hold on every enclosing scope of the same task.

@@ -7,11 +7,13 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use super::current::{self, Enter};
+use super::body::ScopeCore;
+use super::current;
 use super::error::{NurseryError, PanicPayload, TaskFailure, TaskResult};
 use super::node::Node;
 use crate::domain::DomainId;
 use crate::instrument::TaskName;
+use crate::loom::sync::{Mutex as LoomMutex, MutexGuard as LoomMutexGuard};
 use crate::task::TaskBuilder;
 
 /// Opens a nursery, runs `body` in it, and returns once the body and every child it started
@@ -53,7 +55,11 @@ use crate::task::TaskBuilder;
 ///
 /// If an enclosing scope is cancelled, the body and children are cancelled and the nursery
 /// waits for the children to be dropped before it lets the enclosing scope finish (drain).
-/// Dropping the nursery future cancels its children; they never outlive the runtime.
+/// Its exit is a checkpoint, as in Trio: a nursery that finished cleanly inside a cancelled
+/// scope does not return, the enclosing scope catches; failures are still returned.
+/// Dropping the nursery future cancels its children (they never outlive the runtime); the
+/// body is dropped before the nursery closes, so a destructor in the body may still start
+/// children (they start cancelled, and run to their first checkpoint).
 pub async fn nursery<B, R>(body: B) -> Result<(), NurseryError>
 where
     B: AsyncFnOnce(&Nursery) -> R,
@@ -72,10 +78,9 @@ where
     };
     let body = body(&nursery);
     NurseryRun {
+        core: ScopeCore::new(nursery.shared.node.clone(), None),
         shared: nursery.shared.clone(),
         body: Some(body),
-        started: false,
-        holding: false,
     }
     .await
 }
@@ -97,7 +102,9 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers a new child; `None` if the nursery has finished.
+    /// Registers a new child; `None` if the nursery has closed. Only a `NurseryHandle` can see
+    /// that: the nursery closes after its body is gone (`NurseryRun` drops the body first in
+    /// every path), and every `&Nursery` lives inside the body.
     fn child(self: &Arc<Self>) -> Option<ChildToken> {
         let mut state = self.lock();
         if state.closed {
@@ -215,10 +222,9 @@ impl Nursery {
         F: Future + Send + 'static,
         F::Output: TaskResult,
     {
-        let token = self
-            .shared
-            .child()
-            .expect("the nursery is open while its body runs");
+        let Some(token) = self.shared.child() else {
+            return; // see `Shared::child`: not reachable through `&Nursery`
+        };
         drop(TaskBuilder::named(child_name::<F>(name)).spawn(Child::new(token, future)));
     }
 
@@ -252,14 +258,17 @@ impl Nursery {
         F: Future + 'static,
         F::Output: TaskResult,
     {
-        let token = self
-            .shared
-            .child()
-            .expect("the nursery is open while its body runs");
-        drop(
-            TaskBuilder::named(child_name::<F>(None))
-                .spawn_on(domain, move || Child::new(token, make())),
-        );
+        let Some(token) = self.shared.child() else {
+            return; // see `Shared::child`: not reachable through `&Nursery`
+        };
+        // `make` runs on `domain`; a panic there is the child's failure, like one in its poll.
+        drop(TaskBuilder::named(child_name::<F>(None)).spawn_on(
+            domain,
+            move || match catch_unwind(AssertUnwindSafe(make)) {
+                Ok(future) => Child::new(token, future),
+                Err(payload) => Child::failed(token, PanicPayload::new(payload)),
+            },
+        ));
     }
 
     /// Starts a child pinned to the current domain; it may be `!Send`.
@@ -291,10 +300,9 @@ impl Nursery {
         F: Future + 'static,
         F::Output: TaskResult,
     {
-        let token = self
-            .shared
-            .child()
-            .expect("the nursery is open while its body runs");
+        let Some(token) = self.shared.child() else {
+            return; // see `Shared::child`: not reachable through `&Nursery`
+        };
         drop(TaskBuilder::named(child_name::<F>(None)).spawn_local(Child::new(token, future)));
     }
 
@@ -305,8 +313,15 @@ impl Nursery {
     /// A failure of the child before `started` is returned here and does not fail the
     /// nursery; returning (or being cancelled) without `started` gives
     /// `Err(TaskFailure::Error(NotStarted))`. After `started` the child is an ordinary child.
-    /// (Unlike Trio, the child runs in the nursery's scope from the start, not in the caller's
-    /// until `started`.)
+    ///
+    /// # Differences from Trio
+    ///
+    /// - The child runs in the nursery's scope from the start, not in the caller's until
+    ///   `started`: cancelling the caller does not cancel the child.
+    /// - `start` is a checkpoint that never completes in a cancelled scope, and in a scope
+    ///   already cancelled when it is first polled it starts nothing (`f` is not called). Trio
+    ///   starts the child there and, if it calls `started` without reaching a checkpoint,
+    ///   returns its value.
     ///
     /// # Errors
     ///
@@ -327,7 +342,11 @@ impl Nursery {
     ///
     /// # Cancellation
     ///
-    /// Dropping the returned future does not stop the child; it stays in the nursery.
+    /// A checkpoint. Cancelled before the child exists, it did nothing. Cancelled (or dropped)
+    /// while it waits, the child stays in the nursery as an ordinary child: a value it passes to
+    /// `started` later is dropped, and a failure before `started` (even one that arrived just
+    /// before the cancellation and was not read) fails the nursery instead, so no failure is
+    /// lost. An outcome already there when the cancellation lands is still returned.
     pub async fn start<F, Fut, V>(&self, f: F) -> Result<V, TaskFailure>
     where
         F: FnOnce(TaskStatus<V>) -> Fut,
@@ -335,32 +354,29 @@ impl Nursery {
         Fut::Output: TaskResult,
         V: Send + 'static,
     {
-        let slot = Arc::new(StartSlot {
-            state: Mutex::new(StartState {
-                started: false,
-                value: None,
-                early: None,
-                waker: None,
-            }),
-        });
-        let mut token = self
-            .shared
-            .child()
-            .expect("the nursery is open while its body runs");
+        // A checkpoint: in a cancelled scope, `start` starts nothing and never completes (the
+        // enclosing scope drops it right away).
+        std::future::poll_fn(|_| {
+            if current::is_cancelled() {
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        })
+        .await;
+        let slot = Arc::new(StartSlot::new());
+        let Some(mut token) = self.shared.child() else {
+            // See `Shared::child`: not reachable through `&Nursery`.
+            return Err(TaskFailure::Error(Box::new(NurseryClosed)));
+        };
         token.start = Some(slot.clone());
         let future = f(TaskStatus { slot: slot.clone() });
         drop(TaskBuilder::named(child_name::<Fut>(None)).spawn(Child::new(token, future)));
-        std::future::poll_fn(|cx| {
-            let mut state = slot.lock();
-            if let Some(value) = state.value.take() {
-                return Poll::Ready(Ok(value));
-            }
-            if let Some(failure) = state.early.take() {
-                return Poll::Ready(Err(failure));
-            }
-            state.waker = Some(cx.waker().clone());
-            Poll::Pending
-        })
+        StartWait {
+            slot,
+            nursery: self.shared.clone(),
+            done: false,
+        }
         .await
     }
 
@@ -532,42 +548,123 @@ impl ChildToken {
 }
 
 /// Routes the end of a `start`ed child: to the `start` caller before `started`, to the
-/// nursery after.
+/// nursery after, or when the caller is gone.
 trait StartHook: Send + Sync {
     /// Returns the failure the nursery should record.
     fn child_finished(&self, failure: Option<TaskFailure>) -> Option<TaskFailure>;
 }
 
+/// The meeting point of a `start` caller and its child.
+///
+/// Every outcome reaches exactly one party, decided under the lock: the value or an early end
+/// goes to the caller while it waits; once the caller is gone (`abandoned`, set by the drop of
+/// [`StartWait`]), a failure goes to the nursery and a value is dropped; an early failure the
+/// caller left unread is handed to the nursery by that same drop.
 struct StartSlot<V> {
-    state: Mutex<StartState<V>>,
+    state: LoomMutex<StartState<V>>,
 }
 
 struct StartState<V> {
+    /// The child called `started`: from now on it is an ordinary child.
     started: bool,
+    /// The `start` future was dropped before it returned.
+    abandoned: bool,
     value: Option<V>,
-    early: Option<TaskFailure>,
+    /// The child ended before `started`: `Some(None)` is a clean exit or a cancellation.
+    early: Option<Option<TaskFailure>>,
     waker: Option<Waker>,
 }
 
 impl<V> StartSlot<V> {
-    fn lock(&self) -> MutexGuard<'_, StartState<V>> {
+    fn new() -> StartSlot<V> {
+        StartSlot {
+            state: LoomMutex::new(StartState {
+                started: false,
+                abandoned: false,
+                value: None,
+                early: None,
+                waker: None,
+            }),
+        }
+    }
+
+    fn lock(&self) -> LoomMutexGuard<'_, StartState<V>> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The `start` caller is gone: from now on the child's outcome is the nursery's. Returns
+    /// an early failure the caller had not read (the nursery must record it).
+    fn abandon(&self) -> Option<TaskFailure> {
+        let (value, early) = {
+            let mut state = self.lock();
+            state.abandoned = true;
+            state.waker = None;
+            (state.value.take(), state.early.take())
+        };
+        // A value nobody will read is dropped here, outside the lock.
+        drop(value);
+        early.flatten()
     }
 }
 
 impl<V: Send> StartHook for StartSlot<V> {
     fn child_finished(&self, failure: Option<TaskFailure>) -> Option<TaskFailure> {
         let mut state = self.lock();
-        if state.started {
+        if state.started || state.abandoned {
             return failure;
         }
-        state.early = Some(failure.unwrap_or_else(|| TaskFailure::Error(Box::new(NotStarted))));
+        state.early = Some(failure);
         let waker = state.waker.take();
         drop(state);
         if let Some(waker) = waker {
             waker.wake();
         }
         None
+    }
+}
+
+/// The wait of [`Nursery::start`] for its child's `started` (or early end).
+struct StartWait<V> {
+    slot: Arc<StartSlot<V>>,
+    nursery: Arc<Shared>,
+    done: bool,
+}
+
+impl<V> Future for StartWait<V> {
+    type Output = Result<V, TaskFailure>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let mut state = this.slot.lock();
+        // An outcome already there is reported even if the scope is cancelled at this moment
+        // (the child did start, or did end): the operation completed.
+        if let Some(value) = state.value.take() {
+            this.done = true;
+            return Poll::Ready(Ok(value));
+        }
+        if let Some(early) = state.early.take() {
+            this.done = true;
+            return Poll::Ready(Err(
+                early.unwrap_or_else(|| TaskFailure::Error(Box::new(NotStarted)))
+            ));
+        }
+        if !current::is_cancelled() {
+            state.waker = Some(cx.waker().clone());
+        }
+        // Cancelled: the enclosing scope drops us at once, and `drop` hands the child over.
+        Poll::Pending
+    }
+}
+
+impl<V> Drop for StartWait<V> {
+    fn drop(&mut self) {
+        if !self.done {
+            // The child stays in the nursery; a failure it had already handed to us is the
+            // nursery's now.
+            if let Some(failure) = self.slot.abandon() {
+                self.nursery.finished(false, Some(failure));
+            }
+        }
     }
 }
 
@@ -633,6 +730,12 @@ impl<V> TaskStatus<V> {
     pub fn started(self, value: V) {
         let mut state = self.slot.lock();
         state.started = true;
+        if state.abandoned {
+            // The `start` caller is gone: nobody reads the value.
+            drop(state);
+            drop(value);
+            return;
+        }
         state.value = Some(value);
         let waker = state.waker.take();
         drop(state);
@@ -654,30 +757,42 @@ impl Drop for ChildToken {
     }
 }
 
-/// The future of a nursery child task.
+/// The future of a nursery child task. Every way it can end reports to the nursery exactly
+/// once (through its token): its output, a panic in `make`, in its poll, in its output's
+/// conversion or in its destructor, or being dropped by the runtime (a clean exit).
 struct Child<F> {
+    core: ScopeCore,
     token: ChildToken,
     future: Option<F>,
-    polled: bool,
 }
 
 impl<F> Child<F> {
     fn new(token: ChildToken, future: F) -> Child<F> {
+        Child::with(token, Some(future))
+    }
+
+    fn with(token: ChildToken, future: Option<F>) -> Child<F> {
         Child {
+            // The node is already attached under the nursery (`Node::new_task_root`).
+            core: ScopeCore::new(token.node.clone(), None),
             token,
-            future: Some(future),
-            polled: false,
+            future,
         }
     }
-}
 
-impl<F> Child<F> {
+    /// A child whose future could not be built: `make` panicked. The panic is its failure.
+    fn failed(mut token: ChildToken, payload: PanicPayload) -> Child<F> {
+        token.report(Some(TaskFailure::Panic(payload)));
+        Child::with(token, None)
+    }
+
     fn stop(&mut self, failure: Option<TaskFailure>) -> Poll<()> {
         // Drop the child's code first (its destructor may panic: that is a failure too).
         let dropped = catch_unwind(AssertUnwindSafe(|| self.future = None));
         let failure = failure.or(dropped
             .err()
             .map(|p| TaskFailure::Panic(PanicPayload::new(p))));
+        self.core.finish();
         self.token.report(failure);
         Poll::Ready(())
     }
@@ -691,29 +806,28 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         // SAFETY: `future` is structurally pinned: polled in place, dropped in place, never
-        // moved; `token` is not pinned.
+        // moved; `core` and `token` are not pinned.
         let this = unsafe { self.get_unchecked_mut() };
-        let node = this.token.node.clone();
-        node.register(cx.waker());
-        // First poll always runs the child up to its first checkpoint (Trio semantics).
-        if this.polled && node.must_stop() {
+        // The steps are those of `body.rs`; a task root always catches its own cancellation.
+        if !this.core.begin() {
             return this.stop(None);
         }
-        this.polled = true;
         let Some(future) = this.future.as_mut() else {
-            return Poll::Ready(());
+            return this.stop(None);
         };
-        let polled = {
-            let _enter = Enter::new(&node);
+        let polled = this.core.enter_body(|| {
             catch_unwind(AssertUnwindSafe(|| {
                 // SAFETY: see above: pinned in place, never moved.
-                unsafe { Pin::new_unchecked(future) }.poll(cx)
+                match unsafe { Pin::new_unchecked(future) }.poll(cx) {
+                    Poll::Ready(output) => Poll::Ready(output.into_failure()),
+                    Poll::Pending => Poll::Pending,
+                }
             }))
-        };
+        });
         match polled {
-            Ok(Poll::Ready(output)) => this.stop(output.into_failure()),
+            Ok(Poll::Ready(failure)) => this.stop(failure),
             Err(payload) => this.stop(Some(TaskFailure::Panic(PanicPayload::new(payload)))),
-            Ok(Poll::Pending) if node.must_stop() => this.stop(None),
+            Ok(Poll::Pending) if this.core.must_stop_after_pending(cx) => this.stop(None),
             Ok(Poll::Pending) => Poll::Pending,
         }
     }
@@ -721,21 +835,12 @@ where
 
 /// The nursery's own future: polls the body, then waits for the children.
 struct NurseryRun<B> {
+    core: ScopeCore,
     shared: Arc<Shared>,
     body: Option<B>,
-    started: bool,
-    /// Holding the enclosing scopes of this task while children are alive (drain).
-    holding: bool,
 }
 
 impl<B> NurseryRun<B> {
-    fn set_holding(&mut self, hold: bool) {
-        if hold != self.holding {
-            self.holding = hold;
-            self.shared.node.hold_ancestors(if hold { 1 } else { -1 });
-        }
-    }
-
     fn drop_body(&mut self) {
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.body = None)) {
             self.shared
@@ -751,30 +856,28 @@ where
     type Output = Result<(), NurseryError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: `body` is structurally pinned (polled and dropped in place, never moved).
+        // SAFETY: `body` is structurally pinned (polled and dropped in place, never moved);
+        // `core` and `shared` are not pinned.
         let this = unsafe { self.get_unchecked_mut() };
-        let node = this.shared.node.clone();
-        let first_poll = !this.started;
-        if first_poll {
-            this.started = true;
-            node.attach(current::current().as_ref());
-        }
-        node.register(cx.waker());
+        // The steps are those of `body.rs`; after the body, the nursery waits for its children.
+        let poll_body = this.core.begin();
         if let Some(body) = this.body.as_mut() {
-            if !first_poll && node.must_stop() {
+            if !poll_body {
                 this.drop_body();
             } else {
-                let polled = {
-                    let _enter = Enter::new(&node);
+                let polled = this.core.enter_body(|| {
                     catch_unwind(AssertUnwindSafe(|| {
                         // SAFETY: see above: pinned in place, never moved.
-                        unsafe { Pin::new_unchecked(body) }.poll(cx)
+                        match unsafe { Pin::new_unchecked(body) }.poll(cx) {
+                            Poll::Ready(output) => Poll::Ready(output.into_failure()),
+                            Poll::Pending => Poll::Pending,
+                        }
                     }))
-                };
+                });
                 match polled {
-                    Ok(Poll::Ready(output)) => {
+                    Ok(Poll::Ready(failure)) => {
                         this.body = None;
-                        if let Some(failure) = output.into_failure() {
+                        if let Some(failure) = failure {
                             this.shared.finished(false, Some(failure));
                         }
                     }
@@ -784,12 +887,15 @@ where
                             .finished(false, Some(TaskFailure::Panic(PanicPayload::new(payload))));
                     }
                     Ok(Poll::Pending) => {
-                        if node.must_stop() {
+                        if this.core.must_stop_after_pending(cx) {
                             this.drop_body();
                         }
                     }
                 }
             }
+        } else {
+            // Waiting for children: a cancel of the nursery must wake us too (to defer).
+            this.core.node().register(cx.waker());
         }
         let mut state = this.shared.lock();
         if this.body.is_some() || state.live > 0 {
@@ -797,20 +903,22 @@ where
             let live = state.live > 0;
             drop(state);
             // Drain: while children live, enclosing scopes of this task wait for them.
-            this.set_holding(live);
+            this.core.hold(live);
             return Poll::Pending;
         }
         let failures = std::mem::take(&mut state.failures);
         state.closed = true;
         drop(state);
-        this.set_holding(false);
+        this.core.finish();
         if !failures.is_empty() {
             return Poll::Ready(Err(NurseryError::new(failures)));
         }
-        if node.is_effective() && !node.catches() {
-            // An enclosing scope of this task was cancelled: it catches, right after us.
+        if this.core.defers() {
+            // An enclosing scope of this poll was cancelled: it catches, right after us (an
+            // empty nursery's exit is a checkpoint, as in Trio).
             return Poll::Pending;
         }
+        let node = this.core.node();
         if node.cancel_called() {
             node.set_caught();
         }
@@ -820,13 +928,61 @@ where
 
 impl<B> Drop for NurseryRun<B> {
     fn drop(&mut self) {
-        // Dropped before the end (its task was cancelled or aborted): stop the children
-        // promptly, and let enclosing scopes go.
-        let was_closed = std::mem::replace(&mut self.shared.lock().closed, true);
-        if !was_closed {
+        // Dropped before the end (its task was cancelled or aborted, or a `select!` lost it):
+        // stop the children promptly and let enclosing scopes go. The body is dropped *before*
+        // the nursery closes: its destructors may still start children (they start cancelled,
+        // and run to their first checkpoint).
+        if self.body.is_some() || !self.shared.lock().closed {
             self.shared.node.cancel();
+            self.body = None;
+            self.shared.lock().closed = true;
         }
-        self.body = None;
-        self.set_holding(false);
+    }
+}
+
+#[cfg(all(test, trellis_loom))]
+mod loom_start {
+    use super::*;
+    use loom::thread;
+
+    fn boom() -> TaskFailure {
+        TaskFailure::Error("boom".into())
+    }
+
+    /// The child ends with a failure before `started` while the `start` caller is dropped: the
+    /// failure reaches exactly one of the nursery (from the child or from the caller's drop)
+    /// and the caller (had it polled first, which the model leaves out: it then never drops
+    /// unread).
+    #[test]
+    fn loom_start_failure_reaches_the_nursery_once_when_the_caller_leaves() {
+        loom::model(|| {
+            let slot = Arc::new(StartSlot::<()>::new());
+            let s2 = slot.clone();
+            let child = thread::spawn(move || s2.child_finished(Some(boom())).is_some());
+            let from_drop = slot.abandon().is_some();
+            let from_child = child.join().unwrap();
+            assert!(
+                from_drop ^ from_child,
+                "reached the nursery {} times",
+                usize::from(from_drop) + usize::from(from_child)
+            );
+        });
+    }
+
+    /// `started` racing the caller's drop: the value is either left for the caller's drop to
+    /// discard or discarded by `started` itself; never kept once abandoned.
+    #[test]
+    fn loom_started_vs_caller_leaving_keeps_no_value() {
+        loom::model(|| {
+            let slot = Arc::new(StartSlot::<Arc<()>>::new());
+            let value = Arc::new(());
+            let s2 = slot.clone();
+            let v2 = value.clone();
+            let child = thread::spawn(move || TaskStatus { slot: s2 }.started(v2));
+            assert!(slot.abandon().is_none());
+            child.join().unwrap();
+            assert!(slot.lock().value.is_none(), "a value kept for nobody");
+            assert_eq!(Arc::strong_count(&value), 1);
+        });
     }
 }

@@ -146,11 +146,22 @@ impl Sleep {
 
     pub(crate) fn poll_at(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let spent = ready!(coop::poll_proceed(cx));
+        let fired = self.poll_timer(cx);
+        if fired.is_ready() {
+            spent.made_progress();
+        }
+        fired
+    }
+
+    /// The timer alone, without the checkpoint: `Ready` once the deadline has passed, else
+    /// registers `cx`'s waker. A cancel scope arms its deadline with this, so the deadline of a
+    /// scope entered inside a cancelled scope still fires (the scope's own machinery is not a
+    /// checkpoint of the code it runs).
+    pub(crate) fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if self.shared.clock.now() >= self.deadline {
             if let Some(key) = self.key.take() {
                 self.shared.timers.cancel(key);
             }
-            spent.made_progress();
             return Poll::Ready(());
         }
         match self.key {
@@ -158,7 +169,7 @@ impl Sleep {
                 if !self.shared.timers.update(key, cx.waker()) {
                     // Fired, yet `now` was read before the driver's: register again.
                     self.key = None;
-                    return self.poll_at(cx);
+                    return self.poll_timer(cx);
                 }
             }
             None => {

@@ -1,0 +1,183 @@
+//! The scope core: the cancel-delivery steps that every scope future runs around the code it
+//! holds, written once. `ScopeRun` (`cancel.rs`), a nursery's own future and a nursery child
+//! (`nursery.rs`) each own a [`ScopeCore`] and differ only in what their body is and what they
+//! return.
+//!
+//! # Protocol
+//!
+//! A scope future owns one [`Node`] (its place in the scope tree, `node.rs`) and a body (the
+//! code it runs). Each poll takes these steps, in this order:
+//!
+//! 1. **Enter** (first poll only, [`ScopeCore::begin`]). Attach the node under the scope that
+//!    encloses this poll (a nursery child's node is attached under its nursery at spawn
+//!    instead), hold the enclosing scopes of the task if shielded, and turn a relative timeout
+//!    into an absolute deadline (`now + timeout`, a plain store). A deadline already past
+//!    cancels the scope here. From now on [`CancelHandle::deadline`] tells the truth, and a
+//!    `set_deadline` made by the body replaces the stored deadline: nothing undoes it later.
+//! 2. **Poll the body** with this node current ([`ScopeCore::enter_body`]), unless it must stop
+//!    (cancelled and not held); the first poll always runs: code runs until its first
+//!    checkpoint, as in Trio.
+//! 3. **Register, then check** (the body returned `Pending`,
+//!    [`ScopeCore::must_stop_after_pending`]): register the task's waker on the node, arm the
+//!    deadline timer, then read `must_stop`. A cancel after the registration wakes the task; one
+//!    before it is seen by the read (loom model `loom_cancel_vs_register_and_check` in
+//!    `node.rs`). The timer is polled with `Sleep::poll_timer`, which is not a checkpoint, so a
+//!    deadline is armed even when the scope was entered inside a cancelled scope: a shielded
+//!    scope's own deadline fires there. The timer is armed lazily: a body that finishes in its
+//!    first poll never touches the timer queue.
+//! 4. **Catch or defer** ([`ScopeCore::catch`]), once the body has been dropped for a
+//!    cancellation: release the hold, then look outward. If the scope enclosing *this poll*
+//!    (the current scope once our `Enter` is gone) is cancelled and this one is not shielded,
+//!    stay `Pending`: that scope's future is on the call stack right above us and catches as
+//!    soon as we return (the outermost cancelled scope catches). Otherwise this scope catches
+//!    (`cancelled_caught`) and completes. Deferring only to a scope on this poll's call stack
+//!    means a scope never waits for a catcher that is gone: a scope first polled inside another
+//!    one, then awaited after that one finished cancelled, catches its inherited cancellation
+//!    itself instead of hanging.
+//!
+//! # Invariants
+//!
+//! - The body is polled only with the node current, and dropped once, in place.
+//! - A hold (a shield, or a nursery draining its children) is taken and released by
+//!   [`ScopeCore::hold`] only, and is released at completion, at catch and at drop: enclosing
+//!   scopes are never held by a scope that is gone.
+//! - The node is marked exited when the scope completes or is dropped, so a deadline read by
+//!   `cancel_called()` after the scope exited cancels nothing (as in Trio).
+//!
+//! [`CancelHandle::deadline`]: super::CancelHandle::deadline
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use super::current::{self, Enter};
+use super::node::Node;
+use crate::time::{Instant, Sleep, deadline_after, sleep_until};
+
+/// The cancel-delivery state of one scope future (see the module docs for the steps).
+pub(crate) struct ScopeCore {
+    node: Arc<Node>,
+    /// A relative timeout, turned into the node's deadline at entry.
+    timeout: Option<Duration>,
+    /// The deadline's timer, armed after the body's first `Pending`.
+    timer: Option<Sleep>,
+    entered: bool,
+    /// This scope holds its enclosing scopes of the task (shield, nursery draining).
+    holding: bool,
+}
+
+impl ScopeCore {
+    pub(crate) fn new(node: Arc<Node>, timeout: Option<Duration>) -> ScopeCore {
+        ScopeCore {
+            node,
+            timeout,
+            timer: None,
+            entered: false,
+            holding: false,
+        }
+    }
+
+    pub(crate) fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
+    /// Steps 1 and 2: enters the tree on the first poll; `true` if the body is to be polled
+    /// now (always on the first poll, afterwards unless it must stop).
+    pub(crate) fn begin(&mut self) -> bool {
+        if self.entered {
+            return !self.node.must_stop();
+        }
+        self.entered = true;
+        self.node.attach(current::current().as_ref());
+        if self.node.shield_flag() {
+            self.hold(true);
+        }
+        let deadline = match self.timeout.take() {
+            Some(timeout) => Some(
+                self.node
+                    .merge_deadline(deadline_after(Instant::now(), timeout)),
+            ),
+            None => self.node.deadline(),
+        };
+        if deadline.is_some_and(|at| Instant::now() >= at) {
+            // Already due: the body's first checkpoint is cancelled.
+            self.node.cancel();
+        }
+        true
+    }
+
+    /// Step 2: runs `poll` (a poll of the body) with this scope current.
+    pub(crate) fn enter_body<T>(&self, poll: impl FnOnce() -> T) -> T {
+        let _enter = Enter::new(&self.node);
+        poll()
+    }
+
+    /// Step 3, after the body returned `Pending`: registers the task, arms the deadline, and
+    /// says whether the body must be dropped now.
+    pub(crate) fn must_stop_after_pending(&mut self, cx: &mut Context<'_>) -> bool {
+        self.node.register(cx.waker());
+        self.arm_deadline(cx);
+        self.node.must_stop()
+    }
+
+    fn arm_deadline(&mut self, cx: &mut Context<'_>) {
+        let Some(deadline) = self.node.deadline() else {
+            self.timer = None;
+            return;
+        };
+        let timer = match &mut self.timer {
+            Some(timer) => {
+                if timer.deadline() != deadline {
+                    Pin::new(&mut *timer).reset(deadline);
+                }
+                timer
+            }
+            None => self.timer.insert(sleep_until(deadline)),
+        };
+        if timer.poll_timer(cx).is_ready() {
+            self.node.cancel();
+        }
+    }
+
+    /// Would this scope leave its cancellation to the scope enclosing this poll? True when it
+    /// is cancelled, not shielded, and the enclosing scope (current now, outside our `Enter`)
+    /// is cancelled too: that scope's future catches right after we return.
+    pub(crate) fn defers(&self) -> bool {
+        self.node.is_effective() && !self.node.shield_flag() && current::is_cancelled()
+    }
+
+    /// Step 4, once the body was dropped for a cancellation: `Ready` if this scope catches it,
+    /// `Pending` if the enclosing scope of this poll does.
+    pub(crate) fn catch(&mut self) -> Poll<()> {
+        self.finish();
+        if self.defers() {
+            return Poll::Pending;
+        }
+        self.node.set_caught();
+        Poll::Ready(())
+    }
+
+    /// The scope is done with its body (completed or caught): release the hold and the timer.
+    pub(crate) fn finish(&mut self) {
+        self.hold(false);
+        self.timer = None;
+        self.node.set_exited();
+    }
+
+    /// Takes (`true`) or releases (`false`) a hold on the enclosing scopes of this task: while
+    /// held, a cancelled enclosing scope keeps polling its body instead of dropping it.
+    pub(crate) fn hold(&mut self, hold: bool) {
+        if hold != self.holding {
+            self.holding = hold;
+            self.node.hold_ancestors(if hold { 1 } else { -1 });
+        }
+    }
+}
+
+impl Drop for ScopeCore {
+    fn drop(&mut self) {
+        self.hold(false);
+        self.node.set_exited();
+    }
+}

@@ -5,7 +5,7 @@
 //! `mock_clock.jump(d)` is `trellis::time::advance(d)` and `wait_all_tasks_blocked()` is
 //! `settle()`.
 //!
-//! test_run.py has 109 cases: 42 are ported (20 here, 22 in `nursery_trio_run.rs`), 67 skipped.
+//! test_run.py has 109 cases: 43 are ported (20 here, 23 in `nursery_trio_run.rs`), 66 skipped.
 //! A `_two_domains` suffix marks a variant on a two-worker runtime (children pinned to
 //! different domains, or a cancel from another thread) where threads change the story; a
 //! suffix after a Trio name marks the part of a Trio case split off because it hits a known
@@ -33,8 +33,8 @@
 //!   `test_detached_coroutine_cancellation`, `test_context_run_tb_frames`,
 //!   `test_trio_context_detection`, `test_out_of_context`, `test_current_clock`.
 //! - System nursery: `test_spawn_system_task`, `test_system_task_crash`,
-//!   `test_system_task_crash_ExceptionGroup`, `test_system_task_crash_plus_Cancelled`,
-//!   `test_system_task_crash_KeyboardInterrupt`.
+//!   `test_system_task_crash_ExceptionGroup`, `test_system_task_crash_KeyboardInterrupt`
+//!   (`test_system_task_crash_plus_Cancelled` keeps its nursery part, in the nursery file).
 //! - `run_sync_soon` (`TrioToken`): `test_TrioToken_identity`,
 //!   `test_TrioToken_run_sync_soon_basic`, `_too_late`, `_idempotent`, `_idempotent_requeue`,
 //!   `_after_main_crash`, `_crashes`, `_FIFO`, `_starvation_resistance`,

@@ -4,7 +4,7 @@
 //! whole Trio file and the cases skipped there). Time-based cases run on the paused virtual
 //! clock (`run_paused`), where `wait_all_tasks_blocked()` is `settle()`.
 //!
-//! Ported here: 22 cases. A `_two_domains` suffix marks a variant on a two-worker runtime
+//! Ported here: 23 cases. A `_two_domains` suffix marks a variant on a two-worker runtime
 //! (children pinned to different domains with `start_soon_on`) where threads change the story;
 //! another suffix marks the part of a Trio case split off because it hits a known defect
 //! (`#[ignore]`d, with the defect named). The last section holds a test found while porting,
@@ -645,6 +645,57 @@ fn test_nursery_closure_two_domains() {
     .unwrap();
     assert_eq!(*ran.lock().unwrap(), ["sibling ran"]);
     assert_eq!(kept.unwrap().start_soon(async {}), Err(NurseryClosed));
+}
+
+/// Trio's case is about the system nursery (internal); its nursery part is kept: a child that
+/// fails while it is being cancelled (Trio: raises from `except Cancelled`; Rust: its drop
+/// panics) is a failure, and the cancelled sibling is not. The failing child is pinned to the
+/// other domain, and the cancel comes from the body, then (second run) from an enclosing scope.
+#[test]
+#[allow(non_snake_case)]
+fn test_system_task_crash_plus_Cancelled() {
+    struct PanicOnDrop;
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("raised while cancelled");
+        }
+    }
+    let _w = Watchdog::new("test_system_task_crash_plus_Cancelled");
+    let rt = rt();
+    let err = rt
+        .block_on(trellis::nursery(async |n| {
+            n.start_soon_on(DomainId::new(1), || async {
+                let _p = PanicOnDrop;
+                sleep_forever().await;
+            });
+            n.start_soon(sleep_forever());
+            sleep(Duration::from_millis(5)).await;
+            n.cancel();
+        }))
+        .unwrap_err();
+    assert_eq!(err.len(), 1, "{err}");
+    assert!(matches!(err.failures()[0], TaskFailure::Panic(_)));
+
+    let outer = CancelScope::new();
+    let oh = outer.handle();
+    let out = rt.block_on(outer.run(async move {
+        trellis::nursery(async |n| {
+            n.start_soon_on(DomainId::new(1), || async {
+                let _p = PanicOnDrop;
+                sleep_forever().await;
+            });
+            n.start_soon(sleep_forever());
+            sleep(Duration::from_millis(5)).await;
+            oh.cancel();
+            sleep_forever().await;
+        })
+        .await
+    }));
+    let err = out
+        .expect("the failure is the outer body's value")
+        .unwrap_err();
+    assert_eq!(err.len(), 1, "{err}");
+    assert!(matches!(err.failures()[0], TaskFailure::Panic(_)));
 }
 
 // ---------------------------------------------------------------------------------------------

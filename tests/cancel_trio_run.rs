@@ -373,7 +373,9 @@ fn test_cancel_shielding_two_domains() {
         let r = inner
             .run(async move {
                 flag.store(true, SeqCst);
-                sleep(Duration::from_millis(50)).await; // the outer cancel lands meanwhile
+                // Wait (shielded) until the outer cancel has landed, then sleep through it.
+                trellis::cancel_requested().await;
+                sleep(Duration::from_millis(5)).await;
                 "slept through the outer cancel"
             })
             .await;

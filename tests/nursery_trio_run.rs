@@ -811,6 +811,14 @@ fn test_nursery_start() {
         .await
         .unwrap();
 
+        // The same for a panic before `started`.
+        trellis::nursery(async |n| {
+            let r = n.start(|_s: TaskStatus<()>| async { panic!("oops") }).await;
+            assert!(matches!(r, Err(TaskFailure::Panic(_))), "{r:?}");
+        })
+        .await
+        .unwrap();
+
         // Returning before `started`.
         trellis::nursery(async |n| {
             let r = n.start(|_s: TaskStatus<()>| async {}).await;

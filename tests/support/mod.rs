@@ -278,7 +278,16 @@ pub(crate) fn run_paused<F>(test: &'static str, body: F)
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let _w = Watchdog::new(test);
+    run_paused_within(test, WATCHDOG, body);
+}
+
+/// [`run_paused`] under a watchdog of `timeout` instead of [`WATCHDOG`]: for a test that is
+/// known to hang on a defect, so that the hang aborts quickly.
+pub(crate) fn run_paused_within<F>(test: &'static str, timeout: Duration, body: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let _w = Watchdog::with_timeout(test, timeout);
     let rt = paused_runtime(1);
     let task = rt.spawn(body);
     if let Err(err) = rt.block_on(task) {

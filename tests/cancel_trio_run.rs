@@ -8,8 +8,8 @@
 //! test_run.py has 109 cases: 43 are ported (20 here, 23 in `nursery_trio_run.rs`), 66 skipped.
 //! A `_two_domains` suffix marks a variant on a two-worker runtime (children pinned to
 //! different domains, or a cancel from another thread) where threads change the story; a
-//! suffix after a Trio name marks the part of a Trio case split off because it hits a known
-//! defect (`#[ignore]`d, with the defect named).
+//! suffix after a Trio name marks the part of a Trio case split off on its own (each of those
+//! failed on the scope code before the scope core, `runtime/src/scope/body.rs`).
 //!
 //! Adapted to Trellis's documented semantics: cancellation is drop (Trio's `Cancelled` caught
 //! and followed by more code has no counterpart; a cancelled region ends at its checkpoint), a
@@ -59,8 +59,8 @@ use support::{Watchdog, assert_elapsed, panic_message, run_paused, run_paused_wi
 use trellis::time::{Instant, advance, sleep};
 use trellis::{CancelScope, DomainId, checkpoint, fail_after, shielded};
 
-/// Bound for the cases that fail on a known defect (see their `#[ignore]`).
-const DEFECT_WATCHDOG: Duration = Duration::from_secs(10);
+/// Bound for the cases that hung before the scope core: a hang fails in seconds.
+const HANG_WATCHDOG: Duration = Duration::from_secs(10);
 
 fn rt() -> trellis::Runtime {
     trellis::Runtime::builder().workers(2).build().unwrap()
@@ -602,11 +602,10 @@ fn test_cancel_scope_nesting() {
 /// deadlines, or a slow step that overshoots both), the outer one catches, as it does for two
 /// explicit cancels.
 #[test]
-#[ignore = "defect (not in issue 9's list): with both deadlines passed at one checkpoint, the inner scope catches, not the outer"]
 fn test_cancel_scope_nesting_deadlines() {
     run_paused_within(
         "test_cancel_scope_nesting_deadlines",
-        DEFECT_WATCHDOG,
+        HANG_WATCHDOG,
         async {
             // Equal deadlines.
             let t = Instant::now() + Duration::from_secs(1);
@@ -713,11 +712,10 @@ fn test_cancel_unbound() {
 /// The last part of `test_cancel_unbound`: before entry, `cancel_called` is true once the
 /// deadline has passed, even though nothing called `cancel()`, and stays true.
 #[test]
-#[ignore = "defect: cancel_called() is false after the deadline passed, until the scope is polled"]
 fn test_cancel_unbound_cancel_called_after_deadline() {
     run_paused_within(
         "test_cancel_unbound_cancel_called_after_deadline",
-        DEFECT_WATCHDOG,
+        HANG_WATCHDOG,
         async {
             let now = Instant::now();
             let scope = CancelScope::new().deadline(now + Duration::from_secs(1));

@@ -29,8 +29,8 @@ use trellis::{CancelScope, TooSlow, checkpoint, fail_after, fail_at, move_on_aft
 /// Trio's `TARGET`: how long the timed cases wait (virtual time, so it costs nothing).
 const TARGET: Duration = Duration::from_secs(1);
 
-/// Bound for the cases that hang on a known defect (see their `#[ignore]`).
-const DEFECT_WATCHDOG: Duration = Duration::from_secs(10);
+/// Bound for the cases that hung before the scope core: a hang fails in seconds.
+const HANG_WATCHDOG: Duration = Duration::from_secs(10);
 
 #[test]
 fn test_sleep() {
@@ -150,11 +150,10 @@ fn test_context_shields_from_outer_two_domains() {
 }
 
 #[test]
-#[ignore = "defect: a shielded scope's own deadline never fires when entered inside an already cancelled scope (hangs)"]
 fn test_move_on_after_moves_on_even_if_shielded() {
     run_paused_within(
         "test_move_on_after_moves_on_even_if_shielded",
-        DEFECT_WATCHDOG,
+        HANG_WATCHDOG,
         async {
             let t0 = Instant::now();
             let outer = CancelScope::new();
@@ -183,11 +182,10 @@ fn test_move_on_after_moves_on_even_if_shielded() {
 }
 
 #[test]
-#[ignore = "defect: a shielded scope's own deadline never fires when entered inside an already cancelled scope (hangs)"]
 fn test_fail_after_fails_even_if_shielded() {
     run_paused_within(
         "test_fail_after_fails_even_if_shielded",
-        DEFECT_WATCHDOG,
+        HANG_WATCHDOG,
         async {
             let t0 = Instant::now();
             let outer = CancelScope::new();
@@ -272,9 +270,8 @@ fn test_timeouts_raise_value_error() {
 }
 
 #[test]
-#[ignore = "defect: a relative timeout is invisible in the body's first poll (deadline() is None)"]
 fn test_timeout_deadline_on_entry() {
-    run_paused_within("test_timeout_deadline_on_entry", DEFECT_WATCHDOG, async {
+    run_paused_within("test_timeout_deadline_on_entry", HANG_WATCHDOG, async {
         let scope = CancelScope::new().timeout(Duration::from_secs(5));
         let h = scope.handle();
         // The clock moves between building the scope and entering it: the timeout counts
@@ -363,11 +360,10 @@ fn test_invalid_access_unentered() {
 /// The other half of `test_invalid_access_unentered`: `cs.deadline = 7` on an unentered
 /// relative scope (a *later* deadline than the timeout would give) is the deadline it gets.
 #[test]
-#[ignore = "defect (relative timeout undoing set_deadline, here made before entry): the 5 s timeout replaces a later set_deadline"]
 fn test_invalid_access_unentered_later_deadline() {
     run_paused_within(
         "test_invalid_access_unentered_later_deadline",
-        DEFECT_WATCHDOG,
+        HANG_WATCHDOG,
         async {
             let scope = CancelScope::new().timeout(Duration::from_secs(5));
             let h = scope.handle();

@@ -213,8 +213,8 @@ fn test_nursery_start_child_exits_without_started() {
 }
 
 #[test]
-fn an_empty_nursery_in_a_cancelled_scope_exits_through_a_checkpoint() {
-    // Trio: an empty nursery's exit executes a checkpoint, so the code after it does not run.
+fn an_empty_nursery_in_a_cancelled_scope_returns_and_the_next_checkpoint_is_cancelled() {
+    // Trio: a nursery's exit is a schedule point, not a cancellation point.
     run_paused("empty_nursery_in_cancelled_scope", async {
         let cs = CancelScope::new();
         let h = cs.handle();
@@ -222,7 +222,29 @@ fn an_empty_nursery_in_a_cancelled_scope_exits_through_a_checkpoint() {
         let out = cs
             .run(async {
                 let r = trellis::nursery(async |_n| {}).await;
-                unreachable!("the nursery's exit is a checkpoint: {r:?}");
+                assert!(r.is_ok());
+                trellis::checkpoint().await;
+                unreachable!("the next checkpoint is cancelled");
+            })
+            .await;
+        assert_eq!(out, None::<()>);
+        assert!(h.cancelled_caught());
+    });
+}
+
+#[test]
+fn a_nursery_whose_body_was_cancelled_leaves_the_catch_to_the_enclosing_scope() {
+    run_paused("cancelled_body_nursery_in_cancelled_scope", async {
+        let cs = CancelScope::new();
+        let h = cs.handle();
+        h.cancel();
+        let out = cs
+            .run(async {
+                let r = trellis::nursery(async |_n| {
+                    trellis::checkpoint().await;
+                })
+                .await;
+                unreachable!("the cancelled body's nursery does not return: {r:?}");
             })
             .await;
         assert_eq!(out, None::<()>);

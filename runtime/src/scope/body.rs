@@ -11,8 +11,9 @@
 //! 1. **Enter** (first poll only, [`ScopeCore::begin`]). Attach the node under the scope that
 //!    encloses this poll (a nursery child's node is attached under its nursery at spawn
 //!    instead), hold the enclosing scopes of the task if shielded, and turn a relative timeout
-//!    into an absolute deadline (`now + timeout`, a plain store). A deadline already past
-//!    cancels the scope here. From now on [`CancelHandle::deadline`] tells the truth, and a
+//!    into an absolute deadline (`now + timeout`, a plain atomic store; for a scope without a
+//!    `CancelHandle`, whose deadline nobody can read, the store waits until the timer is
+//!    armed). A deadline already past cancels the scope here. From now on [`CancelHandle::deadline`] tells the truth, and a
 //!    `set_deadline` made by the body replaces the stored deadline: nothing undoes it later.
 //! 2. **Poll the body** with this node current ([`ScopeCore::enter_body`]), unless it must stop
 //!    (cancelled and not held); the first poll always runs: code runs until its first
@@ -26,7 +27,10 @@
 //!    scope's own deadline fires there. The timer is armed lazily: a body that finishes in its
 //!    first poll never touches the timer queue.
 //! 4. **Catch or defer** ([`ScopeCore::catch`]), once the body has been dropped for a
-//!    cancellation: release the hold, then look outward. If the scope enclosing *this poll*
+//!    cancellation: release the hold, then look outward. First every enclosing scope of the
+//!    task whose deadline has passed is cancelled (`Node::expire_deadlines_outward`: a passed
+//!    deadline is a cancellation even before its timer fired, so of two scopes both due the
+//!    outer catches, as in Trio). Then, if the scope enclosing *this poll*
 //!    (the current scope once our `Enter` is gone) is cancelled and this one is not shielded,
 //!    stay `Pending`: that scope's future is on the call stack right above us and catches as
 //!    soon as we return (the outermost cancelled scope catches). Otherwise this scope catches
@@ -58,8 +62,13 @@ use crate::time::{Instant, Sleep, deadline_after, sleep_until};
 /// The cancel-delivery state of one scope future (see the module docs for the steps).
 pub(crate) struct ScopeCore {
     node: Arc<Node>,
-    /// A relative timeout, turned into the node's deadline at entry.
+    /// A relative timeout, turned into a deadline at entry.
     timeout: Option<Duration>,
+    /// Somebody outside can read the node's deadline (a `CancelHandle` exists): a timeout's
+    /// deadline is stored at entry. Without one, nobody can tell, so it waits in `unstored`
+    /// until the timer is armed (the fast path of a timeout around ready work stores nothing).
+    observed: bool,
+    unstored: Option<Instant>,
     /// The deadline's timer, armed after the body's first `Pending`.
     timer: Option<Sleep>,
     entered: bool,
@@ -68,10 +77,14 @@ pub(crate) struct ScopeCore {
 }
 
 impl ScopeCore {
-    pub(crate) fn new(node: Arc<Node>, timeout: Option<Duration>) -> ScopeCore {
+    /// The core of a scope future over `node`. `observed`: a handle to the node exists, so
+    /// its deadline must be readable from the scope's entry on.
+    pub(crate) fn new(node: Arc<Node>, timeout: Option<Duration>, observed: bool) -> ScopeCore {
         ScopeCore {
             node,
             timeout,
+            observed,
+            unstored: None,
             timer: None,
             entered: false,
             holding: false,
@@ -93,14 +106,23 @@ impl ScopeCore {
         if self.node.shield_flag() {
             self.hold(true);
         }
-        let deadline = match self.timeout.take() {
-            Some(timeout) => Some(
-                self.node
-                    .merge_deadline(deadline_after(Instant::now(), timeout)),
-            ),
-            None => self.node.deadline(),
+        // One clock read and no lock (the deadline is an atomic).
+        let timeout = self.timeout.take().filter(|_| !self.node.deadline_moved());
+        let due = match timeout {
+            Some(timeout) if !self.observed => {
+                let now = Instant::now();
+                let at = deadline_after(now, timeout);
+                self.unstored = Some(at);
+                now >= self.node.deadline().map_or(at, |d| d.min(at))
+            }
+            Some(timeout) => {
+                let now = Instant::now();
+                let at = deadline_after(now, timeout);
+                now >= self.node.merge_deadline(at).unwrap_or(at)
+            }
+            None => self.node.deadline().is_some_and(|at| Instant::now() >= at),
         };
-        if deadline.is_some_and(|at| Instant::now() >= at) {
+        if due {
             // Already due: the body's first checkpoint is cancelled.
             self.node.cancel();
         }
@@ -122,6 +144,9 @@ impl ScopeCore {
     }
 
     fn arm_deadline(&mut self, cx: &mut Context<'_>) {
+        if let Some(at) = self.unstored.take() {
+            self.node.merge_deadline(at);
+        }
         let Some(deadline) = self.node.deadline() else {
             self.timer = None;
             return;
@@ -144,7 +169,14 @@ impl ScopeCore {
     /// is cancelled, not shielded, and the enclosing scope (current now, outside our `Enter`)
     /// is cancelled too: that scope's future catches right after we return.
     pub(crate) fn defers(&self) -> bool {
-        self.node.is_effective() && !self.node.shield_flag() && current::is_cancelled()
+        if !self.node.is_effective() || self.node.shield_flag() {
+            return false;
+        }
+        let Some(enclosing) = current::current() else {
+            return false;
+        };
+        enclosing.expire_deadlines_outward();
+        enclosing.is_effective()
     }
 
     /// Step 4, once the body was dropped for a cancellation: `Ready` if this scope catches it,

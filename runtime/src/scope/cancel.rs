@@ -179,8 +179,10 @@ impl CancelScope {
     /// Dropping the returned future drops `future` (and releases the scope). A cancelled scope
     /// drops `future` at its next checkpoint, on the thread that polls it.
     pub fn run<F: Future>(self, future: F) -> ScopeRun<F> {
+        // Handles are the node's only other owners, and none can be made from now on.
+        let observed = Arc::strong_count(&self.node) > 1;
         ScopeRun {
-            core: ScopeCore::new(self.node, self.timeout),
+            core: ScopeCore::new(self.node, self.timeout, observed),
             future: Some(future),
         }
     }

@@ -29,7 +29,7 @@
 
 use std::sync::{Arc, OnceLock, Weak};
 
-use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::loom::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use crate::loom::sync::{Mutex, MutexGuard};
 use crate::time::Instant;
 use std::task::Waker;
@@ -48,11 +48,16 @@ pub(crate) struct Node {
     requested: AtomicBool,
     caught: AtomicBool,
     holds: AtomicUsize,
-    /// A deadline was ever set (a lock-free test for the common case of none).
-    has_deadline: AtomicBool,
+    /// The deadline, encoded by [`encode_deadline`]; [`NO_DEADLINE`] if none. An atomic, so
+    /// entering a scope with a timeout and reading the deadline take no lock.
+    deadline: AtomicI64,
     /// The scope's future completed or was dropped (`body.rs`): a passed deadline read after
     /// this no longer cancels it.
     exited: AtomicBool,
+    /// `CancelHandle::set_deadline` was called: a relative timeout not yet turned into a
+    /// deadline no longer applies (as in Trio, setting the deadline of an unentered relative
+    /// scope makes it absolute).
+    deadline_moved: AtomicBool,
     inner: Mutex<Inner>,
 }
 
@@ -61,7 +66,6 @@ struct Inner {
     /// Dead entries are pruned when `children` reaches this length (amortised O(1) attach).
     prune_at: usize,
     waker: Option<Waker>,
-    deadline: Option<Instant>,
 }
 
 impl Node {
@@ -86,13 +90,13 @@ impl Node {
             requested: AtomicBool::new(false),
             caught: AtomicBool::new(false),
             holds: AtomicUsize::new(0),
-            has_deadline: AtomicBool::new(deadline.is_some()),
+            deadline: AtomicI64::new(deadline.map_or(NO_DEADLINE, encode_deadline)),
             exited: AtomicBool::new(false),
+            deadline_moved: AtomicBool::new(false),
             inner: Mutex::new(Inner {
                 children: Vec::new(),
                 prune_at: PRUNE_MIN,
                 waker: None,
-                deadline,
             }),
         }
     }
@@ -164,30 +168,32 @@ impl Node {
     }
 
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        if !self.has_deadline.load(Ordering::Acquire) {
-            return None;
-        }
-        self.lock().deadline
+        decode_deadline(self.deadline.load(Ordering::Acquire))
     }
 
     /// Sets the deadline to `deadline` or keeps an earlier one, without waking anyone (the
-    /// scope's own task calls this); returns the deadline now in force.
-    pub(crate) fn merge_deadline(&self, deadline: Instant) -> Instant {
-        let mut inner = self.lock();
-        let merged = inner.deadline.map_or(deadline, |d| d.min(deadline));
-        inner.deadline = Some(merged);
-        self.has_deadline.store(true, Ordering::Release);
-        merged
+    /// builder and the scope's own task on entry call this); returns the earlier deadline if
+    /// one was kept.
+    pub(crate) fn merge_deadline(&self, deadline: Instant) -> Option<Instant> {
+        let new = encode_deadline(deadline);
+        let old = self.deadline.fetch_min(new, Ordering::AcqRel);
+        if old < new {
+            decode_deadline(old)
+        } else {
+            None
+        }
     }
 
-    /// Moves the deadline and wakes the scope's task so it re-arms its timer.
+    /// Moves the deadline and wakes the scope's task so it re-arms its timer. The store comes
+    /// before the waker is read under the lock, and the task reads the deadline after
+    /// registering under the same lock: either the task sees the new deadline, or it is woken.
     pub(crate) fn set_deadline(&self, deadline: Option<Instant>) {
-        let waker = {
-            let mut inner = self.lock();
-            inner.deadline = deadline;
-            self.has_deadline.store(true, Ordering::Release);
-            inner.waker.clone()
-        };
+        self.deadline_moved.store(true, Ordering::Release);
+        self.deadline.store(
+            deadline.map_or(NO_DEADLINE, encode_deadline),
+            Ordering::Release,
+        );
+        let waker = self.lock().waker.clone();
         if let Some(waker) = waker {
             waker.wake();
         }
@@ -228,6 +234,28 @@ impl Node {
         }
     }
 
+    pub(crate) fn deadline_moved(&self) -> bool {
+        self.deadline_moved.load(Ordering::Acquire)
+    }
+
+    /// Applies every passed deadline of this scope and its enclosing scopes of the same task
+    /// (up to a shield, which blocks the outer ones): a deadline that passed is a cancellation
+    /// whether or not its timer has fired yet, so when an inner and an outer scope are both
+    /// due, the outer one is cancelled too and catches.
+    pub(crate) fn expire_deadlines_outward(self: &Arc<Self>) {
+        let mut node = self.clone();
+        loop {
+            node.cancel_called_now();
+            if node.shield_flag() || node.task_root {
+                return;
+            }
+            match node.parent.get() {
+                Some(parent) => node = parent.clone(),
+                None => return,
+            }
+        }
+    }
+
     pub(crate) fn set_exited(&self) {
         self.exited.store(true, Ordering::Release);
     }
@@ -264,6 +292,41 @@ impl Node {
             node = n.parent.get();
         }
     }
+}
+
+/// "No deadline" in [`Node::deadline`]'s encoding (later than any deadline, so `fetch_min`
+/// merges).
+const NO_DEADLINE: i64 = i64::MAX;
+
+/// The origin of the deadline encoding: the first instant the process encoded.
+fn epoch() -> std::time::Instant {
+    static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
+}
+
+/// Signed nanoseconds from [`epoch`]: exact for any instant within ±292 years of it (deadlines
+/// are capped at about 30 years ahead by `deadline_after`); clamped beyond.
+fn encode_deadline(at: Instant) -> i64 {
+    let at = at.into_std();
+    let epoch = epoch();
+    let clamp = |d: std::time::Duration| i64::try_from(d.as_nanos()).unwrap_or(NO_DEADLINE - 1);
+    match at.checked_duration_since(epoch) {
+        Some(after) => clamp(after).min(NO_DEADLINE - 1),
+        None => -clamp(epoch.duration_since(at)),
+    }
+}
+
+fn decode_deadline(nanos: i64) -> Option<Instant> {
+    if nanos == NO_DEADLINE {
+        return None;
+    }
+    let offset = std::time::Duration::from_nanos(nanos.unsigned_abs());
+    let epoch = epoch();
+    Some(Instant::from(if nanos >= 0 {
+        epoch + offset
+    } else {
+        epoch - offset
+    }))
 }
 
 #[cfg(all(test, trellis_loom))]

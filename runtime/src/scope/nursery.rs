@@ -54,9 +54,11 @@ use crate::task::TaskBuilder;
 /// # Cancellation
 ///
 /// If an enclosing scope is cancelled, the body and children are cancelled and the nursery
-/// waits for the children to be dropped before it lets the enclosing scope finish (drain).
-/// Its exit is a checkpoint, as in Trio: a nursery that finished cleanly inside a cancelled
-/// scope does not return, the enclosing scope catches; failures are still returned.
+/// waits for the children to be dropped before it lets the enclosing scope finish (drain); the
+/// enclosing scope then catches. As in Trio, the nursery's exit is not itself a cancellation
+/// point: a nursery whose body and children all finished (none was dropped at a checkpoint)
+/// returns `Ok(())` even inside a cancelled scope, and the next checkpoint is cancelled.
+/// Failures are always returned.
 /// Dropping the nursery future cancels its children (they never outlive the runtime); the
 /// body is dropped before the nursery closes, so a destructor in the body may still start
 /// children (they start cancelled, and run to their first checkpoint).
@@ -73,14 +75,16 @@ where
                 failures: Vec::new(),
                 waker: None,
                 closed: false,
+                child_cancelled: false,
             }),
         }),
     };
     let body = body(&nursery);
     NurseryRun {
-        core: ScopeCore::new(nursery.shared.node.clone(), None),
+        core: ScopeCore::new(nursery.shared.node.clone(), None, false),
         shared: nursery.shared.clone(),
         body: Some(body),
+        body_cancelled: false,
     }
     .await
 }
@@ -95,6 +99,9 @@ struct State {
     failures: Vec<TaskFailure>,
     waker: Option<Waker>,
     closed: bool,
+    /// A child was dropped for a cancellation (it did not finish): the nursery's exit then
+    /// leaves the catch to a cancelled enclosing scope, as Trio's re-raises the `Cancelled`.
+    child_cancelled: bool,
 }
 
 impl Shared {
@@ -123,12 +130,18 @@ impl Shared {
     /// A child or the body finished; a failure cancels the nursery's scope (which wakes the
     /// nursery's task), and the last child wakes it too.
     fn finished(&self, is_child: bool, failure: Option<TaskFailure>) {
+        self.ended(is_child, failure, false);
+    }
+
+    /// [`finished`](Self::finished), noting whether a child was dropped for a cancellation.
+    fn ended(&self, is_child: bool, failure: Option<TaskFailure>, cancelled: bool) {
         let cancel = failure.is_some();
         let waker = {
             let mut state = self.lock();
             if let Some(failure) = failure {
                 state.failures.push(failure);
             }
+            state.child_cancelled |= cancelled;
             if is_child {
                 state.live -= 1;
             }
@@ -536,13 +549,18 @@ struct ChildToken {
 
 impl ChildToken {
     fn report(&mut self, failure: Option<TaskFailure>) {
+        self.report_end(failure, false);
+    }
+
+    /// Reports the child's end once; `cancelled`: it was dropped for a cancellation.
+    fn report_end(&mut self, failure: Option<TaskFailure>, cancelled: bool) {
         if !self.reported {
             self.reported = true;
             let failure = match &self.start {
                 Some(hook) => hook.child_finished(failure),
                 None => failure,
             };
-            self.nursery.finished(true, failure);
+            self.nursery.ended(true, failure, cancelled);
         }
     }
 }
@@ -774,7 +792,7 @@ impl<F> Child<F> {
     fn with(token: ChildToken, future: Option<F>) -> Child<F> {
         Child {
             // The node is already attached under the nursery (`Node::new_task_root`).
-            core: ScopeCore::new(token.node.clone(), None),
+            core: ScopeCore::new(token.node.clone(), None, false),
             token,
             future,
         }
@@ -786,14 +804,16 @@ impl<F> Child<F> {
         Child::with(token, None)
     }
 
-    fn stop(&mut self, failure: Option<TaskFailure>) -> Poll<()> {
+    /// Drops the child's code and reports its end; `cancelled`: it did not finish, it was
+    /// stopped at a checkpoint for a cancellation.
+    fn stop(&mut self, failure: Option<TaskFailure>, cancelled: bool) -> Poll<()> {
         // Drop the child's code first (its destructor may panic: that is a failure too).
         let dropped = catch_unwind(AssertUnwindSafe(|| self.future = None));
         let failure = failure.or(dropped
             .err()
             .map(|p| TaskFailure::Panic(PanicPayload::new(p))));
         self.core.finish();
-        self.token.report(failure);
+        self.token.report_end(failure, cancelled);
         Poll::Ready(())
     }
 }
@@ -810,10 +830,10 @@ where
         let this = unsafe { self.get_unchecked_mut() };
         // The steps are those of `body.rs`; a task root always catches its own cancellation.
         if !this.core.begin() {
-            return this.stop(None);
+            return this.stop(None, true);
         }
         let Some(future) = this.future.as_mut() else {
-            return this.stop(None);
+            return this.stop(None, false);
         };
         let polled = this.core.enter_body(|| {
             catch_unwind(AssertUnwindSafe(|| {
@@ -825,9 +845,9 @@ where
             }))
         });
         match polled {
-            Ok(Poll::Ready(failure)) => this.stop(failure),
-            Err(payload) => this.stop(Some(TaskFailure::Panic(PanicPayload::new(payload)))),
-            Ok(Poll::Pending) if this.core.must_stop_after_pending(cx) => this.stop(None),
+            Ok(Poll::Ready(failure)) => this.stop(failure, false),
+            Err(payload) => this.stop(Some(TaskFailure::Panic(PanicPayload::new(payload))), false),
+            Ok(Poll::Pending) if this.core.must_stop_after_pending(cx) => this.stop(None, true),
             Ok(Poll::Pending) => Poll::Pending,
         }
     }
@@ -838,6 +858,8 @@ struct NurseryRun<B> {
     core: ScopeCore,
     shared: Arc<Shared>,
     body: Option<B>,
+    /// The body was dropped at a checkpoint for a cancellation (it did not finish).
+    body_cancelled: bool,
 }
 
 impl<B> NurseryRun<B> {
@@ -863,6 +885,7 @@ where
         let poll_body = this.core.begin();
         if let Some(body) = this.body.as_mut() {
             if !poll_body {
+                this.body_cancelled = true;
                 this.drop_body();
             } else {
                 let polled = this.core.enter_body(|| {
@@ -888,6 +911,7 @@ where
                     }
                     Ok(Poll::Pending) => {
                         if this.core.must_stop_after_pending(cx) {
+                            this.body_cancelled = true;
                             this.drop_body();
                         }
                     }
@@ -907,15 +931,17 @@ where
             return Poll::Pending;
         }
         let failures = std::mem::take(&mut state.failures);
+        let cancelled = this.body_cancelled || state.child_cancelled;
         state.closed = true;
         drop(state);
         this.core.finish();
         if !failures.is_empty() {
             return Poll::Ready(Err(NurseryError::new(failures)));
         }
-        if this.core.defers() {
-            // An enclosing scope of this poll was cancelled: it catches, right after us (an
-            // empty nursery's exit is a checkpoint, as in Trio).
+        if cancelled && this.core.defers() {
+            // Something inside was cancelled by an enclosing scope of this poll: that scope
+            // catches, right after us. The exit itself is no cancellation point (as in Trio):
+            // a nursery whose body and children all finished returns even in a cancelled scope.
             return Poll::Pending;
         }
         let node = this.core.node();

@@ -1,6 +1,7 @@
 //! Scheduler hot-path benchmarks: Trellis against tokio (multi-thread) and async-executor,
-//! side by side in one binary and one run (see `BENCHMARKS.md` and
-//! `reference/runtime-anchors.md` §2 for the shapes and the peers' own constants).
+//! side by side in one binary and one run (see `BENCHMARKS.md` for the shapes; their constants
+//! are those of tokio's `benches/rt_multi_threaded.rs` and async-executor's
+//! `benches/executor.rs`, so figures compare with theirs).
 //!
 //! # Benchmark ids
 //!

@@ -1,4 +1,4 @@
-//! Cancel scopes: DESIGN.md section 3, items 6-8, each test named after its item.
+//! Cancel scopes: ARCHITECTURE.md, guarantees G6-G8, each test named after its item.
 
 mod support;
 

@@ -1,4 +1,4 @@
-//! MPMC stress (reliability.md I1, "no lost wakeup"): 4 producers × 4 consumers pass 100_000
+//! MPMC stress (ARCHITECTURE.md, invariant I1, "no lost wakeup"): 4 producers × 4 consumers pass 100_000
 //! messages per run over `bounded(1)`, `unbounded()` and a rendezvous channel, between tasks on
 //! 4 workers and between plain threads and tasks; the count and the sum must be exact. A lost
 //! wakeup hangs a run, and the 60 s watchdog turns the hang into a failure that names the run.

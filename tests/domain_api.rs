@@ -1,7 +1,7 @@
 //! The domain API: `DomainId`, `domain::current`, `domain::count`, `spawn_local` (and its panic
 //! outside a domain, which names `spawn_on`), `spawn_on` from everywhere (and its clear panic for
 //! an unknown domain, never a hang), join handles awaited from anywhere, and aborting a pinned
-//! task from another domain (dropped at home). DESIGN.md section 3 items 11 and 14.
+//! task from another domain (dropped at home). ARCHITECTURE.md, guarantees G11 and G14.
 #![cfg(panic = "unwind")]
 
 mod domain_common;

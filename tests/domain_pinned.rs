@@ -1,4 +1,4 @@
-//! Pinned stays home (DESIGN.md section 3 item 11): a pinned task is polled and dropped only on
+//! Pinned stays home (ARCHITECTURE.md, guarantee G11): a pinned task is polled and dropped only on
 //! its home domain's thread, whether it completes, is aborted from another thread (parked, or
 //! before its first poll), is woken from other threads, the blocking pool or a timer, or is
 //! dropped at shutdown (parked forever, queued, sleeping, yielding). Every poll and every drop

@@ -1,5 +1,5 @@
 //! Scheduling with domains: pinned tasks are never stolen while stealable tasks keep being
-//! stolen (DESIGN.md section 3 items 11 and 15), and each domain is fair between its pinned
+//! stolen (ARCHITECTURE.md, guarantees G11 and G15), and each domain is fair between its pinned
 //! tasks and stealable work (`domain/mod.rs`, "Fairness"): neither kind starves the other.
 
 mod domain_common;

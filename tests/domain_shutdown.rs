@@ -1,4 +1,4 @@
-//! Shutdown with domains (DESIGN.md section 3 items 11 and 12): dropping the runtime drops every
+//! Shutdown with domains (ARCHITECTURE.md, guarantees G11 and G12): dropping the runtime drops every
 //! pinned task exactly once on its home thread and resolves their join handles to Cancelled;
 //! `spawn_on`, `spawn_local` and wakes issued from `Drop` impls during shutdown yield Cancelled
 //! (or run), never hang; `shutdown_timeout` and a runtime dropped from its own pinned task

@@ -1,4 +1,4 @@
-//! Nurseries: DESIGN.md section 3, items 1-5 and 9, each test named after its item.
+//! Nurseries: ARCHITECTURE.md, guarantees G1-G5 and G9, each test named after its item.
 
 mod support;
 

@@ -1,5 +1,5 @@
 //! Runtime construction and `block_on`: the builder, `Runtime::new`, `trellis::run`, worker thread
-//! names, and the `block_on` misuse panics (DESIGN.md section 3 item 14).
+//! names, and the `block_on` misuse panics (ARCHITECTURE.md, guarantee G14).
 
 mod support;
 

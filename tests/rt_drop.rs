@@ -1,4 +1,4 @@
-//! Drop accounting (reliability.md I2/I3): every spawned future is dropped exactly once and every
+//! Drop accounting (ARCHITECTURE.md, invariants I2/I3): every spawned future is dropped exactly once and every
 //! produced output is dropped exactly once, across a matrix of
 //! {body returns, body panics} x {JoinHandle dropped before finish, dropped after finish, awaited}
 //! x {no abort, abort before first poll, abort while parked, abort after finish} x {1, 2 workers}.

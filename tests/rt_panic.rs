@@ -1,4 +1,4 @@
-//! Panic isolation (reliability.md I5): a panicking task yields `JoinError::is_panic` with its
+//! Panic isolation (ARCHITECTURE.md, invariant I5): a panicking task yields `JoinError::is_panic` with its
 //! payload, never kills its worker, and never loses other tasks.
 #![cfg(panic = "unwind")]
 

@@ -1,4 +1,4 @@
-//! Shutdown loses nothing silently (DESIGN.md section 3 item 12, reliability.md I4): dropping or
+//! Shutdown loses nothing silently (ARCHITECTURE.md, guarantee G12 and invariant I4): dropping or
 //! shutting down the runtime cancels every task, drops every future exactly once, joins every
 //! worker thread, and spawning after shutdown yields `JoinError::Cancelled`, never a hang.
 

@@ -1,4 +1,4 @@
-//! No stranded work (DESIGN.md section 3 item 15): a runnable task never waits behind a long poll
+//! No stranded work (ARCHITECTURE.md, guarantee G15): a runnable task never waits behind a long poll
 //! on its worker while another worker is idle, and timers and injected/remote work keep flowing
 //! while tasks yield in a loop. Also a fork-join tree over `spawn`.
 

@@ -1,4 +1,4 @@
-//! Wakeups (reliability.md I1, "no lost wakeup"): a wake that arrives while the task is being
+//! Wakeups (ARCHITECTURE.md, invariant I1, "no lost wakeup"): a wake that arrives while the task is being
 //! polled, wakes from plain threads, ping-pong between tasks and with plain threads, spawns into
 //! an idle runtime, `block_on` woken from another thread, JoinHandle waker replacement, and stale
 //! wakers used after completion and after the runtime is gone.

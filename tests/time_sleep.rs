@@ -257,7 +257,7 @@ fn huge_durations_never_fire_or_are_rejected_clearly() {
     ] {
         // `Instant::now() + d` overflows for the first two. Either the runtime saturates
         // ("never": the sleep stays pending) or it rejects the duration with a panic that
-        // says so (DESIGN.md item 14); it must never complete at once or hang.
+        // says so (ARCHITECTURE.md, guarantee G14); it must never complete at once or hang.
         let res = rt.block_on(rt.spawn(async move {
             let mut s = Box::pin(sleep(d));
             futures_lite::future::poll_once(s.as_mut()).await.is_none()

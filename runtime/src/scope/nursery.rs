@@ -443,7 +443,8 @@ impl fmt::Debug for Nursery {
     }
 }
 
-/// Starts children in a nursery and cancels it, from any task or thread (`Clone + Send`).
+/// Starts children in a nursery from any task of the runtime, and cancels it from any task or
+/// thread (`Clone + Send`).
 ///
 /// # Examples
 ///

@@ -54,9 +54,9 @@ pub use domain::{DomainId, spawn_local, spawn_on};
 pub use instrument::{Instrument, TaskId, TaskInfo};
 pub use runtime::{Runtime, run, spawn, spawn_blocking};
 pub use scope::{
-    BoxError, CancelHandle, CancelScope, HasOutput, NotStarted, Nursery, NurseryClosed,
-    NurseryError, NurseryHandle, PanicPayload, ScopeRun, TaskFailure, TaskResult, TaskStatus,
-    TooSlow, cancel_requested, checkpoint, fail_after, fail_at, move_on_after, move_on_at, nursery,
-    shielded,
+    BoxError, CancelHandle, CancelScope, ChildHandle, HasOutput, NoValue, NotStarted, Nursery,
+    NurseryClosed, NurseryError, NurseryHandle, PanicPayload, ScopeRun, TaskFailure, TaskResult,
+    TaskStatus, TooSlow, cancel_requested, checkpoint, fail_after, fail_at, move_on_after,
+    move_on_at, nursery, shielded,
 };
 pub use task::{JoinError, JoinHandle, TaskBuilder, yield_now};

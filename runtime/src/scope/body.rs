@@ -1,6 +1,6 @@
 //! The scope core: the cancel-delivery steps that every scope future runs around the code it
 //! holds, written once. `ScopeRun` (`cancel.rs`), a nursery's own future and a nursery child
-//! (`nursery.rs`) each own a [`ScopeCore`] and differ only in what their body is and what they
+//! (`nursery.rs`, `child.rs`) each own a [`ScopeCore`] and differ only in what their body is and what they
 //! return.
 //!
 //! # Protocol

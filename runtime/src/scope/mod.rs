@@ -26,15 +26,19 @@
 
 mod body;
 mod cancel;
+mod child;
 mod current;
 mod error;
 mod node;
 mod nursery;
+mod start;
 
 pub use cancel::{
     CancelHandle, CancelScope, ScopeRun, TooSlow, cancel_requested, checkpoint, fail_after,
     fail_at, move_on_after, move_on_at, shielded,
 };
+pub use child::{ChildHandle, NoValue};
 pub(crate) use current::is_cancelled;
 pub use error::{BoxError, HasOutput, NurseryError, PanicPayload, TaskFailure, TaskResult};
-pub use nursery::{NotStarted, Nursery, NurseryClosed, NurseryHandle, TaskStatus, nursery};
+pub use nursery::{Nursery, NurseryClosed, NurseryHandle, nursery};
+pub use start::{NotStarted, TaskStatus};

@@ -8,12 +8,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use super::body::ScopeCore;
+use super::child::{Child, ChildHandle, ChildToken, valued};
 use super::current;
-use super::error::{NurseryError, PanicPayload, TaskFailure, TaskResult};
+use super::error::{BoxError, NurseryError, PanicPayload, TaskFailure, TaskResult};
 use super::node::Node;
+use super::start::{StartSlot, StartWait, TaskStatus};
 use crate::domain::DomainId;
 use crate::instrument::TaskName;
-use crate::loom::sync::{Mutex as LoomMutex, MutexGuard as LoomMutexGuard};
 use crate::task::TaskBuilder;
 
 /// Opens a nursery, runs `body` in it, and returns once the body and every child it started
@@ -89,7 +90,7 @@ where
     .await
 }
 
-struct Shared {
+pub(super) struct Shared {
     node: Arc<Node>,
     state: Mutex<State>,
 }
@@ -119,22 +120,20 @@ impl Shared {
         }
         state.live += 1;
         drop(state);
-        Some(ChildToken {
-            nursery: self.clone(),
-            node: Node::new_task_root(&self.node),
-            reported: false,
-            start: None,
-        })
+        Some(ChildToken::new(
+            self.clone(),
+            Node::new_task_root(&self.node),
+        ))
     }
 
     /// A child or the body finished; a failure cancels the nursery's scope (which wakes the
     /// nursery's task), and the last child wakes it too.
-    fn finished(&self, is_child: bool, failure: Option<TaskFailure>) {
+    pub(super) fn finished(&self, is_child: bool, failure: Option<TaskFailure>) {
         self.ended(is_child, failure, false);
     }
 
     /// [`finished`](Self::finished), noting whether a child was dropped for a cancellation.
-    fn ended(&self, is_child: bool, failure: Option<TaskFailure>, cancelled: bool) {
+    pub(super) fn ended(&self, is_child: bool, failure: Option<TaskFailure>, cancelled: bool) {
         let cancel = failure.is_some();
         let waker = {
             let mut state = self.lock();
@@ -157,6 +156,95 @@ impl Shared {
         if let Some(waker) = waker {
             waker.wake();
         }
+    }
+}
+
+/// Starting children, written once for `&Nursery` and `NurseryHandle`.
+impl Shared {
+    fn start_soon<F>(
+        self: &Arc<Self>,
+        name: Option<TaskName>,
+        future: F,
+    ) -> Result<(), NurseryClosed>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskResult,
+    {
+        let token = self.child().ok_or(NurseryClosed)?;
+        drop(TaskBuilder::named(name).spawn(Child::new(token, future)));
+        Ok(())
+    }
+
+    fn start_soon_on<M, F>(self: &Arc<Self>, domain: DomainId, make: M) -> Result<(), NurseryClosed>
+    where
+        M: FnOnce() -> F + Send + 'static,
+        F: Future + 'static,
+        F::Output: TaskResult,
+    {
+        let token = self.child().ok_or(NurseryClosed)?;
+        // `make` runs on `domain`; a panic there is the child's failure, like one in its poll.
+        drop(TaskBuilder::named(child_name::<F>(None)).spawn_on(
+            domain,
+            move || match catch_unwind(AssertUnwindSafe(make)) {
+                Ok(future) => Child::new(token, future),
+                Err(payload) => Child::failed(token, PanicPayload::new(payload)),
+            },
+        ));
+        Ok(())
+    }
+
+    fn start_soon_local<F>(self: &Arc<Self>, future: F) -> Result<(), NurseryClosed>
+    where
+        F: Future + 'static,
+        F::Output: TaskResult,
+    {
+        let token = self.child().ok_or(NurseryClosed)?;
+        drop(TaskBuilder::named(child_name::<F>(None)).spawn_local(Child::new(token, future)));
+        Ok(())
+    }
+
+    fn spawn<F, T, E>(self: &Arc<Self>, future: F) -> Result<ChildHandle<T>, NurseryClosed>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Into<BoxError> + Send + 'static,
+    {
+        let name = child_name::<F>(None);
+        let (child, handle) = valued(future);
+        self.start_soon(name, child)?;
+        Ok(handle)
+    }
+
+    async fn start<F, Fut, V>(self: &Arc<Self>, f: F) -> Result<V, TaskFailure>
+    where
+        F: FnOnce(TaskStatus<V>) -> Fut,
+        Fut: Future + Send + 'static,
+        Fut::Output: TaskResult,
+        V: Send + 'static,
+    {
+        // A checkpoint: in a cancelled scope, `start` starts nothing and never completes (the
+        // enclosing scope drops it right away).
+        std::future::poll_fn(|_| {
+            if current::is_cancelled() {
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        })
+        .await;
+        let slot = Arc::new(StartSlot::new());
+        let Some(mut token) = self.child() else {
+            return Err(TaskFailure::Error(Box::new(NurseryClosed)));
+        };
+        token.start = Some(slot.clone());
+        let future = f(TaskStatus { slot: slot.clone() });
+        drop(TaskBuilder::named(child_name::<Fut>(None)).spawn(Child::new(token, future)));
+        StartWait {
+            slot,
+            nursery: self.clone(),
+            done: false,
+        }
+        .await
     }
 }
 
@@ -235,10 +323,8 @@ impl Nursery {
         F: Future + Send + 'static,
         F::Output: TaskResult,
     {
-        let Some(token) = self.shared.child() else {
-            return; // see `Shared::child`: not reachable through `&Nursery`
-        };
-        drop(TaskBuilder::named(child_name::<F>(name)).spawn(Child::new(token, future)));
+        // Never closed while a `&Nursery` exists (see `Shared::child`).
+        let _ = self.shared.start_soon(child_name::<F>(name), future);
     }
 
     /// Starts a child pinned to `domain`: `make` runs there and builds the future, which may be
@@ -271,17 +357,7 @@ impl Nursery {
         F: Future + 'static,
         F::Output: TaskResult,
     {
-        let Some(token) = self.shared.child() else {
-            return; // see `Shared::child`: not reachable through `&Nursery`
-        };
-        // `make` runs on `domain`; a panic there is the child's failure, like one in its poll.
-        drop(TaskBuilder::named(child_name::<F>(None)).spawn_on(
-            domain,
-            move || match catch_unwind(AssertUnwindSafe(make)) {
-                Ok(future) => Child::new(token, future),
-                Err(payload) => Child::failed(token, PanicPayload::new(payload)),
-            },
-        ));
+        let _ = self.shared.start_soon_on(domain, make); // never closed here
     }
 
     /// Starts a child pinned to the current domain; it may be `!Send`.
@@ -313,10 +389,41 @@ impl Nursery {
         F: Future + 'static,
         F::Output: TaskResult,
     {
-        let Some(token) = self.shared.child() else {
-            return; // see `Shared::child`: not reachable through `&Nursery`
+        let _ = self.shared.start_soon_local(future); // never closed here
+    }
+
+    /// Starts a child whose value can be awaited: the `Ok` value of `future` goes to the
+    /// returned [`ChildHandle`], an `Err` (or a panic) fails the nursery like any child's
+    /// failure. asyncio's `TaskGroup.create_task`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// trellis::run(async {
+    ///     let mut total = 0;
+    ///     trellis::nursery(async |n| {
+    ///         let parts: Vec<_> = (1..=4u64)
+    ///             .map(|i| n.spawn(async move { Ok::<_, std::io::Error>(i * i) }))
+    ///             .collect();
+    ///         for part in parts {
+    ///             total += part.await.unwrap();
+    ///         }
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    ///     assert_eq!(total, 30);
+    /// });
+    /// ```
+    pub fn spawn<F, T, E>(&self, future: F) -> ChildHandle<T>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Into<BoxError> + Send + 'static,
+    {
+        let Ok(handle) = self.shared.spawn(future) else {
+            unreachable!("a nursery is open while a `&Nursery` exists (see `Shared::child`)")
         };
-        drop(TaskBuilder::named(child_name::<F>(None)).spawn_local(Child::new(token, future)));
+        handle
     }
 
     /// Starts `f(status)` as a child and waits until it calls `status.started(value)`; returns
@@ -367,30 +474,7 @@ impl Nursery {
         Fut::Output: TaskResult,
         V: Send + 'static,
     {
-        // A checkpoint: in a cancelled scope, `start` starts nothing and never completes (the
-        // enclosing scope drops it right away).
-        std::future::poll_fn(|_| {
-            if current::is_cancelled() {
-                Poll::Pending
-            } else {
-                Poll::Ready(())
-            }
-        })
-        .await;
-        let slot = Arc::new(StartSlot::new());
-        let Some(mut token) = self.shared.child() else {
-            // See `Shared::child`: not reachable through `&Nursery`.
-            return Err(TaskFailure::Error(Box::new(NurseryClosed)));
-        };
-        token.start = Some(slot.clone());
-        let future = f(TaskStatus { slot: slot.clone() });
-        drop(TaskBuilder::named(child_name::<Fut>(None)).spawn(Child::new(token, future)));
-        StartWait {
-            slot,
-            nursery: self.shared.clone(),
-            done: false,
-        }
-        .await
+        self.shared.start(f).await
     }
 
     /// Cancels the nursery's scope: every child and the body. The nursery then returns
@@ -506,9 +590,166 @@ impl NurseryHandle {
         F: Future + Send + 'static,
         F::Output: TaskResult,
     {
-        let token = self.shared.child().ok_or(NurseryClosed)?;
-        drop(TaskBuilder::named(child_name::<F>(None)).spawn(Child::new(token, future)));
-        Ok(())
+        self.shared.start_soon(child_name::<F>(None), future)
+    }
+
+    /// Starts a named stealable child, like [`Nursery::start_soon_named`].
+    ///
+    /// # Errors
+    ///
+    /// [`NurseryClosed`] if the nursery has already finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// trellis::run(async {
+    ///     trellis::nursery(async |n| {
+    ///         let h = n.handle();
+    ///         n.start_soon(async move { h.start_soon_named("sibling", async {}).unwrap() });
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// });
+    /// ```
+    pub fn start_soon_named<F>(
+        &self,
+        name: impl Into<Arc<str>>,
+        future: F,
+    ) -> Result<(), NurseryClosed>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskResult,
+    {
+        self.shared
+            .start_soon(child_name::<F>(Some(name.into())), future)
+    }
+
+    /// Starts a child pinned to `domain`, like [`Nursery::start_soon_on`].
+    ///
+    /// # Errors
+    ///
+    /// [`NurseryClosed`] if the nursery has already finished.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `domain` does not exist.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// trellis::run(async {
+    ///     trellis::nursery(async |n| {
+    ///         let h = n.handle();
+    ///         n.start_soon(async move {
+    ///             h.start_soon_on(trellis::DomainId::new(0), || async {}).unwrap();
+    ///         });
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// });
+    /// ```
+    pub fn start_soon_on<M, F>(&self, domain: DomainId, make: M) -> Result<(), NurseryClosed>
+    where
+        M: FnOnce() -> F + Send + 'static,
+        F: Future + 'static,
+        F::Output: TaskResult,
+    {
+        self.shared.start_soon_on(domain, make)
+    }
+
+    /// Starts a child pinned to the current domain, like [`Nursery::start_soon_local`].
+    ///
+    /// # Errors
+    ///
+    /// [`NurseryClosed`] if the nursery has already finished.
+    ///
+    /// # Panics
+    ///
+    /// Panics outside a domain.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// trellis::run(async {
+    ///     trellis::nursery(async |n| {
+    ///         let h = n.handle();
+    ///         n.start_soon(async move {
+    ///             let here = std::rc::Rc::new(1); // !Send: stays on this domain
+    ///             h.start_soon_local(async move { assert_eq!(*here, 1) }).unwrap();
+    ///         });
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// });
+    /// ```
+    pub fn start_soon_local<F>(&self, future: F) -> Result<(), NurseryClosed>
+    where
+        F: Future + 'static,
+        F::Output: TaskResult,
+    {
+        self.shared.start_soon_local(future)
+    }
+
+    /// Starts a child whose value can be awaited, like [`Nursery::spawn`].
+    ///
+    /// # Errors
+    ///
+    /// [`NurseryClosed`] if the nursery has already finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// trellis::run(async {
+    ///     trellis::nursery(async |n| {
+    ///         let h = n.handle();
+    ///         let child = h.spawn(async { Ok::<_, std::io::Error>("hi") }).unwrap();
+    ///         assert_eq!(child.await.unwrap(), "hi");
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// });
+    /// ```
+    pub fn spawn<F, T, E>(&self, future: F) -> Result<ChildHandle<T>, NurseryClosed>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Into<BoxError> + Send + 'static,
+    {
+        self.shared.spawn(future)
+    }
+
+    /// Starts `f(status)` as a child and waits for its `started`, like [`Nursery::start`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Nursery::start`]; [`NurseryClosed`] (as a `TaskFailure::Error`) if the nursery has
+    /// already finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// trellis::run(async {
+    ///     trellis::nursery(async |n| {
+    ///         let h = n.handle();
+    ///         let v = h.start(|s| async move { s.started(3) }).await.unwrap();
+    ///         assert_eq!(v, 3);
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// });
+    /// ```
+    ///
+    /// # Cancellation
+    ///
+    /// As [`Nursery::start`].
+    pub async fn start<F, Fut, V>(&self, f: F) -> Result<V, TaskFailure>
+    where
+        F: FnOnce(TaskStatus<V>) -> Fut,
+        Fut: Future + Send + 'static,
+        Fut::Output: TaskResult,
+        V: Send + 'static,
+    {
+        self.shared.start(f).await
     }
 
     /// Cancels the nursery, like [`Nursery::cancel`].
@@ -534,323 +775,6 @@ impl NurseryHandle {
 impl fmt::Debug for NurseryHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NurseryHandle").finish_non_exhaustive()
-    }
-}
-
-/// A registered child: reports its end to the nursery exactly once (cancelled if dropped
-/// without reporting, e.g. by runtime shutdown).
-struct ChildToken {
-    nursery: Arc<Shared>,
-    node: Arc<Node>,
-    reported: bool,
-    /// Set for a child started with `Nursery::start`: until it calls `started`, its outcome
-    /// goes to the `start` caller instead of the nursery.
-    start: Option<Arc<dyn StartHook>>,
-}
-
-impl ChildToken {
-    fn report(&mut self, failure: Option<TaskFailure>) {
-        self.report_end(failure, false);
-    }
-
-    /// Reports the child's end once; `cancelled`: it was dropped for a cancellation.
-    fn report_end(&mut self, failure: Option<TaskFailure>, cancelled: bool) {
-        if !self.reported {
-            self.reported = true;
-            let failure = match &self.start {
-                Some(hook) => hook.child_finished(failure),
-                None => failure,
-            };
-            self.nursery.ended(true, failure, cancelled);
-        }
-    }
-}
-
-/// Routes the end of a `start`ed child: to the `start` caller before `started`, to the
-/// nursery after, or when the caller is gone.
-trait StartHook: Send + Sync {
-    /// Returns the failure the nursery should record.
-    fn child_finished(&self, failure: Option<TaskFailure>) -> Option<TaskFailure>;
-}
-
-/// The meeting point of a `start` caller and its child.
-///
-/// Every outcome reaches exactly one party, decided under the lock: the value or an early end
-/// goes to the caller while it waits; once the caller is gone (`abandoned`, set by the drop of
-/// [`StartWait`]), a failure goes to the nursery and a value is dropped; an early failure the
-/// caller left unread is handed to the nursery by that same drop.
-struct StartSlot<V> {
-    state: LoomMutex<StartState<V>>,
-}
-
-struct StartState<V> {
-    /// The child called `started`: from now on it is an ordinary child.
-    started: bool,
-    /// The `start` future was dropped before it returned.
-    abandoned: bool,
-    value: Option<V>,
-    /// The child ended before `started`: `Some(None)` is a clean exit or a cancellation.
-    early: Option<Option<TaskFailure>>,
-    waker: Option<Waker>,
-}
-
-impl<V> StartSlot<V> {
-    fn new() -> StartSlot<V> {
-        StartSlot {
-            state: LoomMutex::new(StartState {
-                started: false,
-                abandoned: false,
-                value: None,
-                early: None,
-                waker: None,
-            }),
-        }
-    }
-
-    fn lock(&self) -> LoomMutexGuard<'_, StartState<V>> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The `start` caller is gone: from now on the child's outcome is the nursery's. Returns
-    /// an early failure the caller had not read (the nursery must record it).
-    fn abandon(&self) -> Option<TaskFailure> {
-        let (value, early) = {
-            let mut state = self.lock();
-            state.abandoned = true;
-            state.waker = None;
-            (state.value.take(), state.early.take())
-        };
-        // A value nobody will read is dropped here, outside the lock.
-        drop(value);
-        early.flatten()
-    }
-}
-
-impl<V: Send> StartHook for StartSlot<V> {
-    fn child_finished(&self, failure: Option<TaskFailure>) -> Option<TaskFailure> {
-        let mut state = self.lock();
-        if state.started || state.abandoned {
-            return failure;
-        }
-        state.early = Some(failure);
-        let waker = state.waker.take();
-        drop(state);
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-        None
-    }
-}
-
-/// The wait of [`Nursery::start`] for its child's `started` (or early end).
-struct StartWait<V> {
-    slot: Arc<StartSlot<V>>,
-    nursery: Arc<Shared>,
-    done: bool,
-}
-
-impl<V> Future for StartWait<V> {
-    type Output = Result<V, TaskFailure>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let mut state = this.slot.lock();
-        // An outcome already there is reported even if the scope is cancelled at this moment
-        // (the child did start, or did end): the operation completed.
-        if let Some(value) = state.value.take() {
-            this.done = true;
-            return Poll::Ready(Ok(value));
-        }
-        if let Some(early) = state.early.take() {
-            this.done = true;
-            return Poll::Ready(Err(
-                early.unwrap_or_else(|| TaskFailure::Error(Box::new(NotStarted)))
-            ));
-        }
-        if !current::is_cancelled() {
-            state.waker = Some(cx.waker().clone());
-        }
-        // Cancelled: the enclosing scope drops us at once, and `drop` hands the child over.
-        Poll::Pending
-    }
-}
-
-impl<V> Drop for StartWait<V> {
-    fn drop(&mut self) {
-        if !self.done {
-            // The child stays in the nursery; a failure it had already handed to us is the
-            // nursery's now.
-            if let Some(failure) = self.slot.abandon() {
-                self.nursery.finished(false, Some(failure));
-            }
-        }
-    }
-}
-
-/// A child started with [`Nursery::start`] finished (or was cancelled) without calling
-/// [`TaskStatus::started`].
-///
-/// # Examples
-///
-/// ```
-/// assert!(trellis::NotStarted.to_string().contains("started"));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NotStarted;
-
-impl fmt::Display for NotStarted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the task returned (or was cancelled) without calling `TaskStatus::started`")
-    }
-}
-
-impl std::error::Error for NotStarted {}
-
-/// Given to a task started with [`Nursery::start`]: call [`started`](Self::started) once it is
-/// ready, to hand a value to the `start` caller.
-///
-/// # Examples
-///
-/// ```
-/// trellis::run(async {
-///     trellis::nursery(async |n| {
-///         let port = n
-///             .start(|status: trellis::TaskStatus<u16>| async move {
-///                 status.started(8080); // "listening"
-///             })
-///             .await
-///             .unwrap();
-///         assert_eq!(port, 8080);
-///     })
-///     .await
-///     .unwrap();
-/// });
-/// ```
-pub struct TaskStatus<V> {
-    slot: Arc<StartSlot<V>>,
-}
-
-impl<V> TaskStatus<V> {
-    /// Reports that the task is ready: `start` returns `Ok(value)`, and from now on the task is
-    /// an ordinary child of the nursery (its failures fail the nursery).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// trellis::run(async {
-    ///     trellis::nursery(async |n| {
-    ///         let v = n.start(|s| async move { s.started("ready") }).await.unwrap();
-    ///         assert_eq!(v, "ready");
-    ///     })
-    ///     .await
-    ///     .unwrap();
-    /// });
-    /// ```
-    pub fn started(self, value: V) {
-        let mut state = self.slot.lock();
-        state.started = true;
-        if state.abandoned {
-            // The `start` caller is gone: nobody reads the value.
-            drop(state);
-            drop(value);
-            return;
-        }
-        state.value = Some(value);
-        let waker = state.waker.take();
-        drop(state);
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-}
-
-impl<V> fmt::Debug for TaskStatus<V> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TaskStatus").finish_non_exhaustive()
-    }
-}
-
-impl Drop for ChildToken {
-    fn drop(&mut self) {
-        self.report(None);
-    }
-}
-
-/// The future of a nursery child task. Every way it can end reports to the nursery exactly
-/// once (through its token): its output, a panic in `make`, in its poll, in its output's
-/// conversion or in its destructor, or being dropped by the runtime (a clean exit).
-struct Child<F> {
-    core: ScopeCore,
-    token: ChildToken,
-    future: Option<F>,
-}
-
-impl<F> Child<F> {
-    fn new(token: ChildToken, future: F) -> Child<F> {
-        Child::with(token, Some(future))
-    }
-
-    fn with(token: ChildToken, future: Option<F>) -> Child<F> {
-        Child {
-            // The node is already attached under the nursery (`Node::new_task_root`).
-            core: ScopeCore::new(token.node.clone(), None, false),
-            token,
-            future,
-        }
-    }
-
-    /// A child whose future could not be built: `make` panicked. The panic is its failure.
-    fn failed(mut token: ChildToken, payload: PanicPayload) -> Child<F> {
-        token.report(Some(TaskFailure::Panic(payload)));
-        Child::with(token, None)
-    }
-
-    /// Drops the child's code and reports its end; `cancelled`: it did not finish, it was
-    /// stopped at a checkpoint for a cancellation.
-    fn stop(&mut self, failure: Option<TaskFailure>, cancelled: bool) -> Poll<()> {
-        // Drop the child's code first (its destructor may panic: that is a failure too).
-        let dropped = catch_unwind(AssertUnwindSafe(|| self.future = None));
-        let failure = failure.or(dropped
-            .err()
-            .map(|p| TaskFailure::Panic(PanicPayload::new(p))));
-        self.core.finish();
-        self.token.report_end(failure, cancelled);
-        Poll::Ready(())
-    }
-}
-
-impl<F: Future> Future for Child<F>
-where
-    F::Output: TaskResult,
-{
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        // SAFETY: `future` is structurally pinned: polled in place, dropped in place, never
-        // moved; `core` and `token` are not pinned.
-        let this = unsafe { self.get_unchecked_mut() };
-        // The steps are those of `body.rs`; a task root always catches its own cancellation.
-        if !this.core.begin() {
-            return this.stop(None, true);
-        }
-        let Some(future) = this.future.as_mut() else {
-            return this.stop(None, false);
-        };
-        let polled = this.core.enter_body(|| {
-            catch_unwind(AssertUnwindSafe(|| {
-                // SAFETY: see above: pinned in place, never moved.
-                match unsafe { Pin::new_unchecked(future) }.poll(cx) {
-                    Poll::Ready(output) => Poll::Ready(output.into_failure()),
-                    Poll::Pending => Poll::Pending,
-                }
-            }))
-        });
-        match polled {
-            Ok(Poll::Ready(failure)) => this.stop(failure, false),
-            Err(payload) => this.stop(Some(TaskFailure::Panic(PanicPayload::new(payload))), false),
-            Ok(Poll::Pending) if this.core.must_stop_after_pending(cx) => this.stop(None, true),
-            Ok(Poll::Pending) => Poll::Pending,
-        }
     }
 }
 
@@ -964,52 +888,5 @@ impl<B> Drop for NurseryRun<B> {
             self.body = None;
             self.shared.lock().closed = true;
         }
-    }
-}
-
-#[cfg(all(test, trellis_loom))]
-mod loom_start {
-    use super::*;
-    use loom::thread;
-
-    fn boom() -> TaskFailure {
-        TaskFailure::Error("boom".into())
-    }
-
-    /// The child ends with a failure before `started` while the `start` caller is dropped: the
-    /// failure reaches exactly one of the nursery (from the child or from the caller's drop)
-    /// and the caller (had it polled first, which the model leaves out: it then never drops
-    /// unread).
-    #[test]
-    fn loom_start_failure_reaches_the_nursery_once_when_the_caller_leaves() {
-        loom::model(|| {
-            let slot = Arc::new(StartSlot::<()>::new());
-            let s2 = slot.clone();
-            let child = thread::spawn(move || s2.child_finished(Some(boom())).is_some());
-            let from_drop = slot.abandon().is_some();
-            let from_child = child.join().unwrap();
-            assert!(
-                from_drop ^ from_child,
-                "reached the nursery {} times",
-                usize::from(from_drop) + usize::from(from_child)
-            );
-        });
-    }
-
-    /// `started` racing the caller's drop: the value is either left for the caller's drop to
-    /// discard or discarded by `started` itself; never kept once abandoned.
-    #[test]
-    fn loom_started_vs_caller_leaving_keeps_no_value() {
-        loom::model(|| {
-            let slot = Arc::new(StartSlot::<Arc<()>>::new());
-            let value = Arc::new(());
-            let s2 = slot.clone();
-            let v2 = value.clone();
-            let child = thread::spawn(move || TaskStatus { slot: s2 }.started(v2));
-            assert!(slot.abandon().is_none());
-            child.join().unwrap();
-            assert!(slot.lock().value.is_none(), "a value kept for nobody");
-            assert_eq!(Arc::strong_count(&value), 1);
-        });
     }
 }

@@ -308,44 +308,42 @@ impl fmt::Debug for CancelHandle {
     }
 }
 
-/// The future returned by [`CancelScope::run`].
-///
-/// # Examples
-///
-/// ```
-/// trellis::run(async {
-///     let run: trellis::ScopeRun<_> = trellis::CancelScope::new().run(async { 1 });
-///     assert_eq!(run.await, Some(1));
-/// });
-/// ```
-///
-/// # Cancellation
-///
-/// Dropping it drops the code it runs. The scope belongs to the scope that encloses its first
-/// poll: if that one is cancelled, so is this one, even when it is awaited somewhere else
-/// later; it then returns `None` unless a cancelled scope enclosing that later poll catches.
-#[must_use = "futures do nothing unless you `.await` or poll them"]
-pub struct ScopeRun<F> {
-    core: ScopeCore,
-    future: Option<F>,
+pin_project_lite::pin_project! {
+    /// The future returned by [`CancelScope::run`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// trellis::run(async {
+    ///     let run: trellis::ScopeRun<_> = trellis::CancelScope::new().run(async { 1 });
+    ///     assert_eq!(run.await, Some(1));
+    /// });
+    /// ```
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping it drops the code it runs. The scope belongs to the scope that encloses its first
+    /// poll: if that one is cancelled, so is this one, even when it is awaited somewhere else
+    /// later; it then returns `None` unless a cancelled scope enclosing that later poll catches.
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct ScopeRun<F> {
+        core: ScopeCore,
+        #[pin]
+        future: Option<F>,
+    }
 }
 
 impl<F: Future> Future for ScopeRun<F> {
     type Output = Option<F::Output>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
-        // SAFETY: `future` is structurally pinned: it is never moved out, only polled through a
-        // pinned reference and dropped in place (`self.future = None`). `core` is not pinned.
-        let this = unsafe { self.get_unchecked_mut() };
+        let mut this = self.project();
         // The steps are those of `body.rs`.
         if this.core.begin() {
-            if let Some(future) = this.future.as_mut() {
-                // SAFETY: see above: the future is pinned inside `this` and never moved.
-                let polled = this
-                    .core
-                    .enter_body(|| unsafe { Pin::new_unchecked(future) }.poll(cx));
+            if let Some(future) = this.future.as_mut().as_pin_mut() {
+                let polled = this.core.enter_body(|| future.poll(cx));
                 if let Poll::Ready(value) = polled {
-                    this.future = None;
+                    this.future.set(None);
                     this.core.finish();
                     return Poll::Ready(Some(value));
                 }
@@ -355,7 +353,7 @@ impl<F: Future> Future for ScopeRun<F> {
             }
         }
         // Cancelled, and nothing inside holds us: drop the code at this checkpoint.
-        this.future = None;
+        this.future.set(None);
         this.core.catch().map(|()| None)
     }
 }

@@ -60,13 +60,17 @@ impl Drop for ChildToken {
     }
 }
 
-/// The future of a nursery child task. Every way it can end reports to the nursery exactly
-/// once (through its token): its output, a panic in `make`, in its poll, in its output's
-/// conversion or in its destructor, or being dropped by the runtime (a clean exit).
-pub(super) struct Child<F> {
-    core: ScopeCore,
-    token: ChildToken,
-    future: Option<F>,
+pin_project_lite::pin_project! {
+    /// The future of a nursery child task. Every way it can end reports to the nursery
+    /// exactly once (through its token): its output, a panic in `make`, in its poll, in its
+    /// output's conversion or in its destructor, or being dropped by the runtime (a clean
+    /// exit).
+    pub(super) struct Child<F> {
+        core: ScopeCore,
+        token: ChildToken,
+        #[pin]
+        future: Option<F>,
+    }
 }
 
 impl<F> Child<F> {
@@ -91,14 +95,15 @@ impl<F> Child<F> {
 
     /// Drops the child's code and reports its end; `cancelled`: it did not finish, it was
     /// stopped at a checkpoint for a cancellation.
-    fn stop(&mut self, failure: Option<TaskFailure>, cancelled: bool) -> Poll<()> {
+    fn stop(self: Pin<&mut Self>, failure: Option<TaskFailure>, cancelled: bool) -> Poll<()> {
+        let mut this = self.project();
         // Drop the child's code first (its destructor may panic: that is a failure too).
-        let dropped = catch_unwind(AssertUnwindSafe(|| self.future = None));
+        let dropped = catch_unwind(AssertUnwindSafe(|| this.future.set(None)));
         let failure = failure.or(dropped
             .err()
             .map(|p| TaskFailure::Panic(PanicPayload::new(p))));
-        self.core.finish();
-        self.token.report_end(failure, cancelled);
+        this.core.finish();
+        this.token.report_end(failure, cancelled);
         Poll::Ready(())
     }
 }
@@ -109,30 +114,27 @@ where
 {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        // SAFETY: `future` is structurally pinned: polled in place, dropped in place, never
-        // moved; `core` and `token` are not pinned.
-        let this = unsafe { self.get_unchecked_mut() };
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.as_mut().project();
         // The steps are those of `body.rs`; a task root always catches its own cancellation.
         if !this.core.begin() {
-            return this.stop(None, true);
+            return self.stop(None, true);
         }
-        let Some(future) = this.future.as_mut() else {
-            return this.stop(None, false);
+        let Some(future) = this.future.as_pin_mut() else {
+            return self.stop(None, false);
         };
         let polled = this.core.enter_body(|| {
-            catch_unwind(AssertUnwindSafe(|| {
-                // SAFETY: see above: pinned in place, never moved.
-                match unsafe { Pin::new_unchecked(future) }.poll(cx) {
-                    Poll::Ready(output) => Poll::Ready(output.into_failure()),
-                    Poll::Pending => Poll::Pending,
-                }
+            catch_unwind(AssertUnwindSafe(|| match future.poll(cx) {
+                Poll::Ready(output) => Poll::Ready(output.into_failure()),
+                Poll::Pending => Poll::Pending,
             }))
         });
         match polled {
-            Ok(Poll::Ready(failure)) => this.stop(failure, false),
-            Err(payload) => this.stop(Some(TaskFailure::Panic(PanicPayload::new(payload))), false),
-            Ok(Poll::Pending) if this.core.must_stop_after_pending(cx) => this.stop(None, true),
+            Ok(Poll::Ready(failure)) => self.stop(failure, false),
+            Err(payload) => self.stop(Some(TaskFailure::Panic(PanicPayload::new(payload))), false),
+            Ok(Poll::Pending) if self.as_mut().project().core.must_stop_after_pending(cx) => {
+                self.stop(None, true)
+            }
             Ok(Poll::Pending) => Poll::Pending,
         }
     }

@@ -2,6 +2,7 @@
 //! body, restored afterwards (also on unwind).
 
 use std::cell::Cell;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use super::node::Node;
@@ -17,8 +18,8 @@ pub(crate) fn current() -> Option<Arc<Node>> {
         if ptr.is_null() {
             return None;
         }
-        // SAFETY: the pointer is set by `Enter` from an `Arc<Node>` that the entering future
-        // keeps alive for the whole poll, and cleared (restored) when that poll returns.
+        // SAFETY: the pointer is set by `Enter` from an `Arc<Node>` that the guard borrows (so
+        // it is alive), and restored when the guard drops, at the end of that poll.
         unsafe {
             Arc::increment_strong_count(ptr);
             Some(Arc::from_raw(ptr))
@@ -44,20 +45,23 @@ pub(crate) fn is_requested() -> bool {
     })
 }
 
-/// Makes `node` the current scope until dropped.
-pub(crate) struct Enter {
+/// Makes `node` the current scope until dropped. The guard borrows the node, so the pointer
+/// in the thread-local never outlives it.
+pub(crate) struct Enter<'a> {
     prev: *const Node,
+    _node: PhantomData<&'a Arc<Node>>,
 }
 
-impl Enter {
-    pub(crate) fn new(node: &Arc<Node>) -> Enter {
+impl<'a> Enter<'a> {
+    pub(crate) fn new(node: &'a Arc<Node>) -> Enter<'a> {
         Enter {
             prev: CURRENT.with(|c| c.replace(Arc::as_ptr(node))),
+            _node: PhantomData,
         }
     }
 }
 
-impl Drop for Enter {
+impl Drop for Enter<'_> {
     fn drop(&mut self) {
         CURRENT.with(|c| c.set(self.prev));
     }

@@ -778,21 +778,38 @@ impl fmt::Debug for NurseryHandle {
     }
 }
 
-/// The nursery's own future: polls the body, then waits for the children.
-struct NurseryRun<B> {
-    core: ScopeCore,
-    shared: Arc<Shared>,
-    body: Option<B>,
-    /// The body was dropped at a checkpoint for a cancellation (it did not finish).
-    body_cancelled: bool,
+pin_project_lite::pin_project! {
+    /// The nursery's own future: polls the body, then waits for the children.
+    struct NurseryRun<B> {
+        core: ScopeCore,
+        shared: Arc<Shared>,
+        #[pin]
+        body: Option<B>,
+        // The body was dropped at a checkpoint for a cancellation (it did not finish).
+        body_cancelled: bool,
+    }
+
+    impl<B> PinnedDrop for NurseryRun<B> {
+        fn drop(this: Pin<&mut Self>) {
+            // Dropped before the end (its task was cancelled or aborted, or a `select!` lost
+            // it): stop the children promptly and let enclosing scopes go. The body is dropped
+            // *before* the nursery closes: its destructors may still start children (they
+            // start cancelled, and run to their first checkpoint).
+            let mut this = this.project();
+            if this.body.is_some() || !this.shared.lock().closed {
+                this.shared.node.cancel();
+                this.body.set(None);
+                this.shared.lock().closed = true;
+            }
+        }
+    }
 }
 
-impl<B> NurseryRun<B> {
-    fn drop_body(&mut self) {
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.body = None)) {
-            self.shared
-                .finished(false, Some(TaskFailure::Panic(PanicPayload::new(payload))));
-        }
+/// Drops a nursery's body in place; a panic in its destructor is a failure of the nursery.
+fn drop_body<B>(body: Pin<&mut Option<B>>, shared: &Shared) {
+    let mut body = body;
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| body.set(None))) {
+        shared.finished(false, Some(TaskFailure::Panic(PanicPayload::new(payload))));
     }
 }
 
@@ -803,41 +820,36 @@ where
     type Output = Result<(), NurseryError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: `body` is structurally pinned (polled and dropped in place, never moved);
-        // `core` and `shared` are not pinned.
-        let this = unsafe { self.get_unchecked_mut() };
+        let mut this = self.project();
         // The steps are those of `body.rs`; after the body, the nursery waits for its children.
         let poll_body = this.core.begin();
-        if let Some(body) = this.body.as_mut() {
+        if let Some(body) = this.body.as_mut().as_pin_mut() {
             if !poll_body {
-                this.body_cancelled = true;
-                this.drop_body();
+                *this.body_cancelled = true;
+                drop_body(this.body.as_mut(), this.shared);
             } else {
                 let polled = this.core.enter_body(|| {
-                    catch_unwind(AssertUnwindSafe(|| {
-                        // SAFETY: see above: pinned in place, never moved.
-                        match unsafe { Pin::new_unchecked(body) }.poll(cx) {
-                            Poll::Ready(output) => Poll::Ready(output.into_failure()),
-                            Poll::Pending => Poll::Pending,
-                        }
+                    catch_unwind(AssertUnwindSafe(|| match body.poll(cx) {
+                        Poll::Ready(output) => Poll::Ready(output.into_failure()),
+                        Poll::Pending => Poll::Pending,
                     }))
                 });
                 match polled {
                     Ok(Poll::Ready(failure)) => {
-                        this.body = None;
+                        drop_body(this.body.as_mut(), this.shared);
                         if let Some(failure) = failure {
                             this.shared.finished(false, Some(failure));
                         }
                     }
                     Err(payload) => {
-                        this.drop_body();
+                        drop_body(this.body.as_mut(), this.shared);
                         this.shared
                             .finished(false, Some(TaskFailure::Panic(PanicPayload::new(payload))));
                     }
                     Ok(Poll::Pending) => {
                         if this.core.must_stop_after_pending(cx) {
-                            this.body_cancelled = true;
-                            this.drop_body();
+                            *this.body_cancelled = true;
+                            drop_body(this.body.as_mut(), this.shared);
                         }
                     }
                 }
@@ -856,7 +868,7 @@ where
             return Poll::Pending;
         }
         let failures = std::mem::take(&mut state.failures);
-        let cancelled = this.body_cancelled || state.child_cancelled;
+        let cancelled = *this.body_cancelled || state.child_cancelled;
         state.closed = true;
         drop(state);
         this.core.finish();
@@ -874,19 +886,5 @@ where
             node.set_caught();
         }
         Poll::Ready(Ok(()))
-    }
-}
-
-impl<B> Drop for NurseryRun<B> {
-    fn drop(&mut self) {
-        // Dropped before the end (its task was cancelled or aborted, or a `select!` lost it):
-        // stop the children promptly and let enclosing scopes go. The body is dropped *before*
-        // the nursery closes: its destructors may still start children (they start cancelled,
-        // and run to their first checkpoint).
-        if self.body.is_some() || !self.shared.lock().closed {
-            self.shared.node.cancel();
-            self.body = None;
-            self.shared.lock().closed = true;
-        }
     }
 }

@@ -106,7 +106,7 @@ impl Runtime {
     /// assert_eq!(v, 7);
     /// ```
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        let _guard = BlockOnGuard::enter(&self.shared);
+        let _guard = BlockOnGuard::enter(&self.shared, "Runtime::block_on");
         let mut future = pin!(future);
         let (parker, _counted) = if self.shared.clock.is_paused() {
             // A paused clock counts this thread as a participant while it is awake.
@@ -164,7 +164,7 @@ impl Runtime {
         F: Future + 'static,
         F::Output: Send + 'static,
     {
-        crate::domain::spawn_on_inner(&self.shared, domain, make, None)
+        crate::domain::spawn_on_inner(&self.shared, domain, make, None, "Runtime::spawn_on")
     }
 
     /// Runs a blocking closure on this runtime's blocking pool. Like
@@ -378,6 +378,8 @@ impl Drop for ClockParticipant<'_> {
 /// assert_eq!(v, 42);
 /// ```
 pub fn run<F: Future>(future: F) -> F::Output {
+    // Before building a runtime that could not be used anyway.
+    crate::scheduler::context::assert_may_block("trellis::run");
     let rt = match Builder::new().build() {
         Ok(rt) => rt,
         Err(err) => panic!("trellis::run: {err}"),

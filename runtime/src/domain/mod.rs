@@ -163,12 +163,14 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    spawn_local_named(future, None)
+    spawn_local_named(future, None, "trellis::spawn_local")
 }
 
+/// `spawn_local` for `call` (the user's call, named in the panic outside a domain).
 pub(crate) fn spawn_local_named<F>(
     future: F,
     name: Option<crate::instrument::TaskName>,
+    call: &str,
 ) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
@@ -177,7 +179,7 @@ where
     context::with_core(|core| match core {
         Some(core) => core.shared.spawn_pinned(core.index(), future, name),
         None => panic!(
-            "`trellis::spawn_local` called outside a domain: only a worker thread hosts a \
+            "`{call}` called outside a domain: only a worker thread hosts a \
              domain. Use `trellis::spawn_on(DomainId::new(i), || future)` to start a pinned \
              task on a chosen domain, or `trellis::spawn` for a `Send` task"
         ),
@@ -213,7 +215,7 @@ where
     F::Output: Send + 'static,
 {
     context::expect_runtime("trellis::spawn_on", |shared| {
-        spawn_on_inner(shared, domain, make, None)
+        spawn_on_inner(shared, domain, make, None, "trellis::spawn_on")
     })
 }
 
@@ -222,6 +224,7 @@ pub(crate) fn spawn_on_inner<M, F>(
     domain: DomainId,
     make: M,
     name: Option<crate::instrument::TaskName>,
+    call: &str,
 ) -> JoinHandle<F::Output>
 where
     M: FnOnce() -> F + Send + 'static,
@@ -231,7 +234,7 @@ where
     let count = shared.workers();
     if domain.index() >= count {
         panic!(
-            "`spawn_on({domain:?})`: this runtime has {count} domain(s), DomainId(0) to \
+            "`{call}({domain:?}, ..)`: this runtime has {count} domain(s), DomainId(0) to \
              DomainId({}); use an index below `trellis::domain::count()`",
             count - 1
         );

@@ -89,25 +89,34 @@ pub(crate) struct BlockOnGuard {
     _runtime: RuntimeGuard,
 }
 
+/// Panics, naming the user's `call`, if this thread must not block on a runtime: it is a
+/// worker (blocking it would stall its queue), or it already drives a `block_on`.
+pub(crate) fn assert_may_block(call: &str) {
+    if is_worker() {
+        panic!(
+            "`{call}` called from a Trellis worker thread: blocking a worker would stall every \
+             task queued on it. Inside a task, `.await` the future instead (or `spawn` it and \
+             await its JoinHandle); for blocking code use `spawn_blocking`"
+        );
+    }
+    if IN_BLOCK_ON.with(|b| b.get()) {
+        panic!(
+            "`{call}` called inside another `block_on`: a thread can drive one runtime at a \
+             time. `.await` the future instead, or run it with `spawn_blocking` on another thread"
+        );
+    }
+}
+
 impl BlockOnGuard {
+    /// Enters `block_on` for the user's `call` (named in the panics).
+    ///
     /// # Panics
     ///
-    /// Panics if the thread is a worker or already inside a `block_on`.
-    pub(crate) fn enter(shared: &Arc<Shared>) -> BlockOnGuard {
-        if is_worker() {
-            panic!(
-                "`Runtime::block_on` called from a Trellis worker thread: blocking a worker would \
-                 stall every task queued on it. Inside a task, `.await` the future instead (or \
-                 `spawn` it and await its JoinHandle); for blocking code use `spawn_blocking`"
-            );
-        }
-        if IN_BLOCK_ON.with(|b| b.replace(true)) {
-            panic!(
-                "`Runtime::block_on` called inside another `block_on`: a thread can drive one \
-                 runtime at a time. `.await` the future instead, or run it with \
-                 `spawn_blocking` on another thread"
-            );
-        }
+    /// Panics if the thread is a worker or already inside a `block_on` (see
+    /// [`assert_may_block`]).
+    pub(crate) fn enter(shared: &Arc<Shared>, call: &str) -> BlockOnGuard {
+        assert_may_block(call);
+        IN_BLOCK_ON.with(|b| b.set(true));
         BlockOnGuard {
             _runtime: RuntimeGuard::enter(shared.clone()),
         }

@@ -163,6 +163,7 @@ impl Shared {
 impl Shared {
     fn start_soon<F>(
         self: &Arc<Self>,
+        call: &'static str,
         name: Option<TaskName>,
         future: F,
     ) -> Result<(), NurseryClosed>
@@ -171,11 +172,20 @@ impl Shared {
         F::Output: TaskResult,
     {
         let token = self.child().ok_or(NurseryClosed)?;
-        drop(TaskBuilder::named(name).spawn(Child::new(token, future)));
+        drop(
+            TaskBuilder::named(name)
+                .called(call)
+                .spawn(Child::new(token, future)),
+        );
         Ok(())
     }
 
-    fn start_soon_on<M, F>(self: &Arc<Self>, domain: DomainId, make: M) -> Result<(), NurseryClosed>
+    fn start_soon_on<M, F>(
+        self: &Arc<Self>,
+        call: &'static str,
+        domain: DomainId,
+        make: M,
+    ) -> Result<(), NurseryClosed>
     where
         M: FnOnce() -> F + Send + 'static,
         F: Future + 'static,
@@ -183,27 +193,40 @@ impl Shared {
     {
         let token = self.child().ok_or(NurseryClosed)?;
         // `make` runs on `domain`; a panic there is the child's failure, like one in its poll.
-        drop(TaskBuilder::named(child_name::<F>(None)).spawn_on(
-            domain,
-            move || match catch_unwind(AssertUnwindSafe(make)) {
-                Ok(future) => Child::new(token, future),
-                Err(payload) => Child::failed(token, PanicPayload::new(payload)),
-            },
-        ));
+        drop(
+            TaskBuilder::named(child_name::<F>(None))
+                .called(call)
+                .spawn_on(domain, move || match catch_unwind(AssertUnwindSafe(make)) {
+                    Ok(future) => Child::new(token, future),
+                    Err(payload) => Child::failed(token, PanicPayload::new(payload)),
+                }),
+        );
         Ok(())
     }
 
-    fn start_soon_local<F>(self: &Arc<Self>, future: F) -> Result<(), NurseryClosed>
+    fn start_soon_local<F>(
+        self: &Arc<Self>,
+        call: &'static str,
+        future: F,
+    ) -> Result<(), NurseryClosed>
     where
         F: Future + 'static,
         F::Output: TaskResult,
     {
         let token = self.child().ok_or(NurseryClosed)?;
-        drop(TaskBuilder::named(child_name::<F>(None)).spawn_local(Child::new(token, future)));
+        drop(
+            TaskBuilder::named(child_name::<F>(None))
+                .called(call)
+                .spawn_local(Child::new(token, future)),
+        );
         Ok(())
     }
 
-    fn spawn<F, T, E>(self: &Arc<Self>, future: F) -> Result<ChildHandle<T>, NurseryClosed>
+    fn spawn<F, T, E>(
+        self: &Arc<Self>,
+        call: &'static str,
+        future: F,
+    ) -> Result<ChildHandle<T>, NurseryClosed>
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
@@ -211,11 +234,11 @@ impl Shared {
     {
         let name = child_name::<F>(None);
         let (child, handle) = valued(future);
-        self.start_soon(name, child)?;
+        self.start_soon(call, name, child)?;
         Ok(handle)
     }
 
-    async fn start<F, Fut, V>(self: &Arc<Self>, f: F) -> Result<V, TaskFailure>
+    async fn start<F, Fut, V>(self: &Arc<Self>, call: &'static str, f: F) -> Result<V, TaskFailure>
     where
         F: FnOnce(TaskStatus<V>) -> Fut,
         Fut: Future + Send + 'static,
@@ -238,7 +261,11 @@ impl Shared {
         };
         token.start = Some(slot.clone());
         let future = f(TaskStatus { slot: slot.clone() });
-        drop(TaskBuilder::named(child_name::<Fut>(None)).spawn(Child::new(token, future)));
+        drop(
+            TaskBuilder::named(child_name::<Fut>(None))
+                .called(call)
+                .spawn(Child::new(token, future)),
+        );
         StartWait {
             slot,
             nursery: self.clone(),
@@ -292,7 +319,7 @@ impl Nursery {
         F: Future + Send + 'static,
         F::Output: TaskResult,
     {
-        self.start_soon_as(None, future);
+        self.start_soon_as("Nursery::start_soon", None, future);
     }
 
     /// Like [`start_soon`](Self::start_soon), with a name for instruments (Trio's
@@ -315,16 +342,16 @@ impl Nursery {
         F: Future + Send + 'static,
         F::Output: TaskResult,
     {
-        self.start_soon_as(Some(name.into()), future);
+        self.start_soon_as("Nursery::start_soon_named", Some(name.into()), future);
     }
 
-    fn start_soon_as<F>(&self, name: Option<Arc<str>>, future: F)
+    fn start_soon_as<F>(&self, call: &'static str, name: Option<Arc<str>>, future: F)
     where
         F: Future + Send + 'static,
         F::Output: TaskResult,
     {
         // Never closed while a `&Nursery` exists (see `Shared::child`).
-        let _ = self.shared.start_soon(child_name::<F>(name), future);
+        let _ = self.shared.start_soon(call, child_name::<F>(name), future);
     }
 
     /// Starts a child pinned to `domain`: `make` runs there and builds the future, which may be
@@ -357,7 +384,9 @@ impl Nursery {
         F: Future + 'static,
         F::Output: TaskResult,
     {
-        let _ = self.shared.start_soon_on(domain, make); // never closed here
+        let _ = self
+            .shared
+            .start_soon_on("Nursery::start_soon_on", domain, make); // never closed here
     }
 
     /// Starts a child pinned to the current domain; it may be `!Send`.
@@ -389,7 +418,9 @@ impl Nursery {
         F: Future + 'static,
         F::Output: TaskResult,
     {
-        let _ = self.shared.start_soon_local(future); // never closed here
+        let _ = self
+            .shared
+            .start_soon_local("Nursery::start_soon_local", future); // never closed here
     }
 
     /// Starts a child whose value can be awaited: the `Ok` value of `future` goes to the
@@ -420,7 +451,7 @@ impl Nursery {
         T: Send + 'static,
         E: Into<BoxError> + Send + 'static,
     {
-        let Ok(handle) = self.shared.spawn(future) else {
+        let Ok(handle) = self.shared.spawn("Nursery::spawn", future) else {
             unreachable!("a nursery is open while a `&Nursery` exists (see `Shared::child`)")
         };
         handle
@@ -474,7 +505,7 @@ impl Nursery {
         Fut::Output: TaskResult,
         V: Send + 'static,
     {
-        self.shared.start(f).await
+        self.shared.start("Nursery::start", f).await
     }
 
     /// Cancels the nursery's scope: every child and the body. The nursery then returns
@@ -590,7 +621,8 @@ impl NurseryHandle {
         F: Future + Send + 'static,
         F::Output: TaskResult,
     {
-        self.shared.start_soon(child_name::<F>(None), future)
+        self.shared
+            .start_soon("NurseryHandle::start_soon", child_name::<F>(None), future)
     }
 
     /// Starts a named stealable child, like [`Nursery::start_soon_named`].
@@ -620,8 +652,11 @@ impl NurseryHandle {
         F: Future + Send + 'static,
         F::Output: TaskResult,
     {
-        self.shared
-            .start_soon(child_name::<F>(Some(name.into())), future)
+        self.shared.start_soon(
+            "NurseryHandle::start_soon_named",
+            child_name::<F>(Some(name.into())),
+            future,
+        )
     }
 
     /// Starts a child pinned to `domain`, like [`Nursery::start_soon_on`].
@@ -654,7 +689,8 @@ impl NurseryHandle {
         F: Future + 'static,
         F::Output: TaskResult,
     {
-        self.shared.start_soon_on(domain, make)
+        self.shared
+            .start_soon_on("NurseryHandle::start_soon_on", domain, make)
     }
 
     /// Starts a child pinned to the current domain, like [`Nursery::start_soon_local`].
@@ -687,7 +723,8 @@ impl NurseryHandle {
         F: Future + 'static,
         F::Output: TaskResult,
     {
-        self.shared.start_soon_local(future)
+        self.shared
+            .start_soon_local("NurseryHandle::start_soon_local", future)
     }
 
     /// Starts a child whose value can be awaited, like [`Nursery::spawn`].
@@ -715,7 +752,7 @@ impl NurseryHandle {
         T: Send + 'static,
         E: Into<BoxError> + Send + 'static,
     {
-        self.shared.spawn(future)
+        self.shared.spawn("NurseryHandle::spawn", future)
     }
 
     /// Starts `f(status)` as a child and waits for its `started`, like [`Nursery::start`].
@@ -749,7 +786,7 @@ impl NurseryHandle {
         Fut::Output: TaskResult,
         V: Send + 'static,
     {
-        self.shared.start(f).await
+        self.shared.start("NurseryHandle::start", f).await
     }
 
     /// Cancels the nursery, like [`Nursery::cancel`].

@@ -26,6 +26,9 @@ use crate::task::{JoinHandle, Route};
 #[must_use = "a TaskBuilder does nothing until one of its spawn methods is called"]
 pub struct TaskBuilder {
     name: Option<TaskName>,
+    /// The user's call that spawns, for error messages (a nursery's spawn names its own
+    /// method, not the builder's).
+    call: Option<&'static str>,
 }
 
 impl TaskBuilder {
@@ -44,7 +47,13 @@ impl TaskBuilder {
 
     /// A builder with `name`, if any (crate-internal shortcut).
     pub(crate) fn named(name: Option<TaskName>) -> TaskBuilder {
-        TaskBuilder { name }
+        TaskBuilder { name, call: None }
+    }
+
+    /// Names the user's call in this builder's error messages (crate-internal).
+    pub(crate) fn called(mut self, call: &'static str) -> TaskBuilder {
+        self.call = Some(call);
+        self
     }
 
     /// Names the task.
@@ -79,9 +88,10 @@ impl TaskBuilder {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        context::expect_runtime("trellis::TaskBuilder::spawn", |shared| {
-            shared.spawn(future, Route::STEALABLE, self.name)
-        })
+        context::expect_runtime(
+            self.call.unwrap_or("trellis::TaskBuilder::spawn"),
+            |shared| shared.spawn(future, Route::STEALABLE, self.name),
+        )
     }
 
     /// Like [`trellis::spawn_local`](crate::spawn_local).
@@ -108,7 +118,8 @@ impl TaskBuilder {
         F: Future + 'static,
         F::Output: 'static,
     {
-        crate::domain::spawn_local_named(future, self.name)
+        let call = self.call.unwrap_or("trellis::TaskBuilder::spawn_local");
+        crate::domain::spawn_local_named(future, self.name, call)
     }
 
     /// Like [`trellis::spawn_on`](crate::spawn_on).
@@ -135,8 +146,9 @@ impl TaskBuilder {
         F: Future + 'static,
         F::Output: Send + 'static,
     {
-        context::expect_runtime("trellis::TaskBuilder::spawn_on", |shared| {
-            crate::domain::spawn_on_inner(shared, domain, make, self.name)
+        let call = self.call.unwrap_or("trellis::TaskBuilder::spawn_on");
+        context::expect_runtime(call, |shared| {
+            crate::domain::spawn_on_inner(shared, domain, make, self.name, call)
         })
     }
 

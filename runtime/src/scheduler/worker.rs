@@ -1,10 +1,15 @@
 //! The worker loop: run local work, search, park.
 //!
-//! Each iteration takes the next task in this order: every [`GLOBAL_QUEUE_INTERVAL`] ticks the
-//! injector; the LIFO slot (at most [`MAX_LIFO_POLLS`] times in a row); the local queue; a batch
-//! from the injector; then it searches (steals from other workers, idle protocol in `idle.rs`)
-//! and finally parks. Every [`EVENT_INTERVAL`] ticks a busy worker fires due timers, so timers
-//! keep firing while tasks yield in a loop.
+//! Each iteration first fires the due timers, if the cached earliest deadline has passed (one
+//! atomic load without timers; `driver.rs`, rule 1), then takes the next task in this order:
+//! the injector, every [`GLOBAL_QUEUE_INTERVAL`] ticks; the LIFO slot (at most
+//! [`MAX_LIFO_POLLS`] times in a row); the local queue; a batch from the injector; then it
+//! searches (steals from other workers, idle protocol in `idle.rs`) and finally parks.
+//!
+//! When a worker leaves its park with more than one runnable task in its own queues (timers
+//! fired in the driver queue their tasks there while it still counts as parked, so nobody was
+//! notified), it notifies another worker, counting the LIFO slot (issue 10, defect 3); then
+//! it makes sure the driver role is not left vacant (`driver.rs`, rule b).
 //!
 //! # Waking a pinned task on another domain
 //!
@@ -46,9 +51,7 @@ use std::time::Instant;
 use crossbeam_deque::Steal;
 
 use super::context::CoreGuard;
-use super::{
-    EVENT_INTERVAL, GLOBAL_QUEUE_INTERVAL, MAX_LIFO_POLLS, PARK_SPIN, SEARCH_ROUNDS, Shared, coop,
-};
+use super::{GLOBAL_QUEUE_INTERVAL, MAX_LIFO_POLLS, PARK_SPIN, SEARCH_ROUNDS, Shared, coop};
 use crate::task::{Notified, RawTask};
 
 /// `spin_before_sleep` spins while at least this many of the last 8 spins saw a token arrive.
@@ -126,9 +129,7 @@ impl Core {
         while !self.shared.is_shutdown() {
             let tick = self.tick.get().wrapping_add(1);
             self.tick.set(tick);
-            if tick % EVENT_INTERVAL == 0 {
-                self.shared.fire_timers();
-            }
+            self.shared.maintain_timers();
             let task = match self.next_task(tick) {
                 Some(task) => task,
                 None => match self.search() {
@@ -415,9 +416,14 @@ impl Core {
             }
         }
         self.parked.set(false);
-        if self.local.len() > 1 {
+        let lifo = !shared.remotes[self.index]
+            .lifo
+            .load(Ordering::Acquire)
+            .is_null();
+        if self.local.len() + usize::from(lifo) > 1 {
             shared.notify_parked();
         }
+        shared.hand_off_driver(Some(self.index));
     }
 
     /// Polls this worker's park token for up to [`PARK_SPIN`] before it sleeps, if recent spins

@@ -303,6 +303,11 @@ impl Clock {
         self.paused
     }
 
+    /// The origin of this clock's time line (the real time the runtime was built).
+    pub(crate) fn origin(&self) -> std::time::Instant {
+        self.base
+    }
+
     /// The current time on this clock.
     pub(crate) fn now(&self) -> Instant {
         if self.paused {

@@ -2,9 +2,15 @@
 //!
 //! Each iteration first fires the due timers, if the cached earliest deadline has passed (one
 //! atomic load without timers; `driver.rs`, rule 1), then takes the next task in this order:
-//! the injector, every [`GLOBAL_QUEUE_INTERVAL`] ticks; the LIFO slot (at most
-//! [`MAX_LIFO_POLLS`] times in a row); the local queue; a batch from the injector; then it
-//! searches (steals from other workers, idle protocol in `idle.rs`) and finally parks.
+//! the injector, every [`GLOBAL_QUEUE_INTERVAL`] ticks and right after a task yielded; the LIFO
+//! slot (at most [`MAX_LIFO_POLLS`] times in a row); the local queue; a batch from the
+//! injector; then it searches (steals from other workers, idle protocol in `idle.rs`) and
+//! finally parks.
+//!
+//! A yielding task goes to the back of the local queue; looking at the injector before the
+//! local queue after a yield puts it behind the tasks spawned or woken from outside the
+//! workers too, so tasks started from `block_on` take turns with it (as in tokio and Trio),
+//! instead of waiting for the next [`GLOBAL_QUEUE_INTERVAL`] tick (issue 10, defect 7).
 //!
 //! When a worker leaves its park with more than one runnable task in its own queues (timers
 //! fired in the driver queue their tasks there while it still counts as parked, so nobody was
@@ -69,6 +75,8 @@ pub(crate) struct Core {
     local: crossbeam_deque::Worker<Notified>,
     tick: Cell<u32>,
     lifo_polls: Cell<u8>,
+    /// The last task run yielded (woke itself during its poll): look at the injector first.
+    yielded: Cell<bool>,
     searching: Cell<bool>,
     /// Parked (in the sleepers list): local scheduling must not notify others yet.
     parked: Cell<bool>,
@@ -105,6 +113,7 @@ impl Core {
             local,
             tick: Cell::new(0),
             lifo_polls: Cell::new(0),
+            yielded: Cell::new(false),
             searching: Cell::new(false),
             parked: Cell::new(false),
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
@@ -232,7 +241,7 @@ impl Core {
     }
 
     fn next_stealable(&self, tick: u32) -> Option<Notified> {
-        if tick % GLOBAL_QUEUE_INTERVAL == 0 {
+        if self.yielded.replace(false) || tick % GLOBAL_QUEUE_INTERVAL == 0 {
             if let Some(task) = self.shared.steal_injector(&self.local) {
                 return Some(task);
             }
@@ -286,6 +295,7 @@ impl Core {
     pub(crate) fn schedule_local(&self, task: Notified, is_yield: bool) {
         if is_yield {
             self.local.push(task);
+            self.yielded.set(true);
         } else {
             let raw = task.into_raw().ptr().as_ptr();
             let prev = self.shared.remotes[self.index]

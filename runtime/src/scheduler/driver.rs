@@ -137,8 +137,8 @@ impl Shared {
 
     /// Parks worker `index`: in the driver (blocking in the poller until the nearest timer) if
     /// the role is vacant, else on its parker. With a paused clock, the driver sleeps until
-    /// notified instead, and the sleeper that leaves every participant idle jumps the clock to
-    /// the earliest timer (`time/clock.rs`).
+    /// notified instead, and jumps the clock when it finds every participant asleep
+    /// (`time/clock.rs`).
     pub(crate) fn park_worker(&self, index: usize) {
         let parker = &self.remotes[index].parker;
         let busy = self.clock.busy();

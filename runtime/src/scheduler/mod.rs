@@ -13,11 +13,12 @@
 //!   on every chained spawn.
 //! - A global crossbeam-deque `Injector` takes spawns and wakes from outside the workers
 //!   (`block_on`, plain threads, the blocking pool). Workers check it every
-//!   [`GLOBAL_QUEUE_INTERVAL`] ticks for fairness and whenever they run dry.
+//!   [`GLOBAL_QUEUE_INTERVAL`] ticks and right after a task yielded, for fairness, and
+//!   whenever they run dry.
 //! - A task woken during its own poll (a yield) goes to the back of the local queue.
 //!
-//! Idle workers follow the protocol in `idle.rs`; parking is in `park.rs`; the loop is in
-//! `worker.rs`.
+//! Idle workers follow the protocol in `idle.rs`; parking is in `park.rs`; who looks at the
+//! timers, and the driver role, in `driver.rs`; the loop is in `worker.rs`.
 //!
 //! # Shutdown
 //!

@@ -11,20 +11,29 @@
 //!
 //! # The cached earliest deadline
 //!
-//! `next` holds a lower bound of every registered deadline (nanoseconds since the clock's
-//! origin; [`NO_TIMER`] when none is registered), so a busy worker can ask "is a timer due?"
-//! at every poll boundary with one atomic load and, only if a timer is pending, one clock read
-//! (`scheduler/driver.rs`). The invariant is **`next <= every registered deadline`**:
+//! `next` holds a lower bound of every registered deadline, up to the timer resolution
+//! (nanoseconds since the clock's origin; [`NO_TIMER`] when none is registered), so a busy
+//! worker can ask "is a timer due?" at every poll boundary with one atomic load and, only if a
+//! timer is pending, one clock read (`scheduler/driver.rs`). The invariant is **`next <= d`
+//! for every registered deadline `d` later than the last fire's `now + RESOLUTION`**:
 //!
-//! 1. `register` lowers `next` (`fetch_min`) while it holds the shard lock it inserted under;
-//! 2. only a fire raises `next`, and it stores the exact minimum while it holds *every* shard
-//!    lock (taken in index order, so two fires cannot deadlock; everyone else takes one lock),
-//!    so no registration can fall between its scan and its store;
+//! 1. `register` lowers `next` (`fetch_min`) while it holds the shard lock it inserted under
+//!    (it only reads `next` when `next` is already low enough: nothing can raise it
+//!    meanwhile, see 2);
+//! 2. only a fire raises `next`, and it stores the exact minimum, but not less than its `now +`
+//!    [`RESOLUTION`], while it holds *every* shard lock (taken in index order, so two fires
+//!    cannot deadlock; everyone else takes one lock), so no registration can fall between its
+//!    scan and its store;
 //! 3. `cancel` leaves `next` alone: it may become *early* (below every remaining deadline).
 //!    An early `next` costs one fire that finds nothing due and stores the exact minimum.
 //!
-//! Why it matters: a `next` above a registered deadline would let that timer be missed by
-//! every busy worker and by the driver, which sleeps until `next`.
+//! Why it matters: a `next` above a registered deadline (beyond the resolution) would let that
+//! timer be missed by every busy worker and by the driver, which sleeps until `next`. The
+//! resolution (1 ms, tokio's too) bounds how often timers are fired while deadlines keep
+//! falling due, one after the other: at most once per resolution, not at every poll boundary
+//! (with 100 000 timers registered 1 ms apart from a spawn loop, nearly every boundary would
+//! find a new one due, and each fire takes every shard lock). A timer thus fires at most
+//! [`RESOLUTION`] after its deadline, plus the slice that was running.
 //!
 //! A registration that lowers `next` reports it (`register`'s `bool`): the worker in the
 //! driver may be sleeping towards a later deadline and must be notified. That rule is exact
@@ -54,6 +63,9 @@ pub(crate) struct TimerKey {
 
 /// The value of `next` when no timer is registered.
 pub(crate) const NO_TIMER: u64 = u64::MAX;
+
+/// After a fire at `now`, the next one is not before `now + RESOLUTION` (see the module doc).
+pub(crate) const RESOLUTION: std::time::Duration = std::time::Duration::from_millis(1);
 
 pub(crate) struct TimerQueue {
     shards: Box<[Mutex<Shard>]>,
@@ -133,8 +145,10 @@ impl TimerQueue {
         let id = shard.next_id;
         shard.next_id += 1;
         shard.map.insert((deadline, id), waker);
-        // Under the shard lock (invariant step 1).
-        let earliest = self.next.fetch_min(nanos, Ordering::SeqCst) > nanos;
+        // Under the shard lock (invariant step 1). Most registrations are later than `next`:
+        // they only read it, so workers registering at once do not bounce its cache line.
+        let earliest = self.next.load(Ordering::SeqCst) > nanos
+            && self.next.fetch_min(nanos, Ordering::SeqCst) > nanos;
         drop(shard);
         let key = TimerKey {
             deadline,
@@ -201,6 +215,10 @@ impl TimerQueue {
             }
             shards_with_due += usize::from(due.len() > before);
         }
+        if next != NO_TIMER {
+            // Not before the resolution (invariant step 2).
+            next = next.max(self.nanos(now).saturating_add(RESOLUTION.as_nanos() as u64));
+        }
         self.next.store(next, Ordering::SeqCst);
         drop(shards);
         if shards_with_due > 1 {
@@ -257,6 +275,13 @@ mod tests {
         assert_eq!(q.len(), 1);
         // The fire stored the exact earliest deadline left.
         assert_eq!(q.next_nanos(), q.nanos(now + Duration::from_secs(60)));
+        // ... or, for one due within the resolution, the fire's time plus the resolution.
+        let (_soon, _) = q.register(now + Duration::from_millis(6), waker.clone());
+        q.fire_due(now + Duration::from_millis(5));
+        assert_eq!(
+            q.next_nanos(),
+            q.nanos(now + Duration::from_millis(5) + RESOLUTION)
+        );
         assert!(q.pending());
     }
 

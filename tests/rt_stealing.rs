@@ -259,3 +259,37 @@ fn block_on_future_progresses_while_workers_are_busy() {
     stop.store(true, SeqCst);
     rt.block_on(spinner).unwrap();
 }
+
+/// Issue 10, defect 3: two tasks whose timers fire together, in the driver, must not be queued
+/// behind each other on the worker that fired them while another worker sleeps.
+#[test]
+fn tasks_woken_by_timers_in_the_driver_run_in_parallel() {
+    let _wd = Watchdog::new("tasks_woken_by_timers_in_the_driver_run_in_parallel");
+    for workers in [2, 4] {
+        let rt = build(workers, "trl-steal-tm");
+        for round in 0..3 {
+            let started = Arc::new(AtomicUsize::new(0));
+            let at =
+                rt.block_on(async { trellis::time::Instant::now() }) + Duration::from_millis(20);
+            let halves: Vec<_> = (0..2)
+                .map(|_| {
+                    let started = started.clone();
+                    rt.spawn(async move {
+                        trellis::time::sleep_until(at).await;
+                        started.fetch_add(1, SeqCst);
+                        spin_until(Duration::from_secs(2), || started.load(SeqCst) >= 2)
+                    })
+                })
+                .collect();
+            let both: Vec<bool> = halves
+                .into_iter()
+                .map(|h| rt.block_on(h).unwrap())
+                .collect();
+            assert!(
+                both.iter().all(|&b| b),
+                "{workers} workers, round {round}: the two tasks woken at the same instant ran \
+                 one after the other ({both:?})"
+            );
+        }
+    }
+}

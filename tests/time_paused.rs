@@ -220,3 +220,72 @@ fn paused_clock_is_per_runtime() {
     let outside = Instant::now();
     assert!(outside >= real_now);
 }
+
+/// Issue 10, defect 6a (the `RepeatedEvent` doc example hung): a task spawned from `block_on`
+/// is runnable, so the clock must not jump to the `block_on` thread's timer before the task's
+/// first poll.
+#[test]
+fn paused_clock_waits_for_a_task_spawned_from_block_on() {
+    let _wd = Watchdog::new("paused_clock_waits_for_a_task_spawned_from_block_on");
+    for round in 0..300 {
+        let workers = 1 + round % 2;
+        let rt = paused(workers);
+        rt.block_on(async {
+            let start = Instant::now();
+            let first_poll = Arc::new(Mutex::new(None));
+            let f2 = first_poll.clone();
+            let listener = trellis::spawn(async move {
+                *f2.lock().unwrap() = Some(start.elapsed());
+            });
+            sleep(ms(5)).await;
+            assert_eq!(
+                *first_poll.lock().unwrap(),
+                Some(Duration::ZERO),
+                "round {round}, {workers} worker(s): the clock jumped before the spawned task ran"
+            );
+            listener.await.unwrap();
+        });
+    }
+}
+
+/// Issue 10, defect 6b: a task registers a 100 ms timer, then spawns a child on the other
+/// domain; the child is runnable, so its first poll must still see the clock at 0.
+#[test]
+fn paused_clock_waits_for_a_child_spawned_on_another_domain() {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::Poll;
+    let _wd = Watchdog::new("paused_clock_waits_for_a_child_spawned_on_another_domain");
+    for round in 0..200 {
+        let rt = paused(2);
+        // Let both workers go to sleep first (one in the driver, as the last sleeper).
+        std::thread::sleep(ms(2));
+        let seen = rt
+            .block_on(rt.spawn(async move {
+                let start = Instant::now();
+                let here = trellis::domain::current().unwrap().index();
+                let mut nap = pin!(sleep(ms(100)));
+                // Poll once: the timer is registered.
+                std::future::poll_fn(|cx| {
+                    let _ = nap.as_mut().poll(cx);
+                    Poll::Ready(())
+                })
+                .await;
+                let child =
+                    trellis::spawn_on(
+                        DomainId::new(1 - here),
+                        move || async move { start.elapsed() },
+                    );
+                nap.await;
+                let seen = child.await.unwrap();
+                assert_eq!(start.elapsed(), ms(100));
+                seen
+            }))
+            .unwrap();
+        assert_eq!(
+            seen,
+            Duration::ZERO,
+            "round {round}: the child on the other domain first ran after the clock jumped"
+        );
+    }
+}

@@ -170,6 +170,13 @@ impl Idle {
         }
     }
 
+    /// A listed sleeper other than `me`, left on the list (the driver role's hand-off,
+    /// `driver.rs`: it is woken to take the role, not counted as searching).
+    pub(crate) fn sleeper_other_than(&self, me: Option<usize>) -> Option<usize> {
+        let sleepers = self.sleepers();
+        sleepers.iter().rev().copied().find(|&i| Some(i) != me)
+    }
+
     /// Is the worker still listed as sleeping (its wake was spurious)?
     pub(crate) fn is_parked(&self, index: usize) -> bool {
         self.sleepers().contains(&index)

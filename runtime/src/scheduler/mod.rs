@@ -13,11 +13,12 @@
 //!   on every chained spawn.
 //! - A global crossbeam-deque `Injector` takes spawns and wakes from outside the workers
 //!   (`block_on`, plain threads, the blocking pool). Workers check it every
-//!   [`GLOBAL_QUEUE_INTERVAL`] ticks for fairness and whenever they run dry.
+//!   [`GLOBAL_QUEUE_INTERVAL`] ticks and right after a task yielded, for fairness, and
+//!   whenever they run dry.
 //! - A task woken during its own poll (a yield) goes to the back of the local queue.
 //!
-//! Idle workers follow the protocol in `idle.rs`; parking is in `park.rs`; the loop is in
-//! `worker.rs`.
+//! Idle workers follow the protocol in `idle.rs`; parking is in `park.rs`; who looks at the
+//! timers, and the driver role, in `driver.rs`; the loop is in `worker.rs`.
 //!
 //! # Shutdown
 //!
@@ -30,6 +31,7 @@
 
 pub(crate) mod context;
 pub(crate) mod coop;
+mod driver;
 mod idle;
 pub(crate) mod park;
 pub(crate) mod worker;
@@ -38,7 +40,7 @@ use crate::time::clock::{self, Clock};
 use std::future::Future;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering, fence};
-use std::sync::{Arc, Mutex, TryLockError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam_deque::{Injector, Steal, Stealer};
@@ -49,6 +51,7 @@ use crate::instrument::{Instruments, TaskName};
 use crate::task::owned::OwnedTasks;
 use crate::task::{Header, JoinHandle, Notified, RawTask, Route, new_task};
 use crate::time::TimerQueue;
+use driver::DriverRole;
 use idle::Idle;
 use park::Parker;
 
@@ -56,8 +59,6 @@ use park::Parker;
 pub(crate) const MAX_LIFO_POLLS: u8 = 3;
 /// Every this many ticks a worker takes from the injector first (fairness for remote spawns).
 pub(crate) const GLOBAL_QUEUE_INTERVAL: u32 = 31;
-/// Every this many ticks a busy worker fires due timers and checks for shutdown.
-pub(crate) const EVENT_INTERVAL: u32 = 61;
 
 /// What other threads may touch of one worker.
 pub(crate) struct Remote {
@@ -82,9 +83,11 @@ pub(crate) struct Shared {
     injector: Injector<Notified>,
     remotes: Box<[CachePadded<Remote>]>,
     idle: Idle,
-    /// The I/O poller: the one parked worker holding `driver` blocks in it with the nearest
-    /// timer as timeout.
+    /// The I/O poller: the one parked worker holding the driver role blocks in it with the
+    /// nearest timer as timeout (`driver.rs`).
     poller: polling::Poller,
+    driver_role: DriverRole,
+    /// The poller's event buffer; locked only by the driver role's holder.
     driver: Mutex<polling::Events>,
     pub(crate) timers: TimerQueue,
     /// The system clock, or a paused virtual one (`time/clock.rs`).
@@ -105,6 +108,7 @@ impl Shared {
         instruments: Instruments,
     ) -> std::io::Result<Shared> {
         let n = workers.len();
+        let clock = Clock::new(paused, n);
         Ok(Shared {
             owned: OwnedTasks::new(n),
             injector: Injector::new(),
@@ -125,11 +129,12 @@ impl Shared {
                 .collect(),
             idle: Idle::new(n),
             poller: polling::Poller::new()?,
+            driver_role: DriverRole::new(),
             driver: Mutex::new(polling::Events::with_capacity(
                 std::num::NonZeroUsize::new(64).unwrap(),
             )),
-            timers: TimerQueue::new(n),
-            clock: Clock::new(paused, n),
+            timers: TimerQueue::new(n, clock.origin()),
+            clock,
             instruments,
             shutdown: AtomicBool::new(false),
             blocking,
@@ -312,51 +317,6 @@ impl Shared {
                 Steal::Empty => return,
                 Steal::Retry => std::hint::spin_loop(),
             }
-        }
-    }
-
-    /// Fires due timers if the timer lock is free; used by busy workers.
-    fn fire_timers(&self) {
-        self.timers.fire_due(self.clock.now());
-    }
-
-    /// Parks worker `index`: in the driver (blocking in the poller until the nearest timer) if
-    /// nobody else holds it, else on its parker. With a paused clock, the driver sleeps until
-    /// notified instead, and the sleeper that leaves every participant idle jumps the clock to
-    /// the earliest timer (`time/clock.rs`).
-    fn park_worker(&self, index: usize) {
-        let parker = &self.remotes[index].parker;
-        let busy = self.clock.busy();
-        match self.driver.try_lock() {
-            Ok(mut events) => {
-                let last = parker.park_driver(busy, |last| {
-                    let timeout = if busy.is_some() {
-                        // The last sleeper returns at once to jump the clock, if there is a
-                        // timer to jump to; with none, it blocks like the others (a timer
-                        // registered later notifies the driver, and it comes back here).
-                        (last && self.timers.next_deadline().is_some()).then_some(Duration::ZERO)
-                    } else {
-                        let now = self.clock.now();
-                        self.timers
-                            .next_deadline()
-                            .map(|d| d.saturating_duration_since(now))
-                    };
-                    events.clear();
-                    // An error (EINTR) is a spurious wake; the worker loop re-checks everything.
-                    let _ = self.poller.wait(&mut events, timeout);
-                });
-                drop(events);
-                if last {
-                    if let Some(deadline) = self.timers.next_deadline() {
-                        self.clock.advance_to(deadline);
-                    }
-                    self.timers.fire_due_blocking(self.clock.now());
-                } else {
-                    self.fire_timers();
-                }
-            }
-            Err(TryLockError::WouldBlock) => parker.park(busy, || self.notify_driver()),
-            Err(TryLockError::Poisoned(_)) => unreachable!("the driver lock is never poisoned"),
         }
     }
 

@@ -125,7 +125,12 @@ impl Parker {
     /// Blocks in the driver: `wait` must block until the driver is notified (sticky: a notify
     /// before the wait makes it return at once) or a timeout elapses, and then this returns,
     /// with or without a token. `wait` is told whether this sleeper was the last busy
-    /// participant of a paused clock; so is the caller.
+    /// participant of a paused clock (it then waits with a zero timeout if a timer is pending).
+    ///
+    /// Returns `true` if the caller may jump a paused clock: it came back without a token and
+    /// found *every* participant asleep at that moment, which it claimed by counting itself
+    /// back in with `busy: 0 → 1` (`time/clock.rs`, rule 3). Being the last sleeper when it
+    /// went to sleep is not enough: a task may have become runnable since (issue 10, defect 6).
     pub(crate) fn park_driver(&self, busy: Busy<'_>, wait: impl FnOnce(bool)) -> bool {
         if self
             .state
@@ -144,11 +149,24 @@ impl Parker {
         }
         let last = clock::leave(busy);
         wait(last);
+        // Claim first, while still `PARKED_DRIVER`: an unpark before the claim has counted us
+        // in (so the claim fails); swapping the state out first would open a window in which
+        // an unpark finds `EMPTY`, counts nobody, and the claim succeeds with a task queued.
+        let claimed = clock::try_claim(busy);
         if self.state.swap(EMPTY, SeqCst) == PARKED_DRIVER {
-            // Woken without a token: nobody counted us back in.
-            clock::enter(busy);
+            // Woken without a token: nobody counted us back in; the claim did, or we do.
+            if !claimed {
+                clock::enter(busy);
+            }
+            claimed
+        } else {
+            // A token: the waker counted us in, and woke us for work (after the claim, if
+            // any: undo its count, and do not jump).
+            if claimed {
+                clock::leave(busy);
+            }
+            false
         }
-        last
     }
 
     /// Sets the token and wakes the parked thread, wherever it sleeps; `notify_driver` wakes the

@@ -1,10 +1,21 @@
 //! The worker loop: run local work, search, park.
 //!
-//! Each iteration takes the next task in this order: every [`GLOBAL_QUEUE_INTERVAL`] ticks the
-//! injector; the LIFO slot (at most [`MAX_LIFO_POLLS`] times in a row); the local queue; a batch
-//! from the injector; then it searches (steals from other workers, idle protocol in `idle.rs`)
-//! and finally parks. Every [`EVENT_INTERVAL`] ticks a busy worker fires due timers, so timers
-//! keep firing while tasks yield in a loop.
+//! Each iteration first fires the due timers, if the cached earliest deadline has passed (one
+//! atomic load without timers; `driver.rs`, rule 1), then takes the next task in this order:
+//! the injector, every [`GLOBAL_QUEUE_INTERVAL`] ticks and right after a task yielded; the LIFO
+//! slot (at most [`MAX_LIFO_POLLS`] times in a row); the local queue; a batch from the
+//! injector; then it searches (steals from other workers, idle protocol in `idle.rs`) and
+//! finally parks.
+//!
+//! A yielding task goes to the back of the local queue; looking at the injector before the
+//! local queue after a yield puts it behind the tasks spawned or woken from outside the
+//! workers too, so tasks started from `block_on` take turns with it (as in tokio and Trio),
+//! instead of waiting for the next [`GLOBAL_QUEUE_INTERVAL`] tick (issue 10, defect 7).
+//!
+//! When a worker leaves its park with more than one runnable task in its own queues (timers
+//! fired in the driver queue their tasks there while it still counts as parked, so nobody was
+//! notified), it notifies another worker, counting the LIFO slot (issue 10, defect 3); then
+//! it makes sure the driver role is not left vacant (`driver.rs`, rule b).
 //!
 //! # Waking a pinned task on another domain
 //!
@@ -46,9 +57,7 @@ use std::time::Instant;
 use crossbeam_deque::Steal;
 
 use super::context::CoreGuard;
-use super::{
-    EVENT_INTERVAL, GLOBAL_QUEUE_INTERVAL, MAX_LIFO_POLLS, PARK_SPIN, SEARCH_ROUNDS, Shared, coop,
-};
+use super::{GLOBAL_QUEUE_INTERVAL, MAX_LIFO_POLLS, PARK_SPIN, SEARCH_ROUNDS, Shared, coop};
 use crate::task::{Notified, RawTask};
 
 /// `spin_before_sleep` spins while at least this many of the last 8 spins saw a token arrive.
@@ -66,6 +75,8 @@ pub(crate) struct Core {
     local: crossbeam_deque::Worker<Notified>,
     tick: Cell<u32>,
     lifo_polls: Cell<u8>,
+    /// The last task run yielded (woke itself during its poll): look at the injector first.
+    yielded: Cell<bool>,
     searching: Cell<bool>,
     /// Parked (in the sleepers list): local scheduling must not notify others yet.
     parked: Cell<bool>,
@@ -102,6 +113,7 @@ impl Core {
             local,
             tick: Cell::new(0),
             lifo_polls: Cell::new(0),
+            yielded: Cell::new(false),
             searching: Cell::new(false),
             parked: Cell::new(false),
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
@@ -126,9 +138,7 @@ impl Core {
         while !self.shared.is_shutdown() {
             let tick = self.tick.get().wrapping_add(1);
             self.tick.set(tick);
-            if tick % EVENT_INTERVAL == 0 {
-                self.shared.fire_timers();
-            }
+            self.shared.maintain_timers();
             let task = match self.next_task(tick) {
                 Some(task) => task,
                 None => match self.search() {
@@ -231,7 +241,7 @@ impl Core {
     }
 
     fn next_stealable(&self, tick: u32) -> Option<Notified> {
-        if tick % GLOBAL_QUEUE_INTERVAL == 0 {
+        if self.yielded.replace(false) || tick % GLOBAL_QUEUE_INTERVAL == 0 {
             if let Some(task) = self.shared.steal_injector(&self.local) {
                 return Some(task);
             }
@@ -285,6 +295,7 @@ impl Core {
     pub(crate) fn schedule_local(&self, task: Notified, is_yield: bool) {
         if is_yield {
             self.local.push(task);
+            self.yielded.set(true);
         } else {
             let raw = task.into_raw().ptr().as_ptr();
             let prev = self.shared.remotes[self.index]
@@ -415,9 +426,14 @@ impl Core {
             }
         }
         self.parked.set(false);
-        if self.local.len() > 1 {
+        let lifo = !shared.remotes[self.index]
+            .lifo
+            .load(Ordering::Acquire)
+            .is_null();
+        if self.local.len() + usize::from(lifo) > 1 {
             shared.notify_parked();
         }
+        shared.hand_off_driver(Some(self.index));
     }
 
     /// Polls this worker's park token for up to [`PARK_SPIN`] before it sleeps, if recent spins

@@ -6,37 +6,74 @@
 //! deadline and fires it. This is Trio's `MockClock(autojump_threshold=0)` and tokio's
 //! `start_paused`: time-based code runs in microseconds, and elapsed times are exact.
 //!
-//! # The autojump protocol
+//! # The rule: the clock jumps only when nothing is runnable
 //!
-//! "Idle" is tracked by one counter, `busy`, maintained only when the clock is paused:
+//! Guarantee: a paused clock advances only when no task is runnable. A task spawned, woken or
+//! pending in a queue is polled at the current virtual time; only when every task waits does
+//! time move, straight to the earliest deadline (tokio's `start_paused`, Trio's autojump).
+//! Wakes from outside the runtime (a plain thread, a `block_on` that starts later) are not
+//! seen: they happen after the jump.
 //!
-//! - A **participant** is a worker thread, a thread inside `block_on`, or a queued or running
-//!   blocking job. Each counts 1 while it is not asleep. Workers start counted; `block_on`
-//!   adds 1 on entry and removes it on exit; a blocking job adds 1 when queued and removes it
-//!   after it ran.
-//! - A parker (worker or `block_on`) **removes its 1 after announcing that it sleeps** (the
-//!   CAS to a `PARKED_*` state, `scheduler/park.rs`), and whoever **takes it out of that state
-//!   with a token** (an `unpark` swapping `PARKED_* → NOTIFIED`) **adds the 1 back before waking
-//!   it**. A sleeper that leaves the parked state without a token (the driver's wait returned
-//!   on I/O, a driver notify or a timeout) adds its 1 back itself. So between "A wakes B" and
-//!   "B runs", B is already counted: a waker that then parks cannot see the count reach zero
-//!   while work is in flight between threads (the race that would make the clock jump early).
-//! - The participant whose removal brings `busy` to **zero** makes sure the worker parked in
-//!   the I/O driver (there is always one when every worker sleeps: a worker parks in the driver
-//!   whenever it is free) looks again: a driver parker does so itself; any other one notifies
-//!   the driver.
-//! - The driver parker that brought the count to zero waits with a zero timeout instead of
-//!   blocking, counts itself busy again, **advances the clock to the earliest timer deadline**
-//!   and fires the due timers. The woken tasks land in queues as usual. With no timer pending
-//!   it blocks instead (nothing can happen until something outside wakes a task, and then
-//!   that task is counted); a timer registered meanwhile notifies the driver (a new earliest
-//!   deadline always does), which wakes, parks again as the last one, and jumps.
+//! "Nothing runnable" is tracked by one counter, `busy`, maintained only when the clock is
+//! paused. The rules:
+//!
+//! 1. **Participants.** A participant is a worker thread, a thread inside `block_on`, or a
+//!    queued or running blocking job. Each counts 1 while it is not asleep. Workers start
+//!    counted; `block_on` adds 1 on entry and removes it on exit; a blocking job adds 1 when
+//!    queued (by the counted thread that queues it) and removes it after it ran.
+//! 2. **Sleeping and waking.** A parker (worker or `block_on`) removes its 1 after announcing
+//!    that it sleeps (the CAS to a `PARKED_*` state, `scheduler/park.rs`). Whoever takes it out
+//!    of that state with a token (an `unpark` swapping `PARKED_* → NOTIFIED`) adds the 1 back
+//!    *before* waking it, so between "A wakes B" and "B runs", B is already counted.
+//! 3. **The jump is claimed, at the moment it is decided.** Only the worker in the driver
+//!    jumps. When its wait returns, *still announced as sleeping* (`PARKED_DRIVER`), it tries
+//!    to count itself back in with a CAS `busy: 0 → 1` (`try_claim`); then it takes its
+//!    state out of `PARKED_DRIVER`. It jumps only if the claim succeeded *and* no token came:
+//!    every participant was asleep at the claim, so it alone may advance the clock to the
+//!    earliest deadline and fire the due timers (their tasks are then queued by a counted
+//!    thread, as in rule 2). If the claim failed it counts itself in with a plain add (unless a
+//!    token came: its waker counted it); if a token came after a successful claim, it gives
+//!    the claim's 1 back. The order matters: an unpark that lands before the claim finds
+//!    `PARKED_DRIVER` and counts the sleeper, so the claim fails; had the state been swapped
+//!    out first, an unpark in between would find it awake, count nobody, and the claim could
+//!    succeed while the unpark's task is queued.
+//! 4. **Someone looks when the count reaches zero.** The participant whose removal brings
+//!    `busy` to zero makes the driver look again: a driver parker waits with a zero timeout
+//!    (if a timer is pending; with none it blocks, and a timer registered later notifies the
+//!    driver, a new earliest deadline always does); any other one notifies the driver. There
+//!    is always a worker in the driver when every worker sleeps: each parking worker takes the
+//!    role if it is vacant (`scheduler/driver.rs`).
+//!
+//! # Proof sketch
+//!
+//! Suppose the driver's claim succeeds at instant `c` while a task `T` is runnable: `T` was
+//! pushed to a queue at `p < c`, not yet polled. The push was made by a counted thread (an
+//! uncounted one is "outside", after the jump by definition; a participant that enters after
+//! `c` is too). After its push the pusher follows the idle protocol (`scheduler/idle.rs`):
+//! - it wakes a sleeper `W` (rule 1 there): the unpark counts `W` before waking it (rule 2
+//!   here), and `W` removes its 1 again only when it parks after looking at every queue, so
+//!   `busy > 0` from the unpark until `T` is taken; if `W` is the driver worker itself, the
+//!   unpark leaves a token and rule 3 does not claim;
+//! - or it skips the wake because a searcher is counted: that searcher parks only after the
+//!   last-searcher re-check (idle rule 4), which sees `T` and wakes a sleeper as above;
+//! - or it pushed to its own queue and keeps running, counted, until it looked at that queue.
+//!
+//! The pusher itself removes its 1 only after that. So at `c` either some participant is
+//! counted (the CAS fails) or the claimer holds a token: a contradiction. Hence a claimed jump
+//! never overtakes a runnable task.
+//!
+//! Why the claim must be made at `c` and not remembered: the worker in the driver used to
+//! decide "I am the last sleeper" when it went to sleep and act on it when it woke, even
+//! though a task spawned from `block_on`, or on another domain by a task that had just
+//! registered a timer, had become runnable meanwhile (issue 10, defect 6: the listener of the
+//! `RepeatedEvent` example was first polled after the 5 ms jump; a child spawned with
+//! `spawn_on` saw the clock at 100 ms). The loom models `loom_clock_spawn_from_block_on_vs_jump`
+//! and `loom_clock_stale_last_sleeper` below check both races with the real parker.
 //!
 //! With a paused clock the driver never sleeps towards a timer in real time: timers fire only
-//! through jumps (or when busy workers find them due, which happens only after a jump).
-//! Wakes from outside the runtime (a plain thread sending on a channel, I/O readiness) are not
-//! counted: if every task waits for one of those while a timer is pending, the clock jumps to
-//! the timer first, as in tokio.
+//! through jumps (or when busy workers find them due, which happens only after a jump). If
+//! every task waits for a wake from outside (a plain thread, I/O) while a timer is pending, the
+//! clock jumps to the timer first, as in tokio.
 //!
 //! Without a paused clock none of this runs: `Instant::now` is `std::time::Instant::now` after
 //! one thread-local read, and the counter is never touched.
@@ -303,6 +340,11 @@ impl Clock {
         self.paused
     }
 
+    /// The origin of this clock's time line (the real time the runtime was built).
+    pub(crate) fn origin(&self) -> std::time::Instant {
+        self.base
+    }
+
     /// The current time on this clock.
     pub(crate) fn now(&self) -> Instant {
         if self.paused {
@@ -336,7 +378,157 @@ pub(crate) fn enter(busy: Busy<'_>) {
     }
 }
 
+/// The driver's claim of a jump (rule 3): counts the caller in if *nobody* is counted
+/// (`busy: 0 → 1`); `true` if it did. `false` (and nothing changed) otherwise.
+pub(crate) fn try_claim(busy: Busy<'_>) -> bool {
+    busy.is_some_and(|busy| {
+        busy.compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    })
+}
+
 /// A participant stops being counted; `true` if it was the last one.
 pub(crate) fn leave(busy: Busy<'_>) -> bool {
     busy.is_some_and(|busy| busy.fetch_sub(1, Ordering::SeqCst) == 1)
+}
+
+#[cfg(all(test, trellis_loom))]
+mod loom_clock {
+    //! The paused clock's jump rule (rule 3) against the two races of issue 10, defect 6. Each
+    //! model plays one worker `W` parked in the driver, exactly as `park_worker` does it (the
+    //! real `Parker`, a modelled poller: a sticky flag; a zero timeout when `W` is the last
+    //! sleeper and a timer is pending), and a counted thread that makes a task runnable for
+    //! `W` next to a timer registration. `W` must poll the task before the clock moves.
+    use super::*;
+    use crate::loom::sync::atomic::AtomicBool;
+    use crate::loom::sync::{Condvar, Mutex};
+    use crate::scheduler::park::Parker;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    struct Poller {
+        notified: Mutex<bool>,
+        condvar: Condvar,
+    }
+
+    impl Poller {
+        fn new() -> Poller {
+            Poller {
+                notified: Mutex::new(false),
+                condvar: Condvar::new(),
+            }
+        }
+        fn wait(&self, timeout_zero: bool) {
+            let mut n = self.notified.lock().unwrap();
+            while !*n && !timeout_zero {
+                n = self.condvar.wait(n).unwrap();
+            }
+            *n = false;
+        }
+        fn notify(&self) {
+            *self.notified.lock().unwrap() = true;
+            self.condvar.notify_one();
+        }
+    }
+
+    struct World {
+        busy: AtomicUsize,
+        parker: Parker,
+        poller: Poller,
+        /// A task queued for `W`.
+        queued: AtomicBool,
+        /// A timer is registered.
+        timer: AtomicBool,
+        /// The virtual clock: 0, or the timer's deadline after a jump.
+        clock: AtomicUsize,
+    }
+
+    fn world(busy: usize) -> Arc<World> {
+        Arc::new(World {
+            busy: AtomicUsize::new(busy),
+            parker: Parker::new(),
+            poller: Poller::new(),
+            queued: AtomicBool::new(false),
+            timer: AtomicBool::new(false),
+            clock: AtomicUsize::new(0),
+        })
+    }
+
+    /// `W`: runs its task when it finds it, else parks in the driver and jumps when its claim
+    /// succeeds (`Shared::park_worker`).
+    fn driver_worker(w: &World) {
+        loop {
+            if w.queued.load(Ordering::SeqCst) {
+                assert_eq!(
+                    w.clock.load(Ordering::SeqCst),
+                    0,
+                    "the clock jumped while a task was runnable"
+                );
+                return;
+            }
+            let busy = Some(&w.busy);
+            let may_jump = w.parker.park_driver(busy, |last| {
+                w.poller.wait(last && w.timer.load(Ordering::SeqCst));
+            });
+            if may_jump && w.timer.load(Ordering::SeqCst) {
+                w.clock.store(100, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// A counted thread registers a timer (notifying the driver, as a new earliest deadline
+    /// does) and makes a task runnable for `W` (queue, then unpark), in the given order, then
+    /// goes to sleep (leaves the count, notifying the driver if it was the last).
+    fn waker(w: &World, timer_first: bool) {
+        let register = || {
+            w.timer.store(true, Ordering::SeqCst);
+            w.poller.notify();
+        };
+        if timer_first {
+            register();
+        }
+        w.queued.store(true, Ordering::SeqCst);
+        w.parker.unpark(Some(&w.busy), || w.poller.notify());
+        if !timer_first {
+            register();
+        }
+        if leave(Some(&w.busy)) {
+            w.poller.notify();
+        }
+    }
+
+    #[test]
+    fn loom_clock_spawn_from_block_on_vs_jump() {
+        // Defect 6a: `W` goes to sleep as the last participant (busy 1 → 0) while a `block_on`
+        // thread enters, spawns a task (which wakes `W`), then registers its own timer and
+        // parks. A `W` that acted on "I was the last sleeper" would jump to the timer first.
+        loom::model(|| {
+            let w = world(1);
+            let w2 = w.clone();
+            let block_on = thread::spawn(move || {
+                enter(Some(&w2.busy));
+                waker(&w2, false);
+            });
+            driver_worker(&w);
+            block_on.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_clock_stale_last_sleeper() {
+        // Defect 6b: `W` sleeps in the driver as the last participant; another worker, just
+        // woken for a task (counted), registers a 100 ms timer, which wakes `W` without a
+        // token, and then spawns a child on `W`'s domain. `W` must not jump on the stale
+        // "last" flag of its sleep.
+        loom::model(|| {
+            let w = world(1);
+            let w2 = w.clone();
+            let other = thread::spawn(move || {
+                enter(Some(&w2.busy));
+                waker(&w2, true);
+            });
+            driver_worker(&w);
+            other.join().unwrap();
+        });
+    }
 }

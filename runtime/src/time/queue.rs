@@ -7,10 +7,47 @@
 //! `(deadline, id)`, so equal deadlines stay distinct and fire in registration order;
 //! insertion and removal are O(log n). Firing pops the due prefix of every shard, then wakes
 //! the due timers in deadline order, after the locks are released (a wake that schedules a
-//! task never runs under a timer lock). `next_deadline` takes the minimum over the shards.
+//! task never runs under a timer lock).
+//!
+//! # The cached earliest deadline
+//!
+//! `next` holds a lower bound of every registered deadline, up to the timer resolution
+//! (nanoseconds since the clock's origin; [`NO_TIMER`] when none is registered), so a busy
+//! worker can ask "is a timer due?" at every poll boundary with one atomic load and, only if a
+//! timer is pending, one clock read (`scheduler/driver.rs`). The invariant is **`next <= d`
+//! for every registered deadline `d` later than the last fire's `now + RESOLUTION`**:
+//!
+//! 1. `register` lowers `next` (`fetch_min`) while it holds the shard lock it inserted under
+//!    (it only reads `next` when `next` is already low enough: nothing can raise it
+//!    meanwhile, see 2);
+//! 2. only a fire raises `next`, and it stores the exact minimum, but not less than its `now +`
+//!    [`RESOLUTION`], while it holds *every* shard lock (taken in index order, so two fires
+//!    cannot deadlock; everyone else takes one lock), so no registration can fall between its
+//!    scan and its store;
+//! 3. `cancel` leaves `next` alone: it may become *early* (below every remaining deadline).
+//!    An early `next` costs one fire that finds nothing due and stores the exact minimum.
+//!
+//! Why it matters: a `next` above a registered deadline (beyond the resolution) would let that
+//! timer be missed by every busy worker and by the driver, which sleeps until `next`. The
+//! resolution (1 ms, tokio's too) bounds how often timers are fired while deadlines keep
+//! falling due, one after the other: at most once per resolution, not at every poll boundary
+//! (with 100 000 timers registered 1 ms apart from a spawn loop, nearly every boundary would
+//! find a new one due, and each fire takes every shard lock). A timer thus fires at most
+//! [`RESOLUTION`] after its deadline, plus the slice that was running.
+//!
+//! A registration that lowers `next` reports it (`register`'s `bool`): the worker in the
+//! driver may be sleeping towards a later deadline and must be notified. That rule is exact
+//! even though `next` may be early: a driver that read `next = t` sleeps until `t` at most,
+//! and a deadline `d < t` registered after that read either lowers `next` itself (and
+//! notifies) or finds `next <= d` already lowered after the read by a registration that
+//! notified (the notification is sticky).
+//!
+//! The exact minimum (`next_deadline`, a scan of every shard) is used where an early bound
+//! would be wrong: the paused clock jumps to it.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::task::Waker;
 
 use super::Instant;
@@ -24,8 +61,21 @@ pub(crate) struct TimerKey {
     shard: u32,
 }
 
+/// The value of `next` when no timer is registered.
+pub(crate) const NO_TIMER: u64 = u64::MAX;
+
+/// After a fire at `now`, the next one is not before `now + RESOLUTION` (see the module doc).
+pub(crate) const RESOLUTION: std::time::Duration = std::time::Duration::from_millis(1);
+
 pub(crate) struct TimerQueue {
     shards: Box<[Mutex<Shard>]>,
+    /// A lower bound of every registered deadline, in nanoseconds since `origin` (see the
+    /// module doc); [`NO_TIMER`] when none is registered.
+    next: AtomicU64,
+    /// The clock's origin: deadlines are stored in `next` relative to it.
+    origin: std::time::Instant,
+    /// A busy worker is firing due timers: the others skip theirs (`fire_due`).
+    firing: AtomicBool,
 }
 
 #[derive(Default)]
@@ -41,13 +91,44 @@ fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
 }
 
 impl TimerQueue {
-    /// A queue with `shards` shards (one per worker; at least one).
-    pub(crate) fn new(shards: usize) -> TimerQueue {
+    /// A queue with `shards` shards (one per worker; at least one), for a clock whose time
+    /// line starts at `origin`.
+    pub(crate) fn new(shards: usize, origin: std::time::Instant) -> TimerQueue {
         TimerQueue {
             shards: (0..shards.max(1))
                 .map(|_| Mutex::new(Shard::default()))
                 .collect(),
+            next: AtomicU64::new(NO_TIMER),
+            origin,
+            firing: AtomicBool::new(false),
         }
+    }
+
+    /// `instant` in nanoseconds since the origin (0 before it; saturated below [`NO_TIMER`]).
+    pub(crate) fn nanos(&self, instant: Instant) -> u64 {
+        let nanos = instant
+            .into_std()
+            .saturating_duration_since(self.origin)
+            .as_nanos();
+        u64::try_from(nanos)
+            .unwrap_or(NO_TIMER - 1)
+            .min(NO_TIMER - 1)
+    }
+
+    /// The cached earliest deadline (a lower bound, see the module doc), or [`NO_TIMER`].
+    pub(crate) fn next_nanos(&self) -> u64 {
+        self.next.load(Ordering::SeqCst)
+    }
+
+    /// Is any timer (possibly an already cancelled one) registered?
+    pub(crate) fn pending(&self) -> bool {
+        self.next_nanos() != NO_TIMER
+    }
+
+    /// Is a timer due at `now` by the cached bound? (May say yes for a cancelled timer.)
+    pub(crate) fn maybe_due(&self, now: Instant) -> bool {
+        let next = self.next_nanos();
+        next != NO_TIMER && self.nanos(now) >= next
     }
 
     fn shard(&self, key: TimerKey) -> MutexGuard<'_, Shard> {
@@ -55,18 +136,20 @@ impl TimerQueue {
     }
 
     /// Registers `waker` for `deadline` in the calling thread's shard. Returns the key, and
-    /// whether it is now the earliest of its shard (the parked driver may then have to
-    /// shorten its sleep).
+    /// whether it lowered the cached earliest deadline (the driver may then have to shorten
+    /// its sleep, see the module doc).
     pub(crate) fn register(&self, deadline: Instant, waker: Waker) -> (TimerKey, bool) {
         let index = shard_hint() % self.shards.len();
+        let nanos = self.nanos(deadline);
         let mut shard = lock(&self.shards[index]);
         let id = shard.next_id;
         shard.next_id += 1;
         shard.map.insert((deadline, id), waker);
-        let earliest = shard
-            .map
-            .first_key_value()
-            .is_some_and(|(k, _)| *k == (deadline, id));
+        // Under the shard lock (invariant step 1). Most registrations are later than `next`:
+        // they only read it, so workers registering at once do not bounce its cache line.
+        let earliest = self.next.load(Ordering::SeqCst) > nanos
+            && self.next.fetch_min(nanos, Ordering::SeqCst) > nanos;
+        drop(shard);
         let key = TimerKey {
             deadline,
             id,
@@ -102,36 +185,29 @@ impl TimerQueue {
             .min()
     }
 
-    /// Wakes every timer due at `now`. Skips a shard whose lock another thread holds (it is
-    /// firing or registering, and the driver re-checks before sleeping).
+    /// Wakes every timer due at `now`, unless another thread is doing so already (a busy
+    /// worker at a poll boundary: it then goes on with its work; the firing thread wakes what
+    /// is due, and the next boundary looks again).
     pub(crate) fn fire_due(&self, now: Instant) {
-        self.fire(now, |shard| match shard.try_lock() {
-            Ok(shard) => Some(shard),
-            Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
-            Err(TryLockError::WouldBlock) => None,
-        });
+        if self.firing.swap(true, Ordering::Acquire) {
+            return;
+        }
+        self.fire_due_blocking(now);
+        self.firing.store(false, Ordering::Release);
     }
 
-    /// Wakes every timer due at `now`, waiting for each lock (a paused clock's jump must not
-    /// be skipped).
+    /// Wakes every timer due at `now` (the driver, a paused clock's jump: never skipped).
     pub(crate) fn fire_due_blocking(&self, now: Instant) {
-        self.fire(now, |shard| Some(lock(shard)));
-    }
-
-    fn fire(
-        &self,
-        now: Instant,
-        mut lock: impl FnMut(&Mutex<Shard>) -> Option<MutexGuard<'_, Shard>>,
-    ) {
+        // Every shard lock, in index order (invariant step 2).
+        let mut shards: Vec<MutexGuard<'_, Shard>> = self.shards.iter().map(lock).collect();
         let mut due = Vec::new();
         let mut shards_with_due = 0;
-        for shard in &*self.shards {
-            let Some(mut shard) = lock(shard) else {
-                continue;
-            };
+        let mut next = NO_TIMER;
+        for shard in &mut shards {
             let before = due.len();
             while let Some(entry) = shard.map.first_entry() {
                 if entry.key().0 > now {
+                    next = next.min(self.nanos(entry.key().0));
                     break;
                 }
                 let deadline = entry.key().0;
@@ -139,6 +215,12 @@ impl TimerQueue {
             }
             shards_with_due += usize::from(due.len() > before);
         }
+        if next != NO_TIMER {
+            // Not before the resolution (invariant step 2).
+            next = next.max(self.nanos(now).saturating_add(RESOLUTION.as_nanos() as u64));
+        }
+        self.next.store(next, Ordering::SeqCst);
+        drop(shards);
         if shards_with_due > 1 {
             // Each shard's part is in order; merge by deadline (stable: ties keep shard order).
             due.sort_by_key(|(deadline, _)| *deadline);
@@ -172,7 +254,7 @@ mod tests {
 
     #[test]
     fn fires_due_timers_only_and_removes_cancelled() {
-        let q = TimerQueue::new(2);
+        let q = TimerQueue::new(2, std::time::Instant::now());
         let count = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(count.clone());
         let now = Instant::from(std::time::Instant::now());
@@ -184,10 +266,23 @@ mod tests {
         q.cancel(gone);
         assert_eq!(q.len(), 2);
         assert_eq!(q.next_deadline(), Some(early.deadline));
+        assert_eq!(q.next_nanos(), q.nanos(early.deadline));
+        assert!(!q.maybe_due(now));
+        assert!(q.maybe_due(now + Duration::from_millis(5)));
         q.fire_due(now + Duration::from_millis(5));
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
         assert!(!q.update(early, &waker), "a fired timer is gone");
         assert_eq!(q.len(), 1);
+        // The fire stored the exact earliest deadline left.
+        assert_eq!(q.next_nanos(), q.nanos(now + Duration::from_secs(60)));
+        // ... or, for one due within the resolution, the fire's time plus the resolution.
+        let (_soon, _) = q.register(now + Duration::from_millis(6), waker.clone());
+        q.fire_due(now + Duration::from_millis(5));
+        assert_eq!(
+            q.next_nanos(),
+            q.nanos(now + Duration::from_millis(5) + RESOLUTION)
+        );
+        assert!(q.pending());
     }
 
     struct Record(usize, Arc<std::sync::Mutex<Vec<usize>>>);
@@ -200,7 +295,7 @@ mod tests {
     #[test]
     fn timers_of_several_shards_fire_in_deadline_order() {
         // Each thread has its own shard hint: the 8 timers spread over the 4 shards.
-        let q = Arc::new(TimerQueue::new(4));
+        let q = Arc::new(TimerQueue::new(4, std::time::Instant::now()));
         let order = Arc::new(std::sync::Mutex::new(Vec::new()));
         let now = Instant::from(std::time::Instant::now());
         let threads: Vec<_> = (0..8usize)

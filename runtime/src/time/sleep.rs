@@ -179,8 +179,8 @@ impl Sleep {
                     .register(self.deadline, cx.waker().clone());
                 self.key = Some(key);
                 if earliest {
-                    // The parked driver must shorten its sleep.
-                    self.shared.notify_driver();
+                    // The driver must shorten its sleep, or be taken (`scheduler/driver.rs`).
+                    self.shared.timer_registered();
                 }
             }
         }

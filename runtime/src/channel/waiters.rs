@@ -32,6 +32,17 @@ use std::task::Waker;
 use crate::loom::sync::Mutex;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::Relaxed, Ordering::SeqCst, fence};
 
+/// The outcome of one [`Waiters::poll_grant`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Take {
+    /// The caller holds a unit.
+    Taken,
+    /// The caller waits in the list.
+    Wait,
+    /// The caller may not wait (the primitive refused it; it is not in the list).
+    Refused,
+}
+
 /// No slot (end of a list).
 const NIL: usize = usize::MAX;
 
@@ -40,13 +51,16 @@ const NIL: usize = usize::MAX;
 const WAKE_BATCH: usize = 32;
 
 /// The waiters of one side of a channel (see the module docs).
-pub(crate) struct Waiters {
+///
+/// `S` is state that lives under the same mutex as the list: `()` for the channels, the count of
+/// free units for the hand-off primitives of [`sync`](crate::sync) (see the `grant` methods).
+pub(crate) struct Waiters<S = ()> {
     /// The number of `Waiting` slots. Written under `list`'s lock, read without it after a fence.
     waiting: AtomicUsize,
-    list: Mutex<List>,
+    list: Mutex<List<S>>,
 }
 
-struct List {
+struct List<S> {
     slots: Vec<Slot>,
     /// Oldest `Waiting` slot (notified first), or `NIL`.
     head: usize,
@@ -56,6 +70,8 @@ struct List {
     free: usize,
     /// The number of `Waiting` slots (the value mirrored in `Waiters::waiting`).
     waiting: usize,
+    /// The caller's state, guarded with the list.
+    state: S,
 }
 
 enum Slot {
@@ -72,6 +88,13 @@ enum Slot {
 
 impl Waiters {
     pub(crate) fn new() -> Waiters {
+        Waiters::with_state(())
+    }
+}
+
+impl<S> Waiters<S> {
+    /// An empty list guarding `state`.
+    pub(crate) fn with_state(state: S) -> Waiters<S> {
         Waiters {
             waiting: AtomicUsize::new(0),
             list: Mutex::new(List {
@@ -80,11 +103,12 @@ impl Waiters {
                 tail: NIL,
                 free: NIL,
                 waiting: 0,
+                state,
             }),
         }
     }
 
-    fn lock(&self) -> crate::loom::sync::MutexGuard<'_, List> {
+    fn lock(&self) -> crate::loom::sync::MutexGuard<'_, List<S>> {
         // No code panics while holding this lock (wakers are called after it is released), so
         // it is never poisoned; recover anyway rather than propagate a foreign panic.
         self.list.lock().unwrap_or_else(|e| e.into_inner())
@@ -131,8 +155,7 @@ impl Waiters {
             Slot::Notified => true,
             Slot::Free { .. } => unreachable!("waiter key {k} names a free slot"),
         };
-        list.slots[k] = Slot::Free { next: list.free };
-        list.free = k;
+        list.free_slot(k);
         self.waiting.store(list.waiting, Relaxed);
         notified
     }
@@ -201,9 +224,106 @@ impl Waiters {
             }
         }
     }
+    // -----------------------------------------------------------------------------------------
+    // Hand-off: the `sync` primitives (the protocol is written up in `sync::handoff`). The
+    // state `S` counts free units; a `Notified` slot is a waiter that was *granted* a unit.
+
+    /// The number of waiters waiting (registered and not yet granted or notified).
+    pub(crate) fn waiting(&self) -> usize {
+        self.waiting.load(Relaxed)
+    }
+
+    /// Runs `f` on the state under the lock; `f` also gets the number of waiting waiters.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut S, usize) -> R) -> R {
+        let mut guard = self.lock();
+        let list = &mut *guard;
+        f(&mut list.state, list.waiting)
+    }
+
+    /// One poll of an acquire, under the lock: a waiter that was granted (`Notified`) takes its
+    /// unit and leaves the list (`key` becomes `None`): `Taken`; a waiting one refreshes its
+    /// waker: `Wait`. A new one (`key` is `None`) asks `first`, which gets the state and the
+    /// number of waiting waiters (a FIFO primitive takes a unit only when that is 0): on `Wait`
+    /// the caller joins the tail of the list.
+    pub(crate) fn poll_grant(
+        &self,
+        key: &mut Option<usize>,
+        waker: &Waker,
+        first: impl FnOnce(&mut S, usize) -> Take,
+    ) -> Take {
+        let mut guard = self.lock();
+        let list = &mut *guard;
+        let took = match *key {
+            Some(k) => match &mut list.slots[k] {
+                Slot::Notified => {
+                    list.free_slot(k);
+                    *key = None;
+                    Take::Taken
+                }
+                Slot::Waiting { waker: old, .. } => {
+                    if !old.will_wake(waker) {
+                        old.clone_from(waker);
+                    }
+                    Take::Wait
+                }
+                Slot::Free { .. } => unreachable!("waiter key {k} names a free slot"),
+            },
+            None => {
+                let took = first(&mut list.state, list.waiting);
+                if let Take::Wait = took {
+                    *key = Some(list.link_new(waker.clone()));
+                }
+                took
+            }
+        };
+        self.waiting.store(list.waiting, Relaxed);
+        took
+    }
+
+    /// Under the lock: runs `put` on the state (units become free), then grants units to the
+    /// waiting waiters, oldest first, while `take` succeeds: each granted slot becomes
+    /// `Notified`, and its waker is called after the lock is released. Returns `put`'s result.
+    pub(crate) fn put_and_grant<R>(
+        &self,
+        put: impl FnOnce(&mut S) -> R,
+        mut take: impl FnMut(&mut S) -> bool,
+    ) -> R {
+        let mut put = Some(put);
+        let mut out = None;
+        loop {
+            let mut batch: [Option<Waker>; WAKE_BATCH] = [const { None }; WAKE_BATCH];
+            let mut n = 0;
+            {
+                let mut guard = self.lock();
+                let list = &mut *guard;
+                if let Some(put) = put.take() {
+                    out = Some(put(&mut list.state));
+                }
+                while n < WAKE_BATCH && list.head != NIL && take(&mut list.state) {
+                    batch[n] = list.pop_head();
+                    n += 1;
+                }
+                self.waiting.store(list.waiting, Relaxed);
+            }
+            for w in batch.iter_mut().take(n) {
+                if let Some(w) = w.take() {
+                    w.wake();
+                }
+            }
+            if n < WAKE_BATCH {
+                return out.expect("`put` ran in the first round");
+            }
+        }
+    }
 }
 
-impl List {
+impl<S> List<S> {
+    /// Puts slot `k` (not `Waiting`) back on the free list.
+    fn free_slot(&mut self, k: usize) {
+        self.slots[k] = Slot::Free { next: self.free };
+        self.free = k;
+    }
+
     /// Takes a free slot (or grows the vector) and links it as `Waiting`.
     fn link_new(&mut self, waker: Waker) -> usize {
         let k = if self.free != NIL {

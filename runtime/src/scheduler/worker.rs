@@ -49,6 +49,7 @@ use super::context::CoreGuard;
 use super::{
     EVENT_INTERVAL, GLOBAL_QUEUE_INTERVAL, MAX_LIFO_POLLS, PARK_SPIN, SEARCH_ROUNDS, Shared, coop,
 };
+use crate::instrument::TaskId;
 use crate::task::{Notified, RawTask};
 
 /// `spin_before_sleep` spins while at least this many of the last 8 spins saw a token arrive.
@@ -211,7 +212,9 @@ impl Core {
             self.ran_pinned.set(true);
         }
         coop::reset(Some(coop::BUDGET));
+        TaskId::set_current(Some(task.header()));
         task.run();
+        TaskId::set_current(None);
         coop::reset(None);
     }
 

@@ -19,10 +19,30 @@ pub(crate) trait Units: Send + Sync + 'static {
         Self: 'a;
     /// Acquires a unit (the current task is the borrower, where that matters).
     fn acquire(&self) -> impl Future<Output = Self::Guard<'_>> + Send + '_;
+    /// Takes a unit if one is free and nobody waits.
+    fn try_acquire(&self) -> Option<Self::Guard<'_>>;
     /// Units free now.
     fn free(&self) -> usize;
     /// Acquires queued.
     fn waiting(&self) -> usize;
+}
+
+/// Membership of the critical section, left on drop.
+struct Inside<'a>(&'a AtomicUsize);
+
+impl<'a> Inside<'a> {
+    fn enter(inside: &'a AtomicUsize, overlap: &AtomicBool) -> Inside<'a> {
+        if inside.fetch_add(1, SeqCst) != 0 {
+            overlap.store(true, SeqCst);
+        }
+        Inside(inside)
+    }
+}
+
+impl Drop for Inside<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, SeqCst);
+    }
 }
 
 /// How the rounds came out.
@@ -80,11 +100,10 @@ pub(crate) fn race<P: Units>(rounds: usize, make: impl Fn() -> P) -> Outcomes {
                             got: Arc<AtomicBool>| async move {
                 let g = p.acquire().await;
                 got.store(true, SeqCst);
-                if inside.fetch_add(1, SeqCst) != 0 {
-                    overlap.store(true, SeqCst);
-                }
+                // Leaves on drop too: a cancel at the yield drops this future while inside.
+                let _inside = Inside::enter(&inside, &overlap);
                 trellis::yield_now().await;
-                inside.fetch_sub(1, SeqCst);
+                drop(_inside);
                 drop(g);
             };
             // The first waiter, cancelled in the race; the second, queued behind it.
@@ -147,4 +166,141 @@ pub(crate) fn race<P: Units>(rounds: usize, make: impl Fn() -> P) -> Outcomes {
         }
     }
     out
+}
+
+/// Trio's `test_generic_lock_exclusion`: 5 tasks x 10 loops take the unit of `p` (one unit)
+/// and yield twice inside; never two inside at once. On the paused one-worker runtime.
+pub(crate) fn generic_lock_exclusion<P: Units>(test: &'static str, make: fn() -> P) {
+    super::run_paused(test, async move {
+        const LOOPS: usize = 10;
+        const WORKERS: usize = 5;
+        let p = Arc::new(make());
+        let inside = Arc::new(AtomicBool::new(false));
+        let acquires = Arc::new(AtomicUsize::new(0));
+        trellis::nursery(async |n| {
+            for _ in 0..WORKERS {
+                let (p, inside, acquires) = (p.clone(), inside.clone(), acquires.clone());
+                n.start_soon(async move {
+                    for _ in 0..LOOPS {
+                        let g = p.acquire().await;
+                        acquires.fetch_add(1, SeqCst);
+                        assert!(
+                            !inside.swap(true, SeqCst),
+                            "two tasks in the critical section"
+                        );
+                        trellis::checkpoint().await;
+                        trellis::checkpoint().await;
+                        assert!(inside.swap(false, SeqCst));
+                        drop(g);
+                    }
+                });
+            }
+        })
+        .await
+        .unwrap();
+        assert!(!inside.load(SeqCst));
+        assert_eq!(acquires.load(SeqCst), LOOPS * WORKERS);
+    });
+}
+
+/// Trio's `test_generic_lock_fifo_fairness`: three tasks loop over take / record / release;
+/// after the first round they take turns in the same order. Adapted: Trio's acquire is also a
+/// schedule point (it yields even when the lock is free), Trellis's is not (a cancellation
+/// point and the cooperative budget, as every runtime operation), so each task yields once
+/// while holding the unit: the others queue meanwhile, and the release hands the unit to the
+/// oldest of them while the releaser, acquiring again, queues last.
+pub(crate) fn generic_lock_fifo_fairness<P: Units>(test: &'static str, make: fn() -> P) {
+    super::run_paused(test, async move {
+        const LOOPS: usize = 5;
+        let p = Arc::new(make());
+        let initial = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = Arc::new(std::sync::Mutex::new(Vec::new()));
+        trellis::nursery(async |n| {
+            for name in 1..=3 {
+                let (p, initial, record) = (p.clone(), initial.clone(), record.clone());
+                n.start_soon(async move {
+                    initial.lock().unwrap().push(name);
+                    for _ in 0..LOOPS {
+                        let g = p.acquire().await;
+                        record.lock().unwrap().push(name);
+                        trellis::checkpoint().await;
+                        drop(g);
+                    }
+                });
+            }
+        })
+        .await
+        .unwrap();
+        let initial = initial.lock().unwrap().clone();
+        let record = record.lock().unwrap().clone();
+        assert_eq!(record.len(), 3 * LOOPS);
+        for i in 0..LOOPS {
+            assert_eq!(
+                record[3 * i..3 * (i + 1)],
+                initial[..],
+                "round {i}: {record:?}"
+            );
+        }
+    });
+}
+
+/// Trio's `test_generic_lock_acquire_nowait_blocks_acquire`: with the unit taken by
+/// `try_acquire`, a task's acquire waits until that unit is released.
+pub(crate) fn generic_lock_acquire_nowait_blocks_acquire<P: Units>(
+    test: &'static str,
+    make: fn() -> P,
+) {
+    super::run_paused(test, async move {
+        let p = Arc::new(make());
+        let record = Arc::new(std::sync::Mutex::new(Vec::new()));
+        trellis::nursery(async |n| {
+            let held = p.try_acquire().expect("the unit is free");
+            let (p2, r) = (p.clone(), record.clone());
+            n.start_soon(async move {
+                r.lock().unwrap().push("started");
+                drop(p2.acquire().await);
+                r.lock().unwrap().push("finished");
+            });
+            super::settle().await;
+            assert_eq!(*record.lock().unwrap(), ["started"]);
+            drop(held);
+        })
+        .await
+        .unwrap();
+        assert_eq!(*record.lock().unwrap(), ["started", "finished"]);
+    });
+}
+
+/// `tasks` tasks, spread over both domains of a two-worker runtime, each take the unit of `p`
+/// `iters` times and bump a counter with a plain load and store (a lost update if two were
+/// inside at once). Returns the counter.
+pub(crate) fn cross_domain_counter<P: Units>(
+    make: impl Fn() -> P,
+    tasks: usize,
+    iters: usize,
+) -> usize {
+    let rt = trellis::Runtime::builder().workers(2).build().unwrap();
+    let p = Arc::new(make());
+    let counter = Arc::new(AtomicUsize::new(0));
+    rt.block_on(async {
+        trellis::nursery(async |n| {
+            for t in 0..tasks {
+                let (p, counter) = (p.clone(), counter.clone());
+                n.start_soon_on(DomainId::new(t % 2), move || async move {
+                    for _ in 0..iters {
+                        let g = p.acquire().await;
+                        let v = counter.load(SeqCst);
+                        trellis::yield_now().await;
+                        counter.store(v + 1, SeqCst);
+                        drop(g);
+                    }
+                });
+            }
+        })
+        .await
+        .unwrap();
+    });
+    assert_eq!(p.free(), 1);
+    assert_eq!(p.waiting(), 0);
+    counter.load(SeqCst)
 }

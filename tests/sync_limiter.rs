@@ -298,8 +298,8 @@ fn limiter_borrower_is_the_current_task() {
 #[test]
 fn limiter_cancelled_at_hand_off_two_workers() {
     let _w = Watchdog::new("limiter_cancelled_at_hand_off_two_workers");
-    let out = handoff::race(1000, || CapacityLimiter::new(1));
-    assert_eq!(out.first_won + out.first_cancelled, 1000);
+    let out = handoff::race(handoff::ROUNDS, || CapacityLimiter::new(1));
+    assert_eq!(out.first_won + out.first_cancelled, handoff::ROUNDS);
     eprintln!("limiter hand-off race: {out:?}");
 }
 
@@ -385,5 +385,13 @@ fn limiter_across_domains() {
     assert_eq!(
         handoff::cross_domain_counter(|| CapacityLimiter::new(1), 8, 200),
         8 * 200
+    );
+}
+
+#[test]
+fn limiter_cancelled_after_hand_off_passes_it_on() {
+    handoff::cancelled_after_hand_off_passes_it_on(
+        "limiter_cancelled_after_hand_off_passes_it_on",
+        || CapacityLimiter::new(1),
     );
 }

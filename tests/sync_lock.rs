@@ -105,8 +105,8 @@ fn test_generic_lock_acquire_nowait_blocks_acquire() {
 #[test]
 fn lock_cancelled_at_hand_off_two_workers() {
     let _w = Watchdog::new("lock_cancelled_at_hand_off_two_workers");
-    let out = handoff::race(1000, Lock::new);
-    assert_eq!(out.first_won + out.first_cancelled, 1000);
+    let out = handoff::race(handoff::ROUNDS, Lock::new);
+    assert_eq!(out.first_won + out.first_cancelled, handoff::ROUNDS);
     eprintln!("lock hand-off race: {out:?}");
 }
 
@@ -200,4 +200,12 @@ fn lock_blocking_on_a_worker_panics() {
     assert!(err.is_panic());
     let msg = support::panic_message(&*err.into_panic());
     assert!(msg.contains("Lock::lock_blocking"), "{msg}");
+}
+
+#[test]
+fn lock_cancelled_after_hand_off_passes_it_on() {
+    handoff::cancelled_after_hand_off_passes_it_on(
+        "lock_cancelled_after_hand_off_passes_it_on",
+        Lock::new,
+    );
 }

@@ -168,8 +168,8 @@ fn semaphore_waiters_get_permits_in_fifo_order() {
 #[test]
 fn semaphore_cancelled_at_hand_off_two_workers() {
     let _w = Watchdog::new("semaphore_cancelled_at_hand_off_two_workers");
-    let out = handoff::race(1000, || Semaphore::new(1));
-    assert_eq!(out.first_won + out.first_cancelled, 1000);
+    let out = handoff::race(handoff::ROUNDS, || Semaphore::new(1));
+    assert_eq!(out.first_won + out.first_cancelled, handoff::ROUNDS);
     eprintln!("semaphore hand-off race: {out:?}");
 }
 
@@ -318,4 +318,12 @@ fn semaphore_release_wakes_waiter_on_its_own_domain() {
         .unwrap();
         assert_eq!(waiter.await.unwrap(), Some(DomainId::new(1)));
     });
+}
+
+#[test]
+fn semaphore_cancelled_after_hand_off_passes_it_on() {
+    handoff::cancelled_after_hand_off_passes_it_on(
+        "semaphore_cancelled_after_hand_off_passes_it_on",
+        || Semaphore::new(1),
+    );
 }

@@ -11,6 +11,11 @@ use trellis::{CancelScope, DomainId};
 
 use super::wait_until;
 
+/// Rounds of [`race`] per primitive: enough for both outcomes (the cancelled waiter had, or
+/// had not, completed its acquire) to show up many times, few enough to stay quick on a
+/// loaded 2-core machine.
+pub(crate) const ROUNDS: usize = 500;
+
 /// A fair primitive with units to acquire, as seen by the race.
 pub(crate) trait Units: Send + Sync + 'static {
     /// What holds a unit.
@@ -86,7 +91,14 @@ pub(crate) fn race<P: Units>(rounds: usize, make: impl Fn() -> P) -> Outcomes {
                     }
                     ready.store(true, SeqCst);
                     while !armed.load(SeqCst) {
-                        std::hint::spin_loop();
+                        // Gives the core away under load: the other worker may share it.
+                        std::thread::yield_now();
+                    }
+                    // Odd rounds delay the release, even rounds the cancel, by a varying while.
+                    if round % 2 == 1 {
+                        for _ in 0..(round % 89) * 32 {
+                            std::hint::spin_loop();
+                        }
                     }
                     drop(g);
                 })
@@ -123,7 +135,7 @@ pub(crate) fn race<P: Units>(rounds: usize, make: impl Fn() -> P) -> Outcomes {
                 overlap.clone(),
                 got_second.clone(),
             ));
-            // The canceller (domain 1): arms the holder, spins a varying while, cancels.
+            // The canceller (domain 1): arms the holder, (on even rounds) spins, cancels.
             let canceller = {
                 let (ready, armed) = (ready.clone(), armed.clone());
                 trellis::spawn_on(DomainId::new(1), move || async move {
@@ -131,8 +143,10 @@ pub(crate) fn race<P: Units>(rounds: usize, make: impl Fn() -> P) -> Outcomes {
                         trellis::yield_now().await;
                     }
                     armed.store(true, SeqCst);
-                    for _ in 0..(round % 97) * 4 {
-                        std::hint::spin_loop();
+                    if round % 2 == 0 {
+                        for _ in 0..(round % 97) * 32 {
+                            std::hint::spin_loop();
+                        }
                     }
                     cancel.cancel();
                 })
@@ -303,4 +317,47 @@ pub(crate) fn cross_domain_counter<P: Units>(
     assert_eq!(p.free(), 1);
     assert_eq!(p.waiting(), 0);
     counter.load(SeqCst)
+}
+
+/// The hand-off and the cancellation in a fixed order, on the paused one-worker runtime: the
+/// unit is handed to the first waiter, whose scope is cancelled before it runs; its drop
+/// passes the unit on to the second waiter. The first reports nothing acquired.
+pub(crate) fn cancelled_after_hand_off_passes_it_on<P: Units>(test: &'static str, make: fn() -> P) {
+    super::run_paused(test, async move {
+        let p = Arc::new(make());
+        let held = p.try_acquire().expect("the unit is free");
+        let got = Arc::new(AtomicUsize::new(0));
+        let scope = CancelScope::new();
+        let cancel = scope.handle();
+        let first = {
+            let (p, got) = (p.clone(), got.clone());
+            trellis::spawn(scope.run(async move {
+                let _g = p.acquire().await;
+                got.fetch_add(1, SeqCst);
+            }))
+        };
+        super::settle().await;
+        let done = Arc::new(trellis::sync::Event::new());
+        let second = {
+            let (p, got, done) = (p.clone(), got.clone(), done.clone());
+            trellis::spawn(async move {
+                let _g = p.acquire().await;
+                got.fetch_add(10, SeqCst);
+                done.wait().await;
+            })
+        };
+        super::settle().await;
+        assert_eq!(p.waiting(), 2);
+        drop(held); // handed to the first waiter, which has not run yet
+        assert_eq!(p.free(), 0);
+        cancel.cancel(); // before it runs: it is dropped at its checkpoint
+        assert_eq!(first.await.unwrap(), None);
+        super::settle().await;
+        assert_eq!(got.load(SeqCst), 10, "only the second waiter acquired");
+        assert_eq!(p.free(), 0);
+        done.set();
+        second.await.unwrap();
+        assert_eq!(p.free(), 1);
+        assert_eq!(p.waiting(), 0);
+    });
 }

@@ -26,6 +26,14 @@
 //! without it by notifiers, after a `SeqCst` fence, so that notifying an empty list costs one
 //! fence and one load: no lock, no allocation. Slots are reused through the free list, so a warm
 //! list (one that has held as many waiters before) allocates nothing either.
+//!
+//! # Hand-off
+//!
+//! The same list serves the fair primitives of [`sync`](crate::sync), with their count of
+//! free units kept *inside* the mutex (the `S` of [`Waiters<S>`]): there a `Notified` slot is
+//! a waiter that was *granted* a unit, taken for it under the mutex by [`Waiters::put_and_grant`]
+//! and collected by its owner in [`Waiters::poll_grant`] (or released again by the owner's
+//! drop, via [`Waiters::remove`]). The protocol is written up in `sync::handoff`.
 
 use std::task::Waker;
 
@@ -283,37 +291,38 @@ impl<S> Waiters<S> {
     /// Under the lock: runs `put` on the state (units become free), then grants units to the
     /// waiting waiters, oldest first, while `take` succeeds: each granted slot becomes
     /// `Notified`, and its waker is called after the lock is released. Returns `put`'s result.
+    /// A release grants at most one unit, so the usual case collects one waker on the stack;
+    /// only a change that frees several units at once (a limiter's total raised) collects the
+    /// rest in a vector.
     pub(crate) fn put_and_grant<R>(
         &self,
         put: impl FnOnce(&mut S) -> R,
         mut take: impl FnMut(&mut S) -> bool,
     ) -> R {
-        let mut put = Some(put);
-        let mut out = None;
-        loop {
-            let mut batch: [Option<Waker>; WAKE_BATCH] = [const { None }; WAKE_BATCH];
-            let mut n = 0;
-            {
-                let mut guard = self.lock();
-                let list = &mut *guard;
-                if let Some(put) = put.take() {
-                    out = Some(put(&mut list.state));
-                }
-                while n < WAKE_BATCH && list.head != NIL && take(&mut list.state) {
-                    batch[n] = list.pop_head();
-                    n += 1;
-                }
-                self.waiting.store(list.waiting, Relaxed);
-            }
-            for w in batch.iter_mut().take(n) {
-                if let Some(w) = w.take() {
-                    w.wake();
+        let mut first = None;
+        let mut rest = Vec::new();
+        let out = {
+            let mut guard = self.lock();
+            let list = &mut *guard;
+            let out = put(&mut list.state);
+            while list.head != NIL && take(&mut list.state) {
+                let waker = list.pop_head();
+                if first.is_none() {
+                    first = waker;
+                } else {
+                    rest.extend(waker);
                 }
             }
-            if n < WAKE_BATCH {
-                return out.expect("`put` ran in the first round");
-            }
+            self.waiting.store(list.waiting, Relaxed);
+            out
+        };
+        if let Some(w) = first {
+            w.wake();
         }
+        for w in rest {
+            w.wake();
+        }
+        out
     }
 }
 

@@ -253,7 +253,32 @@ enum State<'a> {
     Relocking(LockFuture<'a>),
 }
 
-/// The future of [`Condition::wait`].
+/// The future of [`Condition::wait`]: ready with a new guard once notified and holding the
+/// lock again (see there for cancellation).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use trellis::sync::{Condition, ConditionWait};
+///
+/// trellis::run(async {
+///     let c = Arc::new(Condition::new());
+///     let c2 = c.clone();
+///     let waiter = trellis::spawn(async move {
+///         let guard = c2.lock().await;
+///         let wait: ConditionWait<'_> = c2.wait(guard);
+///         drop(wait.await);
+///     });
+///     while c.waiting() == 0 {
+///         trellis::yield_now().await;
+///     }
+///     let _guard = c.lock().await;
+///     c.notify(1);
+///     drop(_guard);
+///     waiter.await.unwrap();
+/// });
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct ConditionWait<'a> {
     cond: &'a Condition,

@@ -166,7 +166,20 @@ impl fmt::Debug for Event {
     }
 }
 
-/// The future of [`Event::wait`].
+/// The future of [`Event::wait`]: ready once the event is set (see there for cancellation).
+///
+/// # Examples
+///
+/// ```
+/// use trellis::sync::{Event, EventWait};
+///
+/// trellis::run(async {
+///     let e = Event::new();
+///     e.set();
+///     let wait: EventWait<'_> = e.wait();
+///     wait.await;
+/// });
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct EventWait<'a> {
     event: &'a Event,

@@ -40,7 +40,9 @@
 //! The loom models at the end of this file run this code: `loom_handoff_release_vs_cancel`
 //! (a release racing with the cancellation of the waiter it grants to: the unit ends with the
 //! other waiter, never lost or duplicated) and `loom_handoff_release_vs_new_acquire` (a release
-//! racing with a newcomer's acquire: the queued waiter gets the unit first).
+//! racing with a newcomer's acquire: the queued waiter gets the unit first) and
+//! `loom_handoff_grant_many_vs_cancel` (several units freed at once, as when a limiter's total
+//! is raised, while a granted waiter is cancelled).
 
 use std::task::{Context, Poll, ready};
 
@@ -302,6 +304,29 @@ mod loom_handoff {
             h.release();
             b.join().unwrap();
             assert_eq!(free(&h), 1);
+        });
+    }
+
+    #[test]
+    fn loom_handoff_grant_many_vs_cancel() {
+        // No unit free; A is queued. Two units are put at once (a limiter's total raised) while
+        // A is cancelled and B (another thread) acquires: B gets a unit, and both units end free.
+        loom::model(|| {
+            let h = Arc::new(HandOff::new(Count(0)));
+            let mut a = acquire(&h);
+            assert!(poll_once(&mut a).is_pending());
+            let h2 = h.clone();
+            let b = thread::spawn(move || {
+                block_on(acquire(&h2));
+                h2.release();
+            });
+            let h3 = h.clone();
+            let putter = thread::spawn(move || h3.release_with(|c| c.0 += 2));
+            drop(a);
+            putter.join().unwrap();
+            b.join().unwrap();
+            assert_eq!(free(&h), 2, "a unit was lost or duplicated");
+            assert_eq!(h.waiting(), 0);
         });
     }
 }

@@ -441,7 +441,21 @@ impl fmt::Debug for CapacityLimiter {
 }
 
 /// The future of [`CapacityLimiter::acquire`] and
-/// [`acquire_on_behalf_of`](CapacityLimiter::acquire_on_behalf_of).
+/// [`acquire_on_behalf_of`](CapacityLimiter::acquire_on_behalf_of): ready with a token once
+/// one is the borrower's, or at once with [`AlreadyBorrowing`] (see there for cancellation).
+///
+/// # Examples
+///
+/// ```
+/// use trellis::sync::{CapacityLimiter, LimiterAcquire};
+///
+/// trellis::run(async {
+///     let l = CapacityLimiter::new(1);
+///     let fut: LimiterAcquire<'_> = l.acquire();
+///     let _token = fut.await.unwrap();
+///     assert_eq!(l.borrowed_tokens(), 1);
+/// });
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct LimiterAcquire<'a> {
     limiter: &'a CapacityLimiter,

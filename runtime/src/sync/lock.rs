@@ -169,7 +169,21 @@ impl fmt::Debug for Lock {
     }
 }
 
-/// The future of [`Lock::lock`].
+/// The future of [`Lock::lock`]: ready with the guard once the lock is this waiter's (see
+/// there for cancellation).
+///
+/// # Examples
+///
+/// ```
+/// use trellis::sync::{Lock, LockFuture};
+///
+/// trellis::run(async {
+///     let lock = Lock::new();
+///     let fut: LockFuture<'_> = lock.lock();
+///     let _guard = fut.await;
+///     assert!(lock.is_locked());
+/// });
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct LockFuture<'a> {
     lock: &'a Lock,

@@ -222,7 +222,21 @@ impl fmt::Debug for Semaphore {
     }
 }
 
-/// The future of [`Semaphore::acquire`].
+/// The future of [`Semaphore::acquire`]: ready with a permit once a unit is this waiter's
+/// (see there for cancellation).
+///
+/// # Examples
+///
+/// ```
+/// use trellis::sync::{Semaphore, SemaphoreAcquire};
+///
+/// trellis::run(async {
+///     let sem = Semaphore::new(1);
+///     let fut: SemaphoreAcquire<'_> = sem.acquire();
+///     let _permit = fut.await;
+///     assert_eq!(sem.value(), 0);
+/// });
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct SemaphoreAcquire<'a> {
     sem: &'a Semaphore,

@@ -231,10 +231,13 @@ fn condition_queue_across_domains() {
 /// and the lock ends free.
 #[test]
 fn condition_notify_vs_cancel_two_workers() {
-    let _w = Watchdog::new("condition_notify_vs_cancel_two_workers");
+    let _w = Watchdog::with_timeout(
+        "condition_notify_vs_cancel_two_workers",
+        std::time::Duration::from_secs(180),
+    );
     let rt = trellis::Runtime::builder().workers(2).build().unwrap();
     let mut outcomes = [0usize; 2];
-    for round in 0..500 {
+    for round in 0..300 {
         let c = Arc::new(Condition::new());
         let scope = CancelScope::new();
         let cancel = scope.handle();

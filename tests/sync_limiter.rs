@@ -297,7 +297,10 @@ fn limiter_borrower_is_the_current_task() {
 
 #[test]
 fn limiter_cancelled_at_hand_off_two_workers() {
-    let _w = Watchdog::new("limiter_cancelled_at_hand_off_two_workers");
+    let _w = Watchdog::with_timeout(
+        "limiter_cancelled_at_hand_off_two_workers",
+        handoff::RACE_WATCHDOG,
+    );
     let out = handoff::race(handoff::ROUNDS, || CapacityLimiter::new(1));
     assert_eq!(out.first_won + out.first_cancelled, handoff::ROUNDS);
     eprintln!("limiter hand-off race: {out:?}");

@@ -104,7 +104,10 @@ fn test_generic_lock_acquire_nowait_blocks_acquire() {
 
 #[test]
 fn lock_cancelled_at_hand_off_two_workers() {
-    let _w = Watchdog::new("lock_cancelled_at_hand_off_two_workers");
+    let _w = Watchdog::with_timeout(
+        "lock_cancelled_at_hand_off_two_workers",
+        handoff::RACE_WATCHDOG,
+    );
     let out = handoff::race(handoff::ROUNDS, Lock::new);
     assert_eq!(out.first_won + out.first_cancelled, handoff::ROUNDS);
     eprintln!("lock hand-off race: {out:?}");

@@ -167,7 +167,10 @@ fn semaphore_waiters_get_permits_in_fifo_order() {
 
 #[test]
 fn semaphore_cancelled_at_hand_off_two_workers() {
-    let _w = Watchdog::new("semaphore_cancelled_at_hand_off_two_workers");
+    let _w = Watchdog::with_timeout(
+        "semaphore_cancelled_at_hand_off_two_workers",
+        handoff::RACE_WATCHDOG,
+    );
     let out = handoff::race(handoff::ROUNDS, || Semaphore::new(1));
     assert_eq!(out.first_won + out.first_cancelled, handoff::ROUNDS);
     eprintln!("semaphore hand-off race: {out:?}");

@@ -14,7 +14,11 @@ use super::wait_until;
 /// Rounds of [`race`] per primitive: enough for both outcomes (the cancelled waiter had, or
 /// had not, completed its acquire) to show up many times, few enough to stay quick on a
 /// loaded 2-core machine.
-pub(crate) const ROUNDS: usize = 500;
+pub(crate) const ROUNDS: usize = 300;
+
+/// The watchdog of a [`race`] test: generous, since under load each round waits for the OS to
+/// schedule the other worker.
+pub(crate) const RACE_WATCHDOG: std::time::Duration = std::time::Duration::from_secs(180);
 
 /// A fair primitive with units to acquire, as seen by the race.
 pub(crate) trait Units: Send + Sync + 'static {

@@ -9,6 +9,20 @@
 //! its waker) or `Notified`, which here means *granted*: a unit was taken for it and is owned by
 //! the entry, not yet by its future. Nobody reads the units without the mutex.
 //!
+//! **Who touches what.** An acquire future touches only its own entry (by its key) and, on
+//! its first poll, the count; a releaser (a guard's drop, `Semaphore::release`,
+//! `CapacityLimiter::set_total_tokens`, a cancelled granted entry) touches the count and the
+//! head of the list. Both only under the mutex. The list's lock-free `waiting` mirror is read
+//! for statistics only (`waiting()`), never to decide.
+//!
+//! **Why one mutex** (and not the channels' lock-free register / re-check): the decision
+//! "grant to the head, or put the unit back" must be atomic with a waiter's "take a free unit,
+//! or queue". Split, a release could find nobody queued and put the unit back while a waiter
+//! that found none free queues: a free unit and a sleeping waiter. The channels repair that
+//! with a re-check after registering, but a re-checking waiter takes whatever is free, so a
+//! newcomer could overtake the queue: no FIFO. Under one mutex both steps are one decision,
+//! and fairness is a property of the list order alone.
+//!
 //! **Acquire** ([`HandOff::poll_acquire`], every poll of an acquire future): first
 //! `coop::poll_proceed` (the checkpoint: a cancelled scope stops the acquire here, and the
 //! budget may make it yield); then, under the mutex, one of:
@@ -39,7 +53,7 @@
 //!
 //! The loom models at the end of this file run this code: `loom_handoff_release_vs_cancel`
 //! (a release racing with the cancellation of the waiter it grants to: the unit ends with the
-//! other waiter, never lost or duplicated) and `loom_handoff_release_vs_new_acquire` (a release
+//! other waiter, never lost or duplicated), `loom_handoff_release_vs_new_acquire` (a release
 //! racing with a newcomer's acquire: the queued waiter gets the unit first) and
 //! `loom_handoff_grant_many_vs_cancel` (several units freed at once, as when a limiter's total
 //! is raised, while a granted waiter is cancelled).

@@ -211,6 +211,28 @@ impl fmt::Debug for TaskInfo<'_> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TaskId(usize);
 
+thread_local! {
+    /// The id of the task this worker is polling, 0 between polls.
+    static CURRENT_TASK: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+impl TaskId {
+    /// The task being polled on this thread, if any (not the root future of `block_on`, not a
+    /// blocking job).
+    pub(crate) fn current() -> Option<TaskId> {
+        match CURRENT_TASK.with(std::cell::Cell::get) {
+            0 => None,
+            id => Some(TaskId(id)),
+        }
+    }
+
+    /// Records the task a worker is about to poll (`None` once the poll returned).
+    pub(crate) fn set_current(header: Option<&Header>) {
+        let id = header.map_or(0, |h| std::ptr::from_ref(h) as usize);
+        CURRENT_TASK.with(|c| c.set(id));
+    }
+}
+
 /// A task's name as given at spawn: materialised (for a type name, allocated) only when the
 /// runtime is instrumented, so naming costs an uninstrumented spawn nothing.
 #[derive(Clone, Debug)]

@@ -46,6 +46,7 @@ mod loom;
 mod runtime;
 mod scheduler;
 mod scope;
+pub mod sync;
 mod task;
 pub mod time;
 

@@ -2,11 +2,12 @@
 //! otherwise.
 //!
 //! The protocols that loom checks (the task state word in `task::state`, the worker parker in
-//! `scheduler::park`, the idle protocol in `scheduler::idle` and the channel waiter protocol in
-//! `channel::chan`) take their atomics, mutexes and condvars from here, so the same code runs
-//! under loom's model checker and in production. Modules that loom does not model use `std`
-//! directly. Under `trellis_loom` only the loom models (`cargo test -p trellis-runtime --lib
-//! loom_`) may run: loom's types panic outside `loom::model`.
+//! `scheduler::park`, the idle protocol in `scheduler::idle`, the channel waiter protocol in
+//! `channel::chan` and the unit hand-off in `sync::handoff`) take their atomics, mutexes and
+//! condvars from here, so the same code runs under loom's model checker and in production.
+//! Modules that loom does not model use `std` directly. Under `trellis_loom` only the loom
+//! models (`cargo test -p trellis-runtime --lib loom_`) may run: loom's types panic outside
+//! `loom::model`.
 
 #[cfg(not(trellis_loom))]
 pub(crate) mod sync {

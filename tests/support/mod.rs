@@ -4,6 +4,8 @@
 //! Each test binary uses a different subset, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub(crate) mod handoff;
+
 use std::any::Any;
 use std::cell::RefCell;
 use std::future::Future;

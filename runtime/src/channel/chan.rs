@@ -426,7 +426,7 @@ impl<T, Q: Queue<T>> Chan<T, Q> {
 }
 
 #[cfg(all(test, trellis_loom))]
-pub(super) mod loom_chan {
+pub(crate) mod loom_chan {
     //! Loom models of the registration and close protocols, on the real `Chan` code with a
     //! modelled queue. A lost wakeup leaves `block_on` parked forever, which loom reports as a
     //! deadlock.

@@ -94,6 +94,11 @@ pub mod oneshot;
 mod rendezvous;
 mod waiters;
 
+pub(crate) use blocking::block_on;
+#[cfg(all(test, trellis_loom))]
+pub(crate) use chan::loom_chan;
+pub(crate) use waiters::{Take, Waiters};
+
 pub use error::{RecvError, SendError, TryRecvError, TrySendError};
 pub use mpmc::{Receiver, RecvFuture, SendFuture, Sender};
 

@@ -26,11 +26,30 @@
 //! without it by notifiers, after a `SeqCst` fence, so that notifying an empty list costs one
 //! fence and one load: no lock, no allocation. Slots are reused through the free list, so a warm
 //! list (one that has held as many waiters before) allocates nothing either.
+//!
+//! # Hand-off
+//!
+//! The same list serves the fair primitives of [`sync`](crate::sync), with their count of
+//! free units kept *inside* the mutex (the `S` of [`Waiters<S>`]): there a `Notified` slot is
+//! a waiter that was *granted* a unit, taken for it under the mutex by [`Waiters::put_and_grant`]
+//! and collected by its owner in [`Waiters::poll_grant`] (or released again by the owner's
+//! drop, via [`Waiters::remove`]). The protocol is written up in `sync::handoff`.
 
 use std::task::Waker;
 
 use crate::loom::sync::Mutex;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::Relaxed, Ordering::SeqCst, fence};
+
+/// The outcome of one [`Waiters::poll_grant`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Take {
+    /// The caller holds a unit.
+    Taken,
+    /// The caller waits in the list.
+    Wait,
+    /// The caller may not wait (the primitive refused it; it is not in the list).
+    Refused,
+}
 
 /// No slot (end of a list).
 const NIL: usize = usize::MAX;
@@ -40,13 +59,16 @@ const NIL: usize = usize::MAX;
 const WAKE_BATCH: usize = 32;
 
 /// The waiters of one side of a channel (see the module docs).
-pub(crate) struct Waiters {
+///
+/// `S` is state that lives under the same mutex as the list: `()` for the channels, the count of
+/// free units for the hand-off primitives of [`sync`](crate::sync) (see the `grant` methods).
+pub(crate) struct Waiters<S = ()> {
     /// The number of `Waiting` slots. Written under `list`'s lock, read without it after a fence.
     waiting: AtomicUsize,
-    list: Mutex<List>,
+    list: Mutex<List<S>>,
 }
 
-struct List {
+struct List<S> {
     slots: Vec<Slot>,
     /// Oldest `Waiting` slot (notified first), or `NIL`.
     head: usize,
@@ -56,6 +78,8 @@ struct List {
     free: usize,
     /// The number of `Waiting` slots (the value mirrored in `Waiters::waiting`).
     waiting: usize,
+    /// The caller's state, guarded with the list.
+    state: S,
 }
 
 enum Slot {
@@ -72,6 +96,13 @@ enum Slot {
 
 impl Waiters {
     pub(crate) fn new() -> Waiters {
+        Waiters::with_state(())
+    }
+}
+
+impl<S> Waiters<S> {
+    /// An empty list guarding `state`.
+    pub(crate) fn with_state(state: S) -> Waiters<S> {
         Waiters {
             waiting: AtomicUsize::new(0),
             list: Mutex::new(List {
@@ -80,11 +111,12 @@ impl Waiters {
                 tail: NIL,
                 free: NIL,
                 waiting: 0,
+                state,
             }),
         }
     }
 
-    fn lock(&self) -> crate::loom::sync::MutexGuard<'_, List> {
+    fn lock(&self) -> crate::loom::sync::MutexGuard<'_, List<S>> {
         // No code panics while holding this lock (wakers are called after it is released), so
         // it is never poisoned; recover anyway rather than propagate a foreign panic.
         self.list.lock().unwrap_or_else(|e| e.into_inner())
@@ -131,8 +163,7 @@ impl Waiters {
             Slot::Notified => true,
             Slot::Free { .. } => unreachable!("waiter key {k} names a free slot"),
         };
-        list.slots[k] = Slot::Free { next: list.free };
-        list.free = k;
+        list.free_slot(k);
         self.waiting.store(list.waiting, Relaxed);
         notified
     }
@@ -201,9 +232,107 @@ impl Waiters {
             }
         }
     }
+    // -----------------------------------------------------------------------------------------
+    // Hand-off: the `sync` primitives (the protocol is written up in `sync::handoff`). The
+    // state `S` counts free units; a `Notified` slot is a waiter that was *granted* a unit.
+
+    /// The number of waiters waiting (registered and not yet granted or notified).
+    pub(crate) fn waiting(&self) -> usize {
+        self.waiting.load(Relaxed)
+    }
+
+    /// Runs `f` on the state under the lock; `f` also gets the number of waiting waiters.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut S, usize) -> R) -> R {
+        let mut guard = self.lock();
+        let list = &mut *guard;
+        f(&mut list.state, list.waiting)
+    }
+
+    /// One poll of an acquire, under the lock: a waiter that was granted (`Notified`) takes its
+    /// unit and leaves the list (`key` becomes `None`): `Taken`; a waiting one refreshes its
+    /// waker: `Wait`. A new one (`key` is `None`) asks `first`, which gets the state and the
+    /// number of waiting waiters (a FIFO primitive takes a unit only when that is 0): on `Wait`
+    /// the caller joins the tail of the list.
+    pub(crate) fn poll_grant(
+        &self,
+        key: &mut Option<usize>,
+        waker: &Waker,
+        first: impl FnOnce(&mut S, usize) -> Take,
+    ) -> Take {
+        let mut guard = self.lock();
+        let list = &mut *guard;
+        let took = match *key {
+            Some(k) => match &mut list.slots[k] {
+                Slot::Notified => {
+                    list.free_slot(k);
+                    *key = None;
+                    Take::Taken
+                }
+                Slot::Waiting { waker: old, .. } => {
+                    if !old.will_wake(waker) {
+                        old.clone_from(waker);
+                    }
+                    Take::Wait
+                }
+                Slot::Free { .. } => unreachable!("waiter key {k} names a free slot"),
+            },
+            None => {
+                let took = first(&mut list.state, list.waiting);
+                if let Take::Wait = took {
+                    *key = Some(list.link_new(waker.clone()));
+                }
+                took
+            }
+        };
+        self.waiting.store(list.waiting, Relaxed);
+        took
+    }
+
+    /// Under the lock: runs `put` on the state (units become free), then grants units to the
+    /// waiting waiters, oldest first, while `take` succeeds: each granted slot becomes
+    /// `Notified`, and its waker is called after the lock is released. Returns `put`'s result.
+    /// A release grants at most one unit, so the usual case collects one waker on the stack;
+    /// only a change that frees several units at once (a limiter's total raised) collects the
+    /// rest in a vector.
+    pub(crate) fn put_and_grant<R>(
+        &self,
+        put: impl FnOnce(&mut S) -> R,
+        mut take: impl FnMut(&mut S) -> bool,
+    ) -> R {
+        let mut first = None;
+        let mut rest = Vec::new();
+        let out = {
+            let mut guard = self.lock();
+            let list = &mut *guard;
+            let out = put(&mut list.state);
+            while list.head != NIL && take(&mut list.state) {
+                let waker = list.pop_head();
+                if first.is_none() {
+                    first = waker;
+                } else {
+                    rest.extend(waker);
+                }
+            }
+            self.waiting.store(list.waiting, Relaxed);
+            out
+        };
+        if let Some(w) = first {
+            w.wake();
+        }
+        for w in rest {
+            w.wake();
+        }
+        out
+    }
 }
 
-impl List {
+impl<S> List<S> {
+    /// Puts slot `k` (not `Waiting`) back on the free list.
+    fn free_slot(&mut self, k: usize) {
+        self.slots[k] = Slot::Free { next: self.free };
+        self.free = k;
+    }
+
     /// Takes a free slot (or grows the vector) and links it as `Waiting`.
     fn link_new(&mut self, waker: Waker) -> usize {
         let k = if self.free != NIL {

@@ -58,6 +58,7 @@ use crossbeam_deque::Steal;
 
 use super::context::CoreGuard;
 use super::{GLOBAL_QUEUE_INTERVAL, MAX_LIFO_POLLS, PARK_SPIN, SEARCH_ROUNDS, Shared, coop};
+use crate::instrument::TaskId;
 use crate::task::{Notified, RawTask};
 
 /// `spin_before_sleep` spins while at least this many of the last 8 spins saw a token arrive.
@@ -221,7 +222,9 @@ impl Core {
             self.ran_pinned.set(true);
         }
         coop::reset(Some(coop::BUDGET));
+        TaskId::set_current(Some(task.header()));
         task.run();
+        TaskId::set_current(None);
         coop::reset(None);
     }
 

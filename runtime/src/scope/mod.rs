@@ -33,6 +33,6 @@ pub use cancel::{
     CancelHandle, CancelScope, ScopeRun, TooSlow, cancel_requested, checkpoint, fail_after,
     fail_at, move_on_after, move_on_at, shielded,
 };
-pub(crate) use current::is_cancelled;
+pub(crate) use current::{OpHold, is_cancelled};
 pub use error::{BoxError, HasOutput, NurseryError, PanicPayload, TaskFailure, TaskResult};
 pub use nursery::{NotStarted, Nursery, NurseryClosed, NurseryHandle, TaskStatus, nursery};

@@ -474,7 +474,9 @@ impl Core {
     }
 }
 
-fn take_slot(slot: &std::sync::atomic::AtomicPtr<crate::task::Header>) -> Option<Notified> {
+pub(super) fn take_slot(
+    slot: &std::sync::atomic::AtomicPtr<crate::task::Header>,
+) -> Option<Notified> {
     if slot.load(Ordering::Relaxed).is_null() {
         return None;
     }

@@ -242,6 +242,7 @@ fn advance_moves_the_paused_clock_and_fires_due_timers() {
 #[test]
 #[should_panic(expected = "needs a paused clock")]
 fn advance_without_a_paused_clock_panics() {
+    let _w = support::Watchdog::new("advance_without_a_paused_clock_panics");
     let rt = Runtime::builder().workers(1).build().unwrap();
     rt.block_on(async { advance(Duration::from_secs(1)) });
 }

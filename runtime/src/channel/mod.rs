@@ -95,6 +95,8 @@ mod error;
 mod mpmc;
 pub mod oneshot;
 mod rendezvous;
+#[cfg(all(test, not(trellis_loom)))]
+mod tests;
 mod waiters;
 
 pub use error::{RecvError, SendError, TryRecvError, TrySendError};

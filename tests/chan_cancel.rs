@@ -1,6 +1,6 @@
-//! Every channel operation is atomic under cancellation (DESIGN.md section 3 item 17): a
-//! cancelled send did not send, a cancelled receive took nothing, and an operation that
-//! completed reports success even if its scope was cancelled at that very moment.
+//! Every channel operation is atomic under cancellation: a cancelled send did not send, a
+//! cancelled receive took nothing, and an operation that completed reports success even if its
+//! scope was cancelled at that very moment.
 //!
 //! The races are made deterministic on one worker: the task that takes (or offers) a value and
 //! the cancel run in the same poll, so the cancelled task cannot run in between.

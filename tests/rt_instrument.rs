@@ -313,3 +313,58 @@ fn panicking_poll_hook_fails_the_task_and_the_worker_survives() {
         );
     }
 }
+
+/// Panics in every hook that is not a poll hook.
+struct PanicsOutsidePolls;
+
+impl Instrument for PanicsOutsidePolls {
+    fn task_spawned(&self, _task: &TaskInfo<'_>) {
+        panic!("task_spawned hook panicked");
+    }
+    fn task_scheduled(&self, _task: &TaskInfo<'_>) {
+        panic!("task_scheduled hook panicked");
+    }
+    fn task_exited(&self, _task: &TaskInfo<'_>) {
+        panic!("task_exited hook panicked");
+    }
+    fn runtime_stopped(&self) {
+        panic!("runtime_stopped hook panicked");
+    }
+}
+
+/// Issue 10, defect 9: a panic of any other hook (some run inside wakers, on a worker, when a
+/// timer fires) is contained: reported and ignored; tasks and timers carry on, and the runtime
+/// shuts down normally.
+#[test]
+#[cfg(panic = "unwind")]
+fn panicking_scheduling_hooks_are_contained() {
+    let _w = Watchdog::with_timeout(
+        "panicking_scheduling_hooks_are_contained",
+        Duration::from_secs(30),
+    );
+    let rt = Runtime::builder()
+        .workers(1)
+        .instrument(Arc::new(PanicsOutsidePolls))
+        .build()
+        .unwrap();
+    // A timer wakes the task (task_scheduled from the timer's wake), then it exits.
+    let h = rt.spawn(async {
+        sleep(Duration::from_millis(2)).await;
+        trellis::yield_now().await;
+        5
+    });
+    assert_eq!(
+        support::join_within(h, Duration::from_secs(10)).map(Result::unwrap),
+        Some(5),
+        "a panicking hook stopped the task or its worker"
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(rt); // runtime_stopped panics: contained
+        let _ = tx.send(());
+    });
+    assert!(
+        rx.recv_timeout(Duration::from_secs(10)).is_ok(),
+        "shutdown did not complete"
+    );
+}

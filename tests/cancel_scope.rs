@@ -251,6 +251,7 @@ fn every_runtime_operation_is_a_checkpoint_even_when_ready() {
 
 #[test]
 fn cancelled_scope_with_a_ready_body_keeps_the_value() {
+    let _w = support::Watchdog::new("cancelled_scope_with_a_ready_body_keeps_the_value");
     // A body that completes without reaching a checkpoint is not interrupted.
     rt().block_on(async {
         let scope = CancelScope::new();

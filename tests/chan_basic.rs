@@ -122,6 +122,7 @@ fn many_senders_wait_on_a_full_channel_and_all_complete() {
 
 #[test]
 fn unbounded_never_waits() {
+    let _w = support::Watchdog::new("unbounded_never_waits");
     let (tx, rx) = channel::unbounded::<usize>();
     for i in 0..10_000 {
         tx.try_send(i).unwrap();
@@ -137,6 +138,7 @@ fn unbounded_never_waits() {
 
 #[test]
 fn introspection() {
+    let _w = support::Watchdog::new("introspection");
     let (tx, rx) = channel::bounded::<u8>(3);
     assert_eq!(tx.capacity(), Some(3));
     assert!(tx.is_empty() && rx.is_empty());
@@ -155,6 +157,7 @@ fn introspection() {
 
 #[test]
 fn try_recv_reports_empty_then_closed() {
+    let _w = support::Watchdog::new("try_recv_reports_empty_then_closed");
     let (tx, rx) = channel::bounded::<u8>(1);
     assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
     tx.try_send(9).unwrap();
@@ -298,6 +301,7 @@ fn rendezvous_close_returns_the_offered_value() {
 
 #[test]
 fn rendezvous_try_recv_takes_an_offered_value() {
+    let _w = support::Watchdog::new("rendezvous_try_recv_takes_an_offered_value");
     let (tx, rx) = channel::bounded::<u8>(0);
     let mut send = tx.send(3);
     assert!(poll_once(&mut send).is_pending());

@@ -94,6 +94,7 @@ fn channels_lose_nothing() {
 
 #[test]
 fn queued_values_dropped_when_the_last_receiver_drops() {
+    let _w = support::Watchdog::new("queued_values_dropped_when_the_last_receiver_drops");
     for cap in [Some(16), None] {
         let drops = Counter::new();
         let (tx, rx) = match cap {
@@ -124,6 +125,7 @@ fn queued_values_dropped_when_the_last_receiver_drops() {
 
 #[test]
 fn queued_values_stay_for_receivers_when_senders_drop() {
+    let _w = support::Watchdog::new("queued_values_stay_for_receivers_when_senders_drop");
     let drops = Counter::new();
     let (tx, rx) = channel::bounded::<Out>(8);
     for i in 0..5 {
@@ -142,6 +144,7 @@ fn queued_values_stay_for_receivers_when_senders_drop() {
 
 #[test]
 fn explicitly_closed_values_dropped_with_the_last_receiver() {
+    let _w = support::Watchdog::new("explicitly_closed_values_dropped_with_the_last_receiver");
     let drops = Counter::new();
     let (tx, rx) = channel::unbounded::<Out>();
     for i in 0..3 {
@@ -161,6 +164,7 @@ fn explicitly_closed_values_dropped_with_the_last_receiver() {
 
 #[test]
 fn values_dropped_with_the_channel() {
+    let _w = support::Watchdog::new("values_dropped_with_the_channel");
     // Sender and receiver both dropped, in either order, with values queued.
     for receiver_first in [true, false] {
         let drops = Counter::new();
@@ -180,6 +184,7 @@ fn values_dropped_with_the_channel() {
 
 #[test]
 fn failed_send_returns_the_value() {
+    let _w = support::Watchdog::new("failed_send_returns_the_value");
     let drops = Counter::new();
     let (tx, rx) = channel::bounded::<Out>(1);
     tx.try_send(Out::new(1, &drops)).unwrap();
@@ -197,6 +202,7 @@ fn failed_send_returns_the_value() {
 
 #[test]
 fn cancelled_send_drops_its_value_once() {
+    let _w = support::Watchdog::new("cancelled_send_drops_its_value_once");
     let drops = Counter::new();
     let (tx, rx) = channel::bounded::<Out>(1);
     tx.try_send(Out::new(1, &drops)).unwrap();
@@ -220,6 +226,7 @@ fn cancelled_send_drops_its_value_once() {
 
 #[test]
 fn cancelled_send_passes_its_wakeup_on() {
+    let _w = support::Watchdog::new("cancelled_send_passes_its_wakeup_on");
     // Two senders wait on a full channel; a slot frees and the first is notified; it is
     // dropped instead of polled: the second must be woken.
     let (tx, rx) = channel::bounded::<u32>(1);
@@ -241,6 +248,7 @@ fn cancelled_send_passes_its_wakeup_on() {
 
 #[test]
 fn cancelled_recv_loses_nothing() {
+    let _w = support::Watchdog::new("cancelled_recv_loses_nothing");
     // Select-like: a receive is woken for a value, then dropped instead of polled; the next
     // receive gets the value.
     let (tx, rx) = channel::unbounded::<u32>();
@@ -255,6 +263,7 @@ fn cancelled_recv_loses_nothing() {
 
 #[test]
 fn cancelled_recv_passes_its_wakeup_on() {
+    let _w = support::Watchdog::new("cancelled_recv_passes_its_wakeup_on");
     // Two receivers wait; a value comes and the first is notified; it is dropped instead of
     // polled: the second must be woken and get the value.
     let (tx, rx) = channel::bounded::<u32>(4);
@@ -317,6 +326,7 @@ fn cancelled_recv_in_tasks_loses_no_message() {
 
 #[test]
 fn rendezvous_cancelled_send_takes_its_value_back() {
+    let _w = support::Watchdog::new("rendezvous_cancelled_send_takes_its_value_back");
     let drops = Counter::new();
     let (tx, rx) = channel::bounded::<Out>(0);
     let (_, w) = counting_waker();
@@ -348,6 +358,7 @@ fn rendezvous_cancelled_send_takes_its_value_back() {
 
 #[test]
 fn unreceived_oneshot_value_dropped_once() {
+    let _w = support::Watchdog::new("unreceived_oneshot_value_dropped_once");
     let drops = Counter::new();
     let (tx, rx) = channel::oneshot::<Out>();
     tx.send(Out::new(1, &drops)).unwrap();

@@ -61,6 +61,7 @@ fn sender_dropped_without_sending() {
 
 #[test]
 fn receiver_dropped_before_the_send() {
+    let _w = support::Watchdog::new("receiver_dropped_before_the_send");
     let (tx, rx) = channel::oneshot::<String>();
     assert!(!tx.is_closed());
     drop(rx);
@@ -70,6 +71,7 @@ fn receiver_dropped_before_the_send() {
 
 #[test]
 fn try_recv_states() {
+    let _w = support::Watchdog::new("try_recv_states");
     let (tx, mut rx) = channel::oneshot::<u8>();
     assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
     tx.send(1).unwrap();
@@ -82,6 +84,7 @@ fn try_recv_states() {
 
 #[test]
 fn cancelled_recv_keeps_the_value_for_the_next() {
+    let _w = support::Watchdog::new("cancelled_recv_keeps_the_value_for_the_next");
     let (tx, mut rx) = channel::oneshot::<u8>();
     {
         let mut fut = rx.recv();

@@ -34,6 +34,7 @@ fn panic_of<R>(f: impl FnOnce() -> R) -> String {
 
 #[test]
 fn domain_id_traits_and_formatting() {
+    let _w = support::Watchdog::new("domain_id_traits_and_formatting");
     let a = DomainId::new(3);
     let b = a; // Copy
     assert_eq!(a, b);
@@ -110,6 +111,7 @@ fn count_is_the_number_of_workers_everywhere_in_the_runtime() {
 
 #[test]
 fn count_panics_outside_a_runtime() {
+    let _w = support::Watchdog::new("count_panics_outside_a_runtime");
     let msg = panic_of(trellis::domain::count);
     assert!(msg.contains("domain::count"), "{msg}");
 }
@@ -174,6 +176,7 @@ fn spawn_on_an_unknown_domain_panics_with_the_range_and_never_hangs() {
 
 #[test]
 fn spawn_on_outside_a_runtime_panics_clearly() {
+    let _w = support::Watchdog::new("spawn_on_outside_a_runtime_panics_clearly");
     let msg = panic_of(|| trellis::spawn_on(d(0), || async {}));
     assert!(msg.contains("spawn_on"), "{msg}");
     assert!(msg.contains("Runtime::spawn"), "{msg}");

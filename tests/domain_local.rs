@@ -507,3 +507,87 @@ fn a_panicking_init_is_not_cached() {
     assert_eq!(on(&rt, 0, || FLAKY.with(|v| *v)), 7);
     assert_eq!(CALLS.load(SeqCst), 2);
 }
+
+/// Drops `rt` on a helper thread; `false` if that did not return within `limit`.
+fn drop_within(rt: Runtime, limit: Duration) -> bool {
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        drop(rt);
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(limit).is_ok()
+}
+
+/// Issue 10, defect 11: a domain-local whose `Drop` reads the same domain-local made shutdown
+/// spin forever (drop, re-create, drop ...). Re-creating a value that teardown already dropped
+/// is refused: `with` panics with a message (the panic is contained by the teardown), so the
+/// value is created and dropped exactly once and shutdown completes.
+#[test]
+fn domain_local_drop_reading_itself_does_not_recreate_it() {
+    let _wd = Watchdog::new("domain_local_drop_reading_itself_does_not_recreate_it");
+    static INITS: AtomicUsize = AtomicUsize::new(0);
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    static REFUSED: Mutex<Option<String>> = Mutex::new(None);
+    struct ReadsItself(u32);
+    impl Drop for ReadsItself {
+        fn drop(&mut self) {
+            if DROPS.fetch_add(1, SeqCst) > 10 {
+                return; // the defect: keep the old code's spin from growing forever
+            }
+            let r = catch_unwind(|| SELF_READER.with(|v| v.0));
+            if let Err(payload) = r {
+                *REFUSED.lock().unwrap() = Some(panic_message(&*payload));
+            }
+        }
+    }
+    trellis::domain_local! {
+        static SELF_READER: ReadsItself = {
+            INITS.fetch_add(1, SeqCst);
+            ReadsItself(7)
+        };
+    }
+    let rt = build(1, "trl-dlself");
+    assert_eq!(on(&rt, 0, || SELF_READER.with(|v| v.0)), 7);
+    assert!(
+        drop_within(rt, Duration::from_secs(10)),
+        "shutdown did not finish: the domain-local was re-created {} times by its own Drop",
+        INITS.load(SeqCst)
+    );
+    assert_eq!(INITS.load(SeqCst), 1, "re-created during teardown");
+    assert_eq!(DROPS.load(SeqCst), 1, "dropped more than once");
+    let msg = REFUSED
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the use in Drop was refused");
+    assert!(msg.contains("shut"), "unclear message: {msg}");
+}
+
+/// `try_with` is how a `Drop` reads a domain-local that may be gone: `Err` during teardown
+/// once that value was dropped, and outside a domain; `Ok` for a value not yet dropped.
+#[test]
+fn domain_local_try_with_reports_a_dropped_value_at_teardown() {
+    let _wd = Watchdog::new("domain_local_try_with_reports_a_dropped_value_at_teardown");
+    static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    struct Older(u32);
+    struct Newer;
+    impl Drop for Newer {
+        // Dropped first (newest first): its own value is gone, the older one is still there.
+        fn drop(&mut self) {
+            let own = NEWER.try_with(|_| ()).is_ok();
+            let older = OLDER.try_with(|o| o.0);
+            SEEN.lock()
+                .unwrap()
+                .push(format!("newer: own {own}, older {older:?}"));
+        }
+    }
+    trellis::domain_local! {
+        static OLDER: Older = Older(3);
+        static NEWER: Newer = { OLDER.with(|_| ()); Newer };
+    }
+    assert!(OLDER.try_with(|o| o.0).is_err(), "outside a domain");
+    let rt = build(1, "trl-dltry");
+    on(&rt, 0, || NEWER.with(|_| ()));
+    assert!(drop_within(rt, Duration::from_secs(10)), "shutdown hung");
+    assert_eq!(*SEEN.lock().unwrap(), ["newer: own false, older Ok(3)"]);
+}

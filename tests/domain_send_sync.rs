@@ -5,6 +5,7 @@
 //! |---|---|---|---|
 //! | `DomainId` | yes | yes | Copy, Eq, Hash, Ord, Debug, Display, 'static |
 //! | `DomainLocal<T>` (any `T`, even `!Send`) | — | yes (it lives in a `static`) | Debug |
+//! | `AccessError` | yes | yes | Unpin, Copy, Eq, Debug, Display, Error |
 //! | `JoinHandle<T: Send>` | yes | yes | Unpin |
 //! | `JoinHandle<Rc<_>>` (a `spawn_local` output) | **no** | **no** | Unpin |
 //!
@@ -18,7 +19,7 @@ use std::fmt::{Debug, Display};
 use std::hash::Hash;
 use std::rc::Rc;
 
-use trellis::domain::DomainLocal;
+use trellis::domain::{AccessError, DomainLocal};
 use trellis::{DomainId, JoinHandle};
 
 fn assert_send<T: Send>() {}
@@ -54,6 +55,9 @@ fn domain_types_have_the_documented_auto_traits() {
     assert_sync::<DomainLocal<u32>>();
     assert_sync::<DomainLocal<Rc<RefCell<HashMap<u64, u64>>>>>();
     assert_sync::<DomainLocal<Cell<u8>>>();
+    assert_send::<AccessError>();
+    assert_sync::<AccessError>();
+    assert_unpin::<AccessError>();
 
     // JoinHandle of a Send output: Send, Sync, Unpin (awaitable from any thread).
     assert_send::<JoinHandle<u32>>();

@@ -289,6 +289,7 @@ fn own_cancellation_is_a_clean_exit() {
 
 #[test]
 fn never_returning_children_compile_and_are_cancelled() {
+    let _w = support::Watchdog::new("never_returning_children_compile_and_are_cancelled");
     let rt = rt(1);
     rt.block_on(async {
         trellis::nursery(async |n| {
@@ -361,6 +362,7 @@ fn start_returns_the_started_value_and_early_failures_go_to_the_caller() {
 
 #[test]
 fn nested_nursery_errors_propagate_as_a_childs_error() {
+    let _w = support::Watchdog::new("nested_nursery_errors_propagate_as_a_childs_error");
     fn assert_send_sync<T: Send + Sync + 'static>() {}
     assert_send_sync::<trellis::NurseryError>();
     assert_send_sync::<TaskFailure>();

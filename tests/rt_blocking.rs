@@ -265,3 +265,132 @@ fn spawn_from_a_blocking_closure() {
     });
     assert_eq!(v.expect("spawn inside spawn_blocking"), 42);
 }
+
+/// Starts one pool thread and lets it finish its job, so the next push finds it idle.
+fn warm_one_idle_thread(rt: &Runtime) {
+    rt.block_on(rt.spawn_blocking(|| ())).unwrap();
+    // Setup only (no assertion depends on it): give the thread time to reach its idle wait.
+    // Were it not idle yet, the pushes below would start threads and the test would pass
+    // without exercising the idle path, never fail spuriously.
+    std::thread::sleep(Duration::from_millis(20));
+}
+
+/// Issue 10, defect 4: with one idle pool thread, two jobs pushed back to back where the first
+/// waits for the second. Both pushes used to see the one idle thread and notify it twice (it
+/// was counted idle until it re-took the lock), so no thread was started for the second job
+/// and the first waited forever below the cap.
+#[test]
+fn blocking_job_waiting_for_the_next_job_does_not_deadlock() {
+    let _wd = Watchdog::new("blocking_job_waiting_for_the_next_job_does_not_deadlock");
+    let rt = build(1, 8);
+    for round in 0..20 {
+        warm_one_idle_thread(&rt);
+        // From a task on the only worker, back to back.
+        let (a_saw_b, b_ran) = rt
+            .block_on(rt.spawn(async {
+                let (tx, rx) = mpsc::channel::<()>();
+                let a = trellis::spawn_blocking(move || {
+                    rx.recv_timeout(Duration::from_secs(5)).is_ok()
+                });
+                let b = trellis::spawn_blocking(move || tx.send(()).is_ok());
+                (a.await.unwrap(), b.await.unwrap())
+            }))
+            .unwrap();
+        assert!(
+            a_saw_b,
+            "round {round}: job B never ran while job A (on the only pool thread) waited for it \
+             although the cap (8) allows another thread"
+        );
+        assert!(b_ran);
+    }
+}
+
+/// Issue 10, defect 4: jobs that all wait for each other run at once as long as the cap allows,
+/// also when the pool had an idle thread (each push claims an idle thread or starts one).
+#[test]
+fn blocking_pool_grows_to_run_jobs_that_wait_for_each_other() {
+    let _wd = Watchdog::new("blocking_pool_grows_to_run_jobs_that_wait_for_each_other");
+    const JOBS: usize = 8;
+    let rt = build(1, JOBS);
+    for round in 0..5 {
+        warm_one_idle_thread(&rt);
+        let all_met = rt
+            .block_on(rt.spawn(async {
+                let arrived = Arc::new(AtomicUsize::new(0));
+                let handles: Vec<_> = (0..JOBS)
+                    .map(|_| {
+                        let arrived = arrived.clone();
+                        trellis::spawn_blocking(move || {
+                            arrived.fetch_add(1, SeqCst);
+                            support::wait_until(Duration::from_secs(5), || {
+                                arrived.load(SeqCst) == JOBS
+                            })
+                        })
+                    })
+                    .collect();
+                let mut met = 0;
+                for h in handles {
+                    met += usize::from(h.await.unwrap());
+                }
+                met
+            }))
+            .unwrap();
+        assert_eq!(
+            all_met, JOBS,
+            "round {round}: only {all_met} of {JOBS} jobs saw all {JOBS} running at once with \
+             max_blocking_threads({JOBS})"
+        );
+    }
+}
+
+/// Issue 10, defect 5: the last `Runtime` reference dropped inside one of its own blocking jobs
+/// shuts it down from that pool thread; it used to wait forever for the pool's thread count to
+/// reach zero, which included the caller.
+#[test]
+fn last_runtime_reference_dropped_inside_a_blocking_job() {
+    let _wd = Watchdog::new("last_runtime_reference_dropped_inside_a_blocking_job");
+    let rt = Arc::new(
+        Runtime::builder()
+            .workers(2)
+            .thread_name("trl-bdrop")
+            .build()
+            .unwrap(),
+    );
+    let tracker = support::Tracker::new();
+    let parked: Vec<_> = (0..10)
+        .map(|_| rt.spawn(tracker.track(std::future::pending::<()>())))
+        .collect();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let rt2 = Arc::clone(&rt);
+    let job = rt.spawn_blocking(move || {
+        go_rx.recv_timeout(LIMIT).unwrap();
+        drop(rt2); // the last reference: shuts the runtime down from a pool thread
+        done_tx.send(()).unwrap();
+        7
+    });
+    assert!(support::wait_until(LIMIT, || tracker.pending.get() >= 10));
+    drop(rt);
+    go_tx.send(()).unwrap();
+    assert!(
+        done_rx.recv_timeout(Duration::from_secs(10)).is_ok(),
+        "dropping the last Runtime inside its own spawn_blocking job did not return (deadlock)"
+    );
+    match futures_lite::future::block_on(job) {
+        Ok(v) => assert_eq!(v, 7),
+        Err(e) => assert!(e.is_cancelled(), "{e:?}"),
+    }
+    for h in parked {
+        let e = futures_lite::future::block_on(h).expect_err("cancelled by the shutdown");
+        assert!(e.is_cancelled(), "{e:?}");
+    }
+    assert_eq!(
+        tracker.dropped.get(),
+        10,
+        "every parked future dropped once"
+    );
+    assert!(
+        support::no_live_threads_named("trl-bdrop"),
+        "runtime threads still alive after the shutdown"
+    );
+}

@@ -17,6 +17,7 @@ const SCENARIO_VAR: &str = "TRELLIS_ENV_TEST_SCENARIO";
 /// Runs in the child process only.
 #[test]
 fn child_scenario() {
+    let _w = support::Watchdog::new("child_scenario");
     let Ok(scenario) = std::env::var(SCENARIO_VAR) else {
         return;
     };

@@ -242,6 +242,129 @@ fn advance_moves_the_paused_clock_and_fires_due_timers() {
 #[test]
 #[should_panic(expected = "needs a paused clock")]
 fn advance_without_a_paused_clock_panics() {
+    let _w = support::Watchdog::new("advance_without_a_paused_clock_panics");
     let rt = Runtime::builder().workers(1).build().unwrap();
     rt.block_on(async { advance(Duration::from_secs(1)) });
+}
+
+/// Panics in one poll hook for tasks with a given name.
+struct PanickingHook {
+    before: bool,
+}
+
+impl Instrument for PanickingHook {
+    fn before_task_poll(&self, task: &TaskInfo<'_>) {
+        if self.before && task.name() == Some("boom") {
+            panic!("before_task_poll hook panicked");
+        }
+    }
+    fn after_task_poll(&self, task: &TaskInfo<'_>) {
+        if !self.before && task.name() == Some("boom") {
+            panic!("after_task_poll hook panicked");
+        }
+    }
+}
+
+/// Issue 10, defect 9: a panicking `before_task_poll` / `after_task_poll` hook used to unwind
+/// out of the task harness and kill the worker, after which the runtime hung. The panic is the
+/// polled task's failure; the future is dropped exactly once; the worker runs on.
+#[test]
+#[cfg(panic = "unwind")]
+fn panicking_poll_hook_fails_the_task_and_the_worker_survives() {
+    let _w = Watchdog::with_timeout(
+        "panicking_poll_hook_fails_the_task_and_the_worker_survives",
+        Duration::from_secs(30),
+    );
+    for before in [true, false] {
+        let rt = Runtime::builder()
+            .workers(1)
+            .instrument(Arc::new(PanickingHook { before }))
+            .build()
+            .unwrap();
+        let tracker = support::Tracker::new();
+        let (boom, pending_boom) = rt.block_on(async {
+            let boom = TaskBuilder::new()
+                .name("boom")
+                .spawn(tracker.track(async { 1 }));
+            let pending_boom = TaskBuilder::new()
+                .name("boom")
+                .spawn(tracker.track(std::future::pending::<u32>()));
+            (boom, pending_boom)
+        });
+        let hook = if before { "before" } else { "after" };
+        for (what, h) in [("ready", boom), ("pending", pending_boom)] {
+            match support::join_within(h, Duration::from_secs(10)) {
+                Some(Err(e)) => assert!(e.is_panic(), "{hook} hook, {what} task: {e:?}"),
+                Some(Ok(v)) => panic!("{hook} hook, {what} task: returned {v} despite the panic"),
+                None => panic!("{hook} hook, {what} task: never finished (the worker died?)"),
+            }
+        }
+        // The worker survived: an ordinary task still runs.
+        let ok = rt.spawn(async { 2 });
+        assert_eq!(
+            support::join_within(ok, Duration::from_secs(10)).map(Result::unwrap),
+            Some(2),
+            "{hook} hook: the worker did not survive the hook's panic"
+        );
+        assert_eq!(
+            tracker.dropped.get(),
+            2,
+            "{hook} hook: each future dropped once"
+        );
+    }
+}
+
+/// Panics in every hook that is not a poll hook.
+struct PanicsOutsidePolls;
+
+impl Instrument for PanicsOutsidePolls {
+    fn task_spawned(&self, _task: &TaskInfo<'_>) {
+        panic!("task_spawned hook panicked");
+    }
+    fn task_scheduled(&self, _task: &TaskInfo<'_>) {
+        panic!("task_scheduled hook panicked");
+    }
+    fn task_exited(&self, _task: &TaskInfo<'_>) {
+        panic!("task_exited hook panicked");
+    }
+    fn runtime_stopped(&self) {
+        panic!("runtime_stopped hook panicked");
+    }
+}
+
+/// Issue 10, defect 9: a panic of any other hook (some run inside wakers, on a worker, when a
+/// timer fires) is contained: reported and ignored; tasks and timers carry on, and the runtime
+/// shuts down normally.
+#[test]
+#[cfg(panic = "unwind")]
+fn panicking_scheduling_hooks_are_contained() {
+    let _w = Watchdog::with_timeout(
+        "panicking_scheduling_hooks_are_contained",
+        Duration::from_secs(30),
+    );
+    let rt = Runtime::builder()
+        .workers(1)
+        .instrument(Arc::new(PanicsOutsidePolls))
+        .build()
+        .unwrap();
+    // A timer wakes the task (task_scheduled from the timer's wake), then it exits.
+    let h = rt.spawn(async {
+        sleep(Duration::from_millis(2)).await;
+        trellis::yield_now().await;
+        5
+    });
+    assert_eq!(
+        support::join_within(h, Duration::from_secs(10)).map(Result::unwrap),
+        Some(5),
+        "a panicking hook stopped the task or its worker"
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(rt); // runtime_stopped panics: contained
+        let _ = tx.send(());
+    });
+    assert!(
+        rx.recv_timeout(Duration::from_secs(10)).is_ok(),
+        "shutdown did not complete"
+    );
 }

@@ -194,3 +194,56 @@ fn panic_in_output_drop_with_detached_handle_is_not_fatal() {
     assert!(wait_until(Duration::from_secs(30), || done.get() == 1));
     assert_eq!(rt.block_on(rt.spawn(async { 5 })).unwrap(), 5);
 }
+
+/// A waker whose `wake` panics (a buggy foreign executor).
+struct PanickingWaker(Counter);
+
+impl std::task::Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.incr();
+        panic!("this waker panics when woken");
+    }
+}
+
+/// Issue 10, defect 9: a user waker that panics when a timer fires it used to unwind out of the
+/// worker (killing it, and with it the runtime). The panic is caught and reported; the other
+/// timers due at the same time still fire and the worker keeps running tasks.
+#[test]
+fn panicking_waker_fired_by_a_timer_is_contained() {
+    let _w = Watchdog::with_timeout(
+        "panicking_waker_fired_by_a_timer_is_contained",
+        Duration::from_secs(30),
+    );
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let woken = Counter::new();
+    let w2 = woken.clone();
+    let task = rt.spawn(async move {
+        use std::future::Future;
+        let waker = std::task::Waker::from(Arc::new(PanickingWaker(w2)));
+        let at = trellis::time::Instant::now() + Duration::from_millis(5);
+        // Register a timer with the panicking waker, and others at the same deadline.
+        let mut bad = Box::pin(trellis::time::sleep_until(at));
+        assert!(
+            bad.as_mut()
+                .poll(&mut std::task::Context::from_waker(&waker))
+                .is_pending()
+        );
+        let mut fired = 0;
+        for _ in 0..3 {
+            trellis::time::sleep_until(at).await;
+            fired += 1;
+        }
+        drop(bad);
+        fired
+    });
+    match support::join_within(task, Duration::from_secs(10)) {
+        Some(r) => assert_eq!(r.unwrap(), 3),
+        None => panic!("the task never finished: the panicking waker took the worker down"),
+    }
+    assert_eq!(woken.get(), 1, "the panicking waker was woken once");
+    let after = rt.spawn(async { trellis::time::sleep(Duration::from_millis(1)).await });
+    assert!(
+        support::join_within(after, Duration::from_secs(10)).is_some_and(|r| r.is_ok()),
+        "the runtime stopped running tasks after the waker's panic"
+    );
+}

@@ -609,3 +609,45 @@ fn last_runtime_reference_dropped_inside_its_own_task() {
         "worker threads still alive"
     );
 }
+
+/// Issue 10, defect 10: `shutdown_timeout` returned with the stealable tasks queued on a worker
+/// stuck in a long poll still alive (only that worker drained its queue, after its poll). Every
+/// stealable task that is not running is now dropped before `shutdown_timeout` returns.
+#[test]
+fn shutdown_timeout_drops_tasks_queued_behind_a_stuck_poll_before_returning() {
+    let _wd =
+        Watchdog::new("shutdown_timeout_drops_tasks_queued_behind_a_stuck_poll_before_returning");
+    const QUEUED: usize = 10;
+    for workers in [1, 2] {
+        let rt = build(workers, "trl-sdq");
+        let tracker = Tracker::new();
+        let (queued_tx, queued_rx) = mpsc::channel::<Vec<JoinHandle<()>>>();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let t2 = tracker.clone();
+        let stuck = rt.spawn(async move {
+            // Queued on this worker (its LIFO slot and local queue), never polled: this poll
+            // does not return until released.
+            let handles = (0..QUEUED)
+                .map(|_| trellis::spawn(t2.track(std::future::pending::<()>())))
+                .collect();
+            queued_tx.send(handles).unwrap();
+            release_rx.recv_timeout(LIMIT).expect("released");
+        });
+        let handles = queued_rx.recv_timeout(LIMIT).unwrap();
+        rt.shutdown_timeout(Duration::from_millis(50));
+        // Counted right away: the drops happened before shutdown_timeout returned.
+        let dropped = tracker.dropped.get();
+        release_tx.send(()).unwrap();
+        assert_eq!(
+            dropped, QUEUED,
+            "{workers} worker(s): {dropped} of {QUEUED} tasks queued behind the stuck poll were \
+             dropped when shutdown_timeout returned"
+        );
+        assert_all_cancelled(handles, "queued");
+        let _ = support::join_within(stuck, LIMIT).expect("the stuck task ends its poll");
+        assert!(
+            no_live_threads_named("trl-sdq"),
+            "the detached worker did not exit after its poll"
+        );
+    }
+}

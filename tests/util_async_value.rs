@@ -116,6 +116,7 @@ fn test_async_value() {
 
 #[test]
 fn test_repr() {
+    let _w = support::Watchdog::new("test_repr");
     let foo = AsyncValue::new(10);
     assert_eq!(format!("{foo:?}"), "AsyncValue(10)");
 }
@@ -282,6 +283,7 @@ where
 
 #[test]
 fn test_wait_queue() {
+    let _w = support::Watchdog::new("test_wait_queue");
     // trio-util shares one wait queue between waiters on the same key (an equal hashable
     // value, or the same function object): its expected counts are 0, 1, 1, 2 and 1. Here
     // every waiter has its own slot (what a waiter receives is the same either way), so the
@@ -493,6 +495,7 @@ fn test_transitions_parallel_consumers() {
 
 #[test]
 fn test_open_transform() {
+    let _w = support::Watchdog::new("test_open_transform");
     let x = AsyncValue::new(1);
     let y = x.open_transform(|val| val * 2);
     assert_eq!(y.get(), 2);
@@ -752,6 +755,7 @@ fn test_open_transform_equality_guard_of_the_output() {
 
 #[test]
 fn test_open_transform_twice_gives_two_derived_values() {
+    let _w = support::Watchdog::new("test_open_transform_twice_gives_two_derived_values");
     // trio-util returns the same derived value for the same function object (verified);
     // closures have no identity, so each call here makes its own, and each guard stops only
     // its own.
@@ -769,6 +773,7 @@ fn test_open_transform_twice_gives_two_derived_values() {
 
 #[test]
 fn test_open_transform_stops_updating_when_dropped() {
+    let _w = support::Watchdog::new("test_open_transform_stops_updating_when_dropped");
     let x = AsyncValue::new(1);
     let doubled = x.open_transform(|v| v * 2);
     let shared = doubled.shared();

@@ -59,6 +59,7 @@ impl<I: ComposeInputs<'static>> Accepts<I> {
 
 #[test]
 fn test_compose_values_wrong_usage() {
+    let _w = support::Watchdog::new("test_compose_values_wrong_usage");
     // trio-util raises TypeError for no values, a positional value, and a value that is not
     // an AsyncValue. Here they do not compile; the `compile_fail` examples of
     // `compose_values` show the calls, and this test checks the same through the trait.
@@ -126,6 +127,7 @@ fn test_compose_values_nested() {
 
 #[test]
 fn test_compose_values_transform() {
+    let _w = support::Watchdog::new("test_compose_values_transform");
     let async_x = AsyncValue::new(42);
     let async_y = AsyncValue::new(2);
     let composite = compose_values_with((&async_x, &async_y), |(x, y)| x * y);
@@ -172,6 +174,7 @@ fn test_compose_values_fast_transition() {
 
 #[test]
 fn test_compose_values_frozen_after_the_guard_drops() {
+    let _w = support::Watchdog::new("test_compose_values_frozen_after_the_guard_drops");
     let (a, b) = (AsyncValue::new(1), AsyncValue::new(2));
     let composite = compose_values((&a, &b));
     assert_eq!(a.statistics().level_predicates, 1, "one hook per input");
@@ -226,6 +229,7 @@ fn test_compose_values_equality_guard_and_real_changes_only() {
 
 #[test]
 fn test_compose_values_macro_fields() {
+    let _w = support::Watchdog::new("test_compose_values_macro_fields");
     let (speed, door) = (
         AsyncValue::new(0),
         AsyncValue::shared(String::from("closed")),

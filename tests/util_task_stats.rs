@@ -148,5 +148,6 @@ fn task_stats_rates_below_the_threshold_are_not_reported() {
 #[test]
 #[should_panic(expected = "high_rate_task_threshold")]
 fn task_stats_rejects_a_nan_rate() {
+    let _w = support::Watchdog::new("task_stats_rejects_a_nan_rate");
     let _ = TaskStats::new().high_rate_task_threshold(f64::NAN);
 }

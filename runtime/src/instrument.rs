@@ -14,6 +14,7 @@ use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::DomainId;
+use crate::contain;
 use crate::task::Header;
 
 /// Hooks called by the runtime around task events. Every method has an empty default.
@@ -21,8 +22,12 @@ use crate::task::Header;
 /// Hooks run on the thread where the event happens (any worker, the `block_on` thread, a plain
 /// thread that wakes a task), concurrently, so an implementation synchronises its own state.
 /// They run in the middle of scheduling: keep them short, and never block, spawn or wake
-/// tasks from them. A panicking hook is a bug in the instrument; it unwinds into the runtime
-/// code that called it (for the poll hooks, through the task's panic guard).
+/// tasks from them. A panicking hook is a bug in the instrument, and it never takes a worker
+/// down: a panic of [`before_task_poll`](Self::before_task_poll) or
+/// [`after_task_poll`](Self::after_task_poll) is the failure of the task being polled (its
+/// future is dropped, not polled, if `before_task_poll` panicked, and its `JoinHandle` reports
+/// [`is_panic`](crate::JoinError::is_panic)); a panic of any other hook is caught, reported on
+/// stderr, and ignored. Either way the other instruments still get the event.
 ///
 /// # Examples
 ///
@@ -313,7 +318,8 @@ impl Instruments {
         drop(name);
     }
 
-    /// Calls `hook` on every instrument with the task at `ptr`.
+    /// Calls `hook` on every instrument with the task at `ptr`; a panicking hook is reported
+    /// and ignored (`contain.rs`).
     ///
     /// # Safety
     ///
@@ -323,19 +329,43 @@ impl Instruments {
         ptr: NonNull<Header>,
         hook: impl Fn(&dyn Instrument, &TaskInfo<'_>),
     ) {
+        // SAFETY: forwarded from the caller.
+        if let Some(payload) = unsafe { self.each_caught(ptr, hook) } {
+            contain::report("running an instrument hook", &payload);
+        }
+    }
+
+    /// Calls `hook` on every instrument with the task at `ptr`, even after one panicked;
+    /// returns the first panic's payload (the poll hooks make it the task's failure).
+    ///
+    /// # Safety
+    ///
+    /// - `ptr` points to a live task whose reference the caller holds during the call.
+    pub(crate) unsafe fn each_caught(
+        &self,
+        ptr: NonNull<Header>,
+        hook: impl Fn(&dyn Instrument, &TaskInfo<'_>),
+    ) -> Option<contain::Payload> {
         let name = self.names(ptr).get(&(ptr.as_ptr() as usize)).cloned();
         // SAFETY: the caller keeps the task alive during the call.
         let header = unsafe { ptr.as_ref() };
         let info = TaskInfo { header, name };
+        let mut first = None;
         for instrument in &self.list {
-            hook(&**instrument, &info);
+            if let Err(payload) = contain::catch(|| hook(&**instrument, &info)) {
+                first.get_or_insert(payload);
+            }
         }
+        first
     }
 
-    /// Calls [`Instrument::runtime_stopped`] on every instrument.
+    /// Calls [`Instrument::runtime_stopped`] on every instrument (a panic is reported and
+    /// ignored).
     pub(crate) fn runtime_stopped(&self) {
         for instrument in &self.list {
-            instrument.runtime_stopped();
+            if let Err(payload) = contain::catch(|| instrument.runtime_stopped()) {
+                contain::report("running Instrument::runtime_stopped", &payload);
+            }
         }
     }
 }

@@ -40,6 +40,7 @@
 mod blocking;
 mod builder;
 pub mod channel;
+pub(crate) mod contain;
 pub mod domain;
 mod instrument;
 mod loom;

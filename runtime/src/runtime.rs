@@ -187,9 +187,22 @@ impl Runtime {
     }
 
     /// Shuts the runtime down, waiting at most `timeout` for worker and blocking threads that
-    /// are stuck in a long poll or a blocking call; those are detached. Every task that is not
-    /// running is cancelled and dropped before this returns; a running one is dropped by its
-    /// thread when its poll returns.
+    /// are stuck in a long poll or a blocking call; those are detached.
+    ///
+    /// When it returns:
+    ///
+    /// - every stealable task (`spawn`) that is not being polled has been cancelled and
+    ///   dropped: idle ones, and queued ones wherever they wait (the injector, any worker's
+    ///   queue, including the queue of a worker stuck in a poll), and every blocking job that
+    ///   had not started;
+    /// - every pinned task (`spawn_on`, `spawn_local`) of a domain whose worker has exited has
+    ///   been dropped, on its home domain.
+    ///
+    /// A task being polled (or a blocking job running) at the deadline is dropped by its
+    /// thread when its poll returns. So are the pinned tasks of a domain whose worker is stuck
+    /// in a poll at the deadline: a pinned future may be `!Send`, so no thread but its home
+    /// worker may drop it, and that worker drops them, at home, as soon as its poll returns
+    /// (after this call returned). If that poll never returns, they are never dropped.
     ///
     /// # Examples
     ///

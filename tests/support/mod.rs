@@ -308,3 +308,20 @@ pub(crate) const SETTLE: Duration = Duration::from_millis(1);
 pub(crate) async fn settle() {
     trellis::time::sleep(SETTLE).await;
 }
+
+/// Waits for a task's result on a helper thread, at most `limit`: `None` if the task did not
+/// finish in time (a hang then fails the calling test with its own message instead of
+/// blocking it forever; the helper thread is left behind).
+pub(crate) fn join_within<T: Send + 'static>(
+    handle: trellis::JoinHandle<T>,
+    limit: Duration,
+) -> Option<Result<T, trellis::JoinError>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("join-within".into())
+        .spawn(move || {
+            let _ = tx.send(futures_lite::future::block_on(handle));
+        })
+        .expect("spawn join-within thread");
+    rx.recv_timeout(limit).ok()
+}

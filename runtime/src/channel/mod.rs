@@ -55,7 +55,10 @@
 //!   returned `Ok` happened before the close, and its value is received (unless every receiver
 //!   is dropped).
 //! - **Cancellation.** Every async operation is a *checkpoint* (it spends the task's
-//!   cooperative budget, and may yield when the budget is spent). Dropping a pending
+//!   cooperative budget, and may yield when the budget is spent), and atomic under
+//!   cancellation: when its scope is cancelled, an operation either completed and reports it
+//!   (even though the scope is cancelled at that moment) or did nothing (a cancelled send sent
+//!   nothing, a cancelled receive took nothing). Dropping a pending
 //!   [`Sender::send`] drops its value with it, unsent; dropping a pending
 //!   [`Receiver::recv`] loses no value. A dropped waiter that had already been woken passes
 //!   the wakeup on, so no other waiter is stranded.
@@ -92,6 +95,8 @@ mod error;
 mod mpmc;
 pub mod oneshot;
 mod rendezvous;
+#[cfg(all(test, not(trellis_loom)))]
+mod tests;
 mod waiters;
 
 pub(crate) use blocking::block_on;

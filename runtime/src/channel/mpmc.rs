@@ -12,6 +12,7 @@ use futures_core::Stream;
 use super::blocking;
 use super::chan::Chan;
 use super::error::{RecvError, SendError, TryRecvError, TrySendError};
+use super::rendezvous::Offer;
 
 /// The sending half of a channel. Clone it to send from several tasks or threads (MPMC).
 ///
@@ -105,11 +106,19 @@ impl<T> Sender<T> {
     ///
     /// # Cancellation
     ///
-    /// Every poll is a checkpoint (it spends cooperative budget). Dropping the future before it
-    /// completes drops `value` with it: the value was not sent, and no receiver will see it. On
-    /// a rendezvous channel, a value that a receiver already took stays delivered. A pending
-    /// send that had just been woken for a free slot passes the wakeup on to the next waiting
-    /// sender, so no sender is stranded.
+    /// Every poll is a checkpoint (it spends cooperative budget). The send is atomic under
+    /// cancellation: when its cancel scope is cancelled it either completed (it returns
+    /// `Ok(())`, even though the scope is cancelled at that moment; the scope then stops the
+    /// code at its next checkpoint) or it sent nothing (it is dropped at this checkpoint, and
+    /// `value` with it). So a retry after a cancelled send never duplicates a value. On a
+    /// rendezvous channel, an offered value holds the scope until the send has settled which
+    /// of the two happened (one more poll of the send, which the cancel's wake-up brings).
+    ///
+    /// Dropping the future by other means before it completes (aborting its task, dropping it
+    /// by hand) drops `value` with it unsent, except on a rendezvous channel when a receiver
+    /// already took it: that value stays delivered. A pending send that had just been woken
+    /// for a free slot passes the wakeup on to the next waiting sender, so no sender is
+    /// stranded.
     ///
     /// # Examples
     ///
@@ -531,8 +540,8 @@ pub struct SendFuture<'a, T> {
     value: Option<T>,
     /// Our entry in a waiter list (see `chan.rs`, `rendezvous.rs`).
     key: Option<usize>,
-    /// Rendezvous: the hand-off ticket while our value is offered.
-    ticket: Option<usize>,
+    /// Rendezvous: the hand-off state while our value is offered.
+    ticket: Option<Offer>,
 }
 
 // The value is never pinned: it is moved into the channel or out in the error.

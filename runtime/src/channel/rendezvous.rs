@@ -46,8 +46,29 @@
 //! restores `offered = t` (no ticket was consumed) and owns the value again; if not, a receiver
 //! took it and the send succeeded. Either way the holder then releases the slot (step 4).
 //!
+//! # Cancellation (atomic: sent and says so, or sent nothing)
+//!
+//! Once its value is offered, a send has an effect in flight: a receiver may take the value at
+//! any moment, also between the send's last poll and the moment its cancelled scope would drop
+//! it. Dropped then, the send could not report the delivery (its scope says "cancelled"), and a
+//! retry would duplicate the value. So:
+//!
+//! 5. *Hold.* Before the holder returns `Pending` in step 3, it takes an [`OpHold`] on its cancel
+//!    scopes: a cancelled scope keeps polling its body instead of dropping it.
+//! 6. *Settle.* A poll of an offering send that finds its scope cancelled settles at once, in
+//!    that poll: if `taken > t`, or the take-back finds the queue empty (a receiver popped and
+//!    has yet to count), the value was delivered: release the slot and return `Ok(())`. Else the
+//!    take-back got the value: the send did nothing; it keeps the value, releases the slot and
+//!    returns `Pending`. Either way the hold is released, so the scope drops the body at its
+//!    next look (after a `Pending`) or sees it complete.
+//!
+//! The take-back and a receiver's pop are the two sides of one crossbeam pop of the one value,
+//! so exactly one of them gets it: the outcome cannot be both "delivered" and "taken back".
+//! A send future dropped by other means (its task aborted, the future dropped by hand) still
+//! takes its value back when it can; a value a receiver already took stays delivered.
+//!
 //! The loom models `loom_rendezvous_*` in this file check the hand-off, close against an offer,
-//! and a cancelled holder.
+//! and a cancelled holder (the take-back racing a receiver's pop, which step 6 relies on).
 
 use std::task::{Context, Poll, ready};
 
@@ -56,6 +77,15 @@ use super::error::{SendError, TrySendError};
 use super::waiters::Waiters;
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 use crate::scheduler::coop;
+use crate::scope::OpHold;
+
+/// An offered value's hand-off state, owned by the send future (steps 2-6).
+pub(crate) struct Offer {
+    /// The ticket taken at the offer (step 2).
+    ticket: usize,
+    /// Holds the sender's cancel scopes while it waits for the take (step 5).
+    hold: Option<OpHold>,
+}
 
 /// The hand-off state of a rendezvous channel (see the module docs).
 pub(crate) struct Rendezvous {
@@ -125,20 +155,43 @@ impl<T, Q: Queue<T>> Chan<T, Q> {
         }
     }
 
-    /// One poll of a send on a rendezvous channel (steps 1-4 of the module docs). `key` is the
-    /// entry in `send_waiters` while `ticket` is `None` (waiting for the slot), and in `ack` once
-    /// the value is offered (`ticket` is then `Some`).
+    /// One poll of a send on a rendezvous channel (steps 1-6 of the module docs). `key` is the
+    /// entry in `send_waiters` while `offer` is `None` (waiting for the slot), and in `ack` once
+    /// the value is offered (`offer` is then `Some`).
     pub(crate) fn poll_send_rendezvous(
         &self,
         value: &mut Option<T>,
         key: &mut Option<usize>,
-        ticket: &mut Option<usize>,
+        offer: &mut Option<Offer>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), SendError<T>>> {
-        let coop = ready!(coop::poll_proceed(cx));
         let r = self.rendezvous();
-        let t = match *ticket {
-            Some(t) => t,
+        if let Some(o) = offer.as_ref() {
+            if crate::scope::is_cancelled() {
+                // Step 6: settle now, before the checkpoint below would return `Pending`
+                // with the hand-off undecided.
+                let t = o.ticket;
+                r.ack.remove(key);
+                let res = if r.taken_past(t) {
+                    Ok(())
+                } else {
+                    self.take_back(t)
+                };
+                *offer = None; // releases the hold
+                self.release_slot();
+                return match res {
+                    Ok(()) => Poll::Ready(Ok(())),
+                    Err(SendError(v)) => {
+                        // Nothing was sent: the scope drops this future at this checkpoint.
+                        *value = Some(v);
+                        Poll::Pending
+                    }
+                };
+            }
+        }
+        let coop = ready!(coop::poll_proceed(cx));
+        let t = match offer.as_ref() {
+            Some(o) => o.ticket,
             None => {
                 // Checked first: a future polled after completion must not take the slot.
                 assert!(
@@ -178,7 +231,10 @@ impl<T, Q: Queue<T>> Chan<T, Q> {
                     coop.made_progress();
                     return Poll::Ready(Err(SendError(e.into_inner())));
                 }
-                *ticket = Some(t);
+                *offer = Some(Offer {
+                    ticket: t,
+                    hold: None,
+                });
                 t
             }
         };
@@ -195,12 +251,18 @@ impl<T, Q: Queue<T>> Chan<T, Q> {
             } else if self.is_closed() {
                 self.take_back(t)
             } else {
+                // Step 5: from now on a cancelled scope polls us (step 6) before dropping us.
+                if let Some(o) = offer.as_mut() {
+                    if o.hold.is_none() {
+                        o.hold = OpHold::current();
+                    }
+                }
                 return Poll::Pending;
             }
         };
         // Step 4.
         r.ack.remove(key);
-        *ticket = None;
+        *offer = None; // releases the hold
         self.release_slot();
         coop.made_progress();
         Poll::Ready(res)
@@ -219,14 +281,15 @@ impl<T, Q: Queue<T>> Chan<T, Q> {
     pub(crate) fn cancel_send_rendezvous(
         &self,
         key: &mut Option<usize>,
-        ticket: &mut Option<usize>,
+        offer: &mut Option<Offer>,
     ) {
-        match ticket.take() {
+        match offer.take() {
             None => self.cancel_slot_wait(key),
-            Some(t) => {
+            Some(o) => {
                 self.rendezvous().ack.remove(key);
-                let taken_back = self.take_back(t);
+                let taken_back = self.take_back(o.ticket);
                 self.release_slot();
+                drop(o); // releases the hold
                 drop(taken_back);
             }
         }
@@ -254,7 +317,7 @@ mod loom_rendezvous {
         chan: &'a ModelChan,
         value: Option<()>,
         key: Option<usize>,
-        ticket: Option<usize>,
+        ticket: Option<Offer>,
     }
 
     impl Future for Send<'_> {

@@ -7,8 +7,9 @@ use std::rc::Rc;
 use crate::scheduler::context;
 
 /// Declares per-domain state: each domain gets its own value, created by `expr` on first use
-/// in that domain and dropped on that domain's thread when the runtime shuts down. The value may
-/// be `!Send` (it never leaves its thread); domains and runtimes never share it.
+/// in that domain and dropped on that domain's thread when the runtime shuts down (once: a
+/// value dropped there is never re-created, see [`DomainLocal::with`]). The value may be
+/// `!Send` (it never leaves its thread); domains and runtimes never share it.
 ///
 /// # Examples
 ///
@@ -75,7 +76,12 @@ impl<T: 'static> DomainLocal<T> {
     /// # Panics
     ///
     /// Panics outside a domain (a `block_on` thread, a blocking thread or a plain thread): run
-    /// the code in a task, or with [`spawn_on`](crate::spawn_on).
+    /// the code in a task, or with [`spawn_on`](crate::spawn_on). Panics during the domain's
+    /// shutdown if this value was already dropped there: a value is never re-created after its
+    /// teardown (its `Drop` reading it, or another value's `Drop` running after it, would
+    /// otherwise re-create and drop it forever). Code that may run then, such as a `Drop`,
+    /// uses [`try_with`](Self::try_with). Such a panic in a domain-local's `Drop` is contained
+    /// by the shutdown (reported on stderr; the other values are still dropped).
     ///
     /// # Examples
     ///
@@ -94,20 +100,83 @@ impl<T: 'static> DomainLocal<T> {
     /// });
     /// ```
     pub fn with<R>(&'static self, f: impl FnOnce(&T) -> R) -> R {
-        let key = self as *const Self as usize;
-        let value: Rc<dyn Any> = context::with_core(|core| match core {
-            Some(core) => core.domain_local(key, || Rc::new((self.init)())),
-            None => panic!(
+        match self.try_with(f) {
+            Ok(r) => r,
+            Err(AccessError { outside: true }) => panic!(
                 "a `domain_local!` value was used outside a domain: only worker threads host \
                  domains. Use it inside a task (`trellis::spawn`, `spawn_local`, `spawn_on`)"
             ),
-        });
+            Err(AccessError { outside: false }) => panic!(
+                "a `domain_local!` value was used during its domain's shutdown after it was \
+                 dropped there (from a `Drop` that runs at shutdown?); it is not re-created. \
+                 Use `DomainLocal::try_with` in code that may run then"
+            ),
+        }
+    }
+
+    /// Like [`with`](Self::with), but reports instead of panicking when the value cannot be
+    /// reached: outside a domain, or during the domain's shutdown once the value was dropped
+    /// (it is never re-created then). The way for a `Drop` that may run at shutdown to use a
+    /// domain-local, including its own.
+    ///
+    /// # Errors
+    ///
+    /// [`AccessError`] in the two cases above; `f` is not called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    ///
+    /// trellis::domain_local! { static COUNT: Cell<u32> = Cell::new(0); }
+    ///
+    /// assert!(COUNT.try_with(Cell::get).is_err()); // not on a domain
+    /// trellis::run(async {
+    ///     trellis::spawn(async { assert_eq!(COUNT.try_with(Cell::get), Ok(0)) }).await.unwrap();
+    /// });
+    /// ```
+    pub fn try_with<R>(&'static self, f: impl FnOnce(&T) -> R) -> Result<R, AccessError> {
+        let key = self as *const Self as usize;
+        let value: Rc<dyn Any> = context::with_core(|core| match core {
+            Some(core) => core
+                .domain_local(key, || Rc::new((self.init)()))
+                .ok_or(AccessError { outside: false }),
+            None => Err(AccessError { outside: true }),
+        })?;
         let value = value
             .downcast_ref::<T>()
             .expect("a domain-local key always maps to its own type");
-        f(value)
+        Ok(f(value))
     }
 }
+
+/// A [`DomainLocal`] could not be reached: [`DomainLocal::try_with`] was called outside a
+/// domain, or during the domain's shutdown after the value was dropped.
+///
+/// # Examples
+///
+/// ```
+/// trellis::domain_local! { static V: u8 = 1; }
+///
+/// let err: trellis::domain::AccessError = V.try_with(|v| *v).unwrap_err();
+/// assert!(err.to_string().contains("outside a domain"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccessError {
+    outside: bool,
+}
+
+impl fmt::Display for AccessError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.outside {
+            "a domain-local value was used outside a domain"
+        } else {
+            "a domain-local value was used during its domain's shutdown after it was dropped"
+        })
+    }
+}
+
+impl std::error::Error for AccessError {}
 
 impl<T: 'static> fmt::Debug for DomainLocal<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -40,7 +40,7 @@
 
 mod local;
 
-pub use local::DomainLocal;
+pub use local::{AccessError, DomainLocal};
 
 use std::fmt;
 use std::future::Future;

@@ -25,6 +25,10 @@
 //! `Runtime` drop: set `shutdown` (`SeqCst`), unpark every worker, join them (each cancels what
 //! its local queue and LIFO slot still hold, on its own thread), cancel what the injector holds,
 //! close the owned-task list and cancel every task left in it that nobody runs or queues.
+//! With `shutdown_timeout`, workers still in a poll at the deadline are detached; their local
+//! queues and LIFO slots hold only stealable (`Send`) entries, so the shutting-down thread
+//! steals and cancels those itself; their pinned queues stay theirs, drained by the stuck
+//! worker when its poll returns.
 //! A wake that reaches the injector after the drain sees `shutdown` (push, `SeqCst` fence, read
 //! flag; the shutdown side stores the flag before draining) and cancels the entry itself, so no
 //! task is stranded in a queue nobody reads.
@@ -330,17 +334,42 @@ impl Shared {
     }
 
     /// Finishes shutdown once the workers have stopped (or the deadline passed): cancels every
-    /// task left in the injector, the blocking pool's queue and the owned list.
+    /// task left in the injector, in the workers' local queues and LIFO slots, in the blocking
+    /// pool's queue and in the owned list.
     pub(crate) fn finish_shutdown(&self, deadline: Option<std::time::Instant>) {
         self.drain_injector();
+        self.drain_worker_queues();
         self.blocking.begin_shutdown();
         // Stealable tasks only: pinned ones are cancelled by their own workers.
         self.owned.close_stealable();
         while let Some(task) = self.owned.pop_stealable() {
             self.shutdown_owned(task);
         }
+        // Dropping a future may have woken or spawned others.
         self.drain_injector();
+        self.drain_worker_queues();
         self.blocking.join(deadline);
+    }
+
+    /// Cancels, on the calling thread, the stealable entries still in any worker's local queue
+    /// or LIFO slot: those of a worker stuck in a long poll past `shutdown_timeout`'s deadline,
+    /// which would otherwise stay alive until that poll returns. They are `Send` (only
+    /// stealable tasks enter these queues; pinned ones wait in their domain's own queue, which
+    /// only the home worker may drop), and a stuck worker racing us for an entry is fine: the
+    /// deque and the slot hand each entry to exactly one side, which cancels it.
+    fn drain_worker_queues(&self) {
+        for remote in &*self.remotes {
+            while let Some(task) = worker::take_slot(&remote.lifo) {
+                task.cancel();
+            }
+            loop {
+                match remote.stealer.steal() {
+                    Steal::Success(task) => task.cancel(),
+                    Steal::Empty => break,
+                    Steal::Retry => std::hint::spin_loop(),
+                }
+            }
+        }
     }
 
     /// Spawns `future` with the given route; the task lands in the current worker's LIFO slot

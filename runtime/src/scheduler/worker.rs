@@ -47,7 +47,7 @@
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ptr;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -99,6 +99,9 @@ pub(crate) struct Core {
     /// Keys of `locals` in initialisation order: they are dropped in reverse, so a value's
     /// `Drop` can still use the values its initialiser used.
     local_order: RefCell<Vec<usize>>,
+    /// Keys of `locals` that the shutdown dropped: never initialised again (a `Drop` that
+    /// read its own value would otherwise re-create it, forever).
+    locals_dropped: RefCell<HashSet<usize>>,
 }
 
 impl Core {
@@ -126,6 +129,7 @@ impl Core {
             inbox,
             locals: RefCell::new(HashMap::new()),
             local_order: RefCell::new(Vec::new()),
+            locals_dropped: RefCell::new(HashSet::new()),
         }
     }
 
@@ -183,11 +187,19 @@ impl Core {
             if remote.live_pinned.load(Ordering::SeqCst) == 0 {
                 // Every pinned task is gone: drop the domain-local values, here on their
                 // domain, newest first, one at a time. A `Drop` may use older values, create
-                // new ones (dropped in a later round) or spawn and wake tasks (drained above).
+                // new ones (dropped in a later round) or spawn and wake tasks (drained above),
+                // but not re-create a value dropped here (`domain_local` refuses, with a
+                // panic that is contained here), so this ends.
                 let newest = self.local_order.borrow_mut().pop();
                 if let Some(key) = newest {
+                    self.locals_dropped.borrow_mut().insert(key);
                     let value = self.locals.borrow_mut().remove(&key);
-                    drop(value);
+                    if let Err(payload) = crate::contain::catch(|| drop(value)) {
+                        crate::contain::report(
+                            "dropping a domain-local value at shutdown",
+                            &payload,
+                        );
+                    }
                     continue;
                 }
                 remote.closed.store(true, Ordering::SeqCst);
@@ -273,14 +285,18 @@ impl Core {
         self.pinned.borrow_mut().push_back(task);
     }
 
-    /// The value of a `domain_local!` in this domain, initialised by `init` on first use.
+    /// The value of a `domain_local!` in this domain, initialised by `init` on first use;
+    /// `None` if the shutdown already dropped it (it is not re-created).
     pub(crate) fn domain_local(
         &self,
         key: usize,
         init: impl FnOnce() -> Rc<dyn Any>,
-    ) -> Rc<dyn Any> {
+    ) -> Option<Rc<dyn Any>> {
         if let Some(value) = self.locals.borrow().get(&key) {
-            return value.clone();
+            return Some(value.clone());
+        }
+        if self.locals_dropped.borrow().contains(&key) {
+            return None;
         }
         // Initialise outside the borrow: `init` may use other domain-local values (which are
         // then recorded first, and so dropped after this one).
@@ -290,7 +306,7 @@ impl Core {
             self.local_order.borrow_mut().push(key);
             value
         });
-        entry.clone()
+        Some(entry.clone())
     }
 
     /// Called through the thread-local context when this worker's thread schedules a task of
@@ -477,7 +493,9 @@ impl Core {
     }
 }
 
-fn take_slot(slot: &std::sync::atomic::AtomicPtr<crate::task::Header>) -> Option<Notified> {
+pub(super) fn take_slot(
+    slot: &std::sync::atomic::AtomicPtr<crate::task::Header>,
+) -> Option<Notified> {
     if slot.load(Ordering::Relaxed).is_null() {
         return None;
     }

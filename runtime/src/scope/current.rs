@@ -66,3 +66,29 @@ impl Drop for Enter<'_> {
         CURRENT.with(|c| c.set(self.prev));
     }
 }
+
+/// A hold on the innermost scope of the running code and on every enclosing scope of the same
+/// task, taken by an operation whose effect is in flight across polls (a rendezvous send whose
+/// value is offered: a receiver may take it at any moment). While held, a cancelled scope does
+/// not drop its body; it polls it again, and the operation, seeing the cancellation, settles
+/// in that poll: it completes (and says so) if its effect happened, or undoes it and returns
+/// `Pending`, releasing the hold, after which the scope drops the body. Without the hold, the
+/// scope could drop the operation after its effect happened but before it could report it.
+pub(crate) struct OpHold(Arc<Node>);
+
+impl OpHold {
+    /// Holds the current scope (`None` outside any scope: nothing can cancel the code then but
+    /// dropping it).
+    pub(crate) fn current() -> Option<OpHold> {
+        current().map(|node| {
+            node.hold_self_and_ancestors(1);
+            OpHold(node)
+        })
+    }
+}
+
+impl Drop for OpHold {
+    fn drop(&mut self) {
+        self.0.hold_self_and_ancestors(-1);
+    }
+}

@@ -38,7 +38,7 @@ pub use cancel::{
     fail_at, move_on_after, move_on_at, shielded,
 };
 pub use child::{ChildHandle, NoValue};
-pub(crate) use current::is_cancelled;
+pub(crate) use current::{OpHold, is_cancelled};
 pub use error::{BoxError, HasOutput, NurseryError, PanicPayload, TaskFailure, TaskResult};
 pub use nursery::{Nursery, NurseryClosed, NurseryHandle, nursery};
 pub use start::{NotStarted, TaskStatus};

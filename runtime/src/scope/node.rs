@@ -274,6 +274,17 @@ impl Node {
         self.is_effective() && !self.is_held()
     }
 
+    /// Adds (`+1`) or removes (`-1`) a hold on this scope and every enclosing scope of the
+    /// same task (an operation with an effect in flight, `current::OpHold`).
+    pub(crate) fn hold_self_and_ancestors(&self, delta: isize) {
+        if delta > 0 {
+            self.holds.fetch_add(1, Ordering::AcqRel);
+        } else {
+            self.holds.fetch_sub(1, Ordering::AcqRel);
+        }
+        self.hold_ancestors(delta);
+    }
+
     /// Adds (`+1`) or removes (`-1`) a hold on every enclosing scope of the same task.
     pub(crate) fn hold_ancestors(&self, delta: isize) {
         let mut node = self.parent.get();

@@ -160,16 +160,46 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) {
         }
         ToRunning::Poll => {
             let instruments = &cell.header.shared.instruments;
+            // The poll hooks run inside the task's panic guard: a hook's panic is the task's
+            // failure (`instrument.rs`), never the worker's.
+            let mut hook_panic = None;
             if !instruments.is_empty() {
                 // SAFETY: our entry reference keeps the task alive.
-                unsafe { instruments.each(ptr, |i, t| i.before_task_poll(t)) };
+                hook_panic = unsafe { instruments.each_caught(ptr, |i, t| i.before_task_poll(t)) };
             }
-            // SAFETY: RUNNING gives exclusive access to the stage, and the entry reference keeps
-            // the task alive for the borrowed waker's lifetime (this poll).
-            let outcome = unsafe { poll_stage(cell, ptr) };
+            let outcome = if hook_panic.is_none() {
+                // SAFETY: RUNNING gives exclusive access to the stage, and the entry reference
+                // keeps the task alive for the borrowed waker's lifetime (this poll).
+                unsafe { poll_stage(cell, ptr) }
+            } else {
+                None // the task fails without being polled
+            };
             if !instruments.is_empty() {
                 // SAFETY: as above.
-                unsafe { instruments.each(ptr, |i, t| i.after_task_poll(t)) };
+                let after = unsafe { instruments.each_caught(ptr, |i, t| i.after_task_poll(t)) };
+                hook_panic = hook_panic.or(after);
+            }
+            if let Some(payload) = hook_panic {
+                let result = match outcome {
+                    // The task's own panic came first: it stays the failure.
+                    Some(Err(err)) => Err(err),
+                    Some(Ok(output)) => {
+                        // The output is nobody's now; its destructor may panic too.
+                        let _ = catch_unwind(AssertUnwindSafe(|| drop(output)));
+                        Err(JoinError::panic(payload))
+                    }
+                    None => {
+                        let stage = cell.stage.get();
+                        // SAFETY: RUNNING gives exclusive access to the stage. A panic of the
+                        // future's destructor leaves it Consumed; the hook's panic stays the
+                        // failure.
+                        let _ =
+                            catch_unwind(AssertUnwindSafe(|| unsafe { *stage = Stage::Consumed }));
+                        Err(JoinError::panic(payload))
+                    }
+                };
+                // SAFETY: still RUNNING; we own the entry reference.
+                return unsafe { complete(cell, ptr, result) };
             }
             match outcome {
                 Some(result) => {
@@ -316,7 +346,8 @@ unsafe fn complete<F: Future>(
         // written again; the handle only reads it.
         let waker = unsafe { &*cell.header.join_waker.get() };
         if let Some(waker) = waker {
-            waker.wake_by_ref();
+            // A user waker (a JoinHandle awaited elsewhere) must not take the worker down.
+            crate::contain::wake_by_ref(waker, "a finished task woke its JoinHandle's waker");
         }
     }
     // SAFETY: COMPLETE was set by us while holding RUNNING; no one else reads `shard`.

@@ -226,7 +226,8 @@ impl TimerQueue {
             due.sort_by_key(|(deadline, _)| *deadline);
         }
         for (_, waker) in due {
-            waker.wake();
+            // A user waker that panics must not take the worker, or the other due timers, down.
+            crate::contain::wake(waker, "a timer woke its waker");
         }
     }
 

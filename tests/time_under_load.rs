@@ -131,3 +131,57 @@ fn sleeper_wakes_while_the_driver_holder_runs_a_long_poll() {
         }
     }
 }
+
+/// Issue 10, defect 1 as users met it: `fail_after(50 ms)` around a nursery of CPU-bound
+/// children (2 ms slices, then `yield_now`) returned after 108-308 ms. Counted in slices: how
+/// many slices started after the 50 ms deadline, on any worker, before every child was
+/// dropped. On time, the deadline's timer fires at the next poll boundary and each child is
+/// dropped at its next poll, so only slices racing with that cancellation start (a few per
+/// worker, even when the OS preempts the worker that delivers it for a while).
+#[test]
+fn fail_after_around_cpu_children_fires_within_a_slice() {
+    let _wd = Watchdog::new("fail_after_around_cpu_children_fires_within_a_slice");
+    for workers in [1, 2] {
+        let rt = build(workers);
+        let late = Arc::new(AtomicUsize::new(0));
+        let l2 = late.clone();
+        let timed_out = rt
+            .block_on(rt.spawn(async move {
+                let deadline = Instant::now() + Duration::from_millis(50);
+                let out = trellis::fail_after(
+                    Duration::from_millis(50),
+                    trellis::nursery(async |n| {
+                        for _ in 0..8 * workers {
+                            let late = l2.clone();
+                            n.start_soon(async move {
+                                loop {
+                                    if Instant::now() >= deadline {
+                                        late.fetch_add(1, SeqCst);
+                                    }
+                                    let start = Instant::now();
+                                    while start.elapsed() < Duration::from_millis(2) {
+                                        std::hint::spin_loop();
+                                    }
+                                    trellis::yield_now().await;
+                                }
+                            });
+                        }
+                    }),
+                )
+                .await;
+                out.is_err()
+            }))
+            .unwrap();
+        assert!(timed_out, "fail_after(50 ms) did not time out");
+        let late = late.load(SeqCst);
+        // Seen on time: 0-6 (1 worker) and 6-11 (2 workers), with two CPU hogs beside the
+        // test; the cancellation itself may let each child start one more slice. Timers looked
+        // at every 61 polls: 50 and more.
+        assert!(
+            late <= 12 * workers,
+            "{workers} worker(s): {late} slices of 2 ms started after the 50 ms deadline before \
+             the children were cancelled (at most {} expected)",
+            12 * workers
+        );
+    }
+}

@@ -118,6 +118,7 @@ impl DriverRole {
 impl Shared {
     /// Rule (1): fires the due timers, if the cached earliest deadline has passed. Called by a
     /// worker before each task it runs.
+    #[inline]
     pub(crate) fn maintain_timers(&self) {
         if !self.timers.pending() || self.driver_role.is_held() {
             return;

@@ -1,4 +1,4 @@
-//! Deadlines under CPU load (DESIGN.md section 3, item 16): a due timer fires within about one
+//! Deadlines under CPU load (ARCHITECTURE.md, guarantee G16): a due timer fires within about one
 //! task slice (the poll that was running when it fell due), on any worker count, whether the
 //! workers yield between CPU-bound slices or one of them runs a long poll after leaving the
 //! I/O driver.
@@ -7,7 +7,8 @@
 //! started after the deadline before the sleeper ran" does not change when the OS preempts the
 //! test's threads (a CPU hog beside it only makes every slice do less work).
 //!
-//! Regression tests for issue 10, defects 1 and 2.
+//! Regression tests: a busy worker used to look at the timers only every 61 polls, and a
+//! driver whose holder ran a long poll was never taken over.
 
 mod support;
 

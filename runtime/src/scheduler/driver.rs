@@ -25,8 +25,7 @@
 //!    I/O poller with the nearest deadline as timeout, fires what is due when it wakes, and
 //!    releases the role when it leaves its park. Every other sleeper blocks on its own parker
 //!    without a timeout. The role must not stay vacant while a timer is pending and a worker
-//!    sleeps, or a timer could wait behind the long polls of every busy worker (issue 10,
-//!    defect 2). So:
+//!    sleeps, or a timer could wait behind the long polls of every busy worker. So:
 //!
 //!    - (a) a worker about to sleep lists itself as a sleeper (idle rule 4, `SeqCst`), then
 //!      tries to take the role (`SeqCst` swap); only if that fails does it block on its parker;

@@ -6,7 +6,7 @@
 //! stealing) and `unparked` (high bits: workers not asleep). The list of sleeping workers is a
 //! `Vec` behind a mutex; every change to it also changes the word under the same mutex.
 //!
-//! # Rules (after Go's scheduler and tokio's, see `reference/runtime-anchors.md` 1.6)
+//! # Rules (after Go's scheduler and tokio's `runtime/scheduler/multi_thread/idle.rs`)
 //!
 //! 1. **Notify only if nobody searches.** After making a task stealable (queue push, LIFO-slot
 //!    fill, injector push) the producer issues a `SeqCst` fence and reads the word; it wakes a

@@ -9,7 +9,7 @@
 //!   for cache locality and cheap message passing. Unlike tokio's, the slot is *stealable*: a
 //!   searching worker takes a task out of a busy worker's slot once the owner has been in the
 //!   same poll for a whole search round (its poll tick did not move). This is what keeps
-//!   `let h = spawn(a); b(); h.await` parallel (DESIGN.md 3, item 15) without waking a worker
+//!   `let h = spawn(a); b(); h.await` parallel (ARCHITECTURE.md, guarantee G15) without waking a worker
 //!   on every chained spawn.
 //! - A global crossbeam-deque `Injector` takes spawns and wakes from outside the workers
 //!   (`block_on`, plain threads, the blocking pool). Workers check it every

@@ -130,7 +130,7 @@ impl Parker {
     /// Returns `true` if the caller may jump a paused clock: it came back without a token and
     /// found *every* participant asleep at that moment, which it claimed by counting itself
     /// back in with `busy: 0 → 1` (`time/clock.rs`, rule 3). Being the last sleeper when it
-    /// went to sleep is not enough: a task may have become runnable since (issue 10, defect 6).
+    /// went to sleep is not enough: a task may have become runnable since.
     pub(crate) fn park_driver(&self, busy: Busy<'_>, wait: impl FnOnce(bool)) -> bool {
         if self
             .state

@@ -10,11 +10,11 @@
 //! A yielding task goes to the back of the local queue; looking at the injector before the
 //! local queue after a yield puts it behind the tasks spawned or woken from outside the
 //! workers too, so tasks started from `block_on` take turns with it (as in tokio and Trio),
-//! instead of waiting for the next [`GLOBAL_QUEUE_INTERVAL`] tick (issue 10, defect 7).
+//! instead of waiting for the next [`GLOBAL_QUEUE_INTERVAL`] tick.
 //!
 //! When a worker leaves its park with more than one runnable task in its own queues (timers
 //! fired in the driver queue their tasks there while it still counts as parked, so nobody was
-//! notified), it notifies another worker, counting the LIFO slot (issue 10, defect 3); then
+//! notified), it notifies another worker, counting the LIFO slot; then
 //! it makes sure the driver role is not left vacant (`driver.rs`, rule b).
 //!
 //! # Waking a pinned task on another domain
@@ -370,7 +370,7 @@ impl Core {
                     }
                 }
                 // A LIFO slot is taken only from a worker stuck in the poll it was in when this
-                // search began (DESIGN.md 3, item 15); a moving worker will run it itself.
+                // search began (ARCHITECTURE.md, guarantee G15); a moving worker will run it itself.
                 if round > 0 && remote.poll_tick.load(Ordering::Relaxed) == ticks[victim] {
                     if let Some(task) = take_slot(&remote.lifo) {
                         return Some(task);

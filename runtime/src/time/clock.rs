@@ -65,7 +65,7 @@
 //! Why the claim must be made at `c` and not remembered: the worker in the driver used to
 //! decide "I am the last sleeper" when it went to sleep and act on it when it woke, even
 //! though a task spawned from `block_on`, or on another domain by a task that had just
-//! registered a timer, had become runnable meanwhile (issue 10, defect 6: the listener of the
+//! registered a timer, had become runnable meanwhile (the listener of the
 //! `RepeatedEvent` example was first polled after the 5 ms jump; a child spawned with
 //! `spawn_on` saw the clock at 100 ms). The loom models `loom_clock_spawn_from_block_on_vs_jump`
 //! and `loom_clock_stale_last_sleeper` below check both races with the real parker.
@@ -394,7 +394,7 @@ pub(crate) fn leave(busy: Busy<'_>) -> bool {
 
 #[cfg(all(test, trellis_loom))]
 mod loom_clock {
-    //! The paused clock's jump rule (rule 3) against the two races of issue 10, defect 6. Each
+    //! The paused clock's jump rule (rule 3) against its two races (a task spawned from outside, a stale last-sleeper flag). Each
     //! model plays one worker `W` parked in the driver, exactly as `park_worker` does it (the
     //! real `Parker`, a modelled poller: a sticky flag; a zero timeout when `W` is the last
     //! sleeper and a timer is pending), and a counted thread that makes a task runnable for

@@ -59,33 +59,115 @@ use super::current::{self, Enter};
 use super::node::Node;
 use crate::time::{Instant, Sleep, deadline_after, sleep_until};
 
-/// The cancel-delivery state of one scope future (see the module docs for the steps).
-pub(crate) struct ScopeCore {
-    node: Arc<Node>,
-    /// A relative timeout, turned into a deadline at entry.
+/// The deadline part of a scope core: nothing for a nursery and its children (their nodes
+/// never have a deadline, and a child task's cell stays small), a timer for a `CancelScope`.
+pub(crate) trait DeadlinePart {
+    /// Step 1, after the node entered the tree: `true` if the deadline has already passed.
+    fn enter(&mut self, node: &Node) -> bool;
+    /// Step 3: arms the timer for the node's deadline; `true` if it has passed.
+    fn arm(&mut self, node: &Node, cx: &mut Context<'_>) -> bool;
+    /// The scope is done with its body: drop the timer.
+    fn finish(&mut self);
+}
+
+/// No deadline (a nursery's own scope, a nursery child).
+pub(crate) struct NoDeadline;
+
+impl DeadlinePart for NoDeadline {
+    fn enter(&mut self, _node: &Node) -> bool {
+        false
+    }
+    fn arm(&mut self, _node: &Node, _cx: &mut Context<'_>) -> bool {
+        false
+    }
+    fn finish(&mut self) {}
+}
+
+/// The deadline of a `CancelScope`: a relative timeout to turn into a deadline at entry, and
+/// the timer, armed after the body's first `Pending`.
+pub(crate) struct Timed {
     timeout: Option<Duration>,
     /// Somebody outside can read the node's deadline (a `CancelHandle` exists): a timeout's
     /// deadline is stored at entry. Without one, nobody can tell, so it waits in `unstored`
     /// until the timer is armed (the fast path of a timeout around ready work stores nothing).
     observed: bool,
     unstored: Option<Instant>,
-    /// The deadline's timer, armed after the body's first `Pending`.
     timer: Option<Sleep>,
+}
+
+impl Timed {
+    /// `observed`: a handle to the node exists, so its deadline must be readable from the
+    /// scope's entry on.
+    pub(crate) fn new(timeout: Option<Duration>, observed: bool) -> Timed {
+        Timed {
+            timeout,
+            observed,
+            unstored: None,
+            timer: None,
+        }
+    }
+}
+
+impl DeadlinePart for Timed {
+    fn enter(&mut self, node: &Node) -> bool {
+        // One clock read and no lock (the deadline is an atomic).
+        let timeout = self.timeout.take().filter(|_| !node.deadline_moved());
+        match timeout {
+            Some(timeout) if !self.observed => {
+                let now = Instant::now();
+                let at = deadline_after(now, timeout);
+                self.unstored = Some(at);
+                now >= node.deadline().map_or(at, |d| d.min(at))
+            }
+            Some(timeout) => {
+                let now = Instant::now();
+                let at = deadline_after(now, timeout);
+                now >= node.merge_deadline(at).unwrap_or(at)
+            }
+            None => node.deadline().is_some_and(|at| Instant::now() >= at),
+        }
+    }
+
+    fn arm(&mut self, node: &Node, cx: &mut Context<'_>) -> bool {
+        if let Some(at) = self.unstored.take() {
+            node.merge_deadline(at);
+        }
+        let Some(deadline) = node.deadline() else {
+            self.timer = None;
+            return false;
+        };
+        let timer = match &mut self.timer {
+            Some(timer) => {
+                if timer.deadline() != deadline {
+                    Pin::new(&mut *timer).reset(deadline);
+                }
+                timer
+            }
+            None => self.timer.insert(sleep_until(deadline)),
+        };
+        timer.poll_timer(cx).is_ready()
+    }
+
+    fn finish(&mut self) {
+        self.timer = None;
+    }
+}
+
+/// The cancel-delivery state of one scope future (see the module docs for the steps).
+pub(crate) struct ScopeCore<D: DeadlinePart = NoDeadline> {
+    node: Arc<Node>,
+    deadline: D,
     entered: bool,
     /// This scope holds its enclosing scopes of the task (shield, nursery draining).
     holding: bool,
 }
 
-impl ScopeCore {
-    /// The core of a scope future over `node`. `observed`: a handle to the node exists, so
-    /// its deadline must be readable from the scope's entry on.
-    pub(crate) fn new(node: Arc<Node>, timeout: Option<Duration>, observed: bool) -> ScopeCore {
+impl<D: DeadlinePart> ScopeCore<D> {
+    /// The core of a scope future over `node`.
+    pub(crate) fn new(node: Arc<Node>, deadline: D) -> ScopeCore<D> {
         ScopeCore {
             node,
-            timeout,
-            observed,
-            unstored: None,
-            timer: None,
+            deadline,
             entered: false,
             holding: false,
         }
@@ -106,23 +188,7 @@ impl ScopeCore {
         if self.node.shield_flag() {
             self.hold(true);
         }
-        // One clock read and no lock (the deadline is an atomic).
-        let timeout = self.timeout.take().filter(|_| !self.node.deadline_moved());
-        let due = match timeout {
-            Some(timeout) if !self.observed => {
-                let now = Instant::now();
-                let at = deadline_after(now, timeout);
-                self.unstored = Some(at);
-                now >= self.node.deadline().map_or(at, |d| d.min(at))
-            }
-            Some(timeout) => {
-                let now = Instant::now();
-                let at = deadline_after(now, timeout);
-                now >= self.node.merge_deadline(at).unwrap_or(at)
-            }
-            None => self.node.deadline().is_some_and(|at| Instant::now() >= at),
-        };
-        if due {
+        if self.deadline.enter(&self.node) {
             // Already due: the body's first checkpoint is cancelled.
             self.node.cancel();
         }
@@ -139,30 +205,10 @@ impl ScopeCore {
     /// says whether the body must be dropped now.
     pub(crate) fn must_stop_after_pending(&mut self, cx: &mut Context<'_>) -> bool {
         self.node.register(cx.waker());
-        self.arm_deadline(cx);
-        self.node.must_stop()
-    }
-
-    fn arm_deadline(&mut self, cx: &mut Context<'_>) {
-        if let Some(at) = self.unstored.take() {
-            self.node.merge_deadline(at);
-        }
-        let Some(deadline) = self.node.deadline() else {
-            self.timer = None;
-            return;
-        };
-        let timer = match &mut self.timer {
-            Some(timer) => {
-                if timer.deadline() != deadline {
-                    Pin::new(&mut *timer).reset(deadline);
-                }
-                timer
-            }
-            None => self.timer.insert(sleep_until(deadline)),
-        };
-        if timer.poll_timer(cx).is_ready() {
+        if self.deadline.arm(&self.node, cx) {
             self.node.cancel();
         }
+        self.node.must_stop()
     }
 
     /// Would this scope leave its cancellation to the scope enclosing this poll? True when it
@@ -193,7 +239,7 @@ impl ScopeCore {
     /// The scope is done with its body (completed or caught): release the hold and the timer.
     pub(crate) fn finish(&mut self) {
         self.hold(false);
-        self.timer = None;
+        self.deadline.finish();
         self.node.set_exited();
     }
 
@@ -207,7 +253,7 @@ impl ScopeCore {
     }
 }
 
-impl Drop for ScopeCore {
+impl<D: DeadlinePart> Drop for ScopeCore<D> {
     fn drop(&mut self) {
         self.hold(false);
         self.node.set_exited();

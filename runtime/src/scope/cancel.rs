@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::time::Instant;
 
-use super::body::ScopeCore;
+use super::body::{ScopeCore, Timed};
 use super::current;
 use super::node::Node;
 
@@ -182,7 +182,7 @@ impl CancelScope {
         // Handles are the node's only other owners, and none can be made from now on.
         let observed = Arc::strong_count(&self.node) > 1;
         ScopeRun {
-            core: ScopeCore::new(self.node, self.timeout, observed),
+            core: ScopeCore::new(self.node, Timed::new(self.timeout, observed)),
             future: Some(future),
         }
     }
@@ -327,7 +327,7 @@ pin_project_lite::pin_project! {
     /// later; it then returns `None` unless a cancelled scope enclosing that later poll catches.
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct ScopeRun<F> {
-        core: ScopeCore,
+        core: ScopeCore<Timed>,
         #[pin]
         future: Option<F>,
     }

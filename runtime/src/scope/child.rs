@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker, ready};
 
-use super::body::ScopeCore;
+use super::body::{NoDeadline, ScopeCore};
 use super::error::{PanicPayload, TaskFailure, TaskResult};
 use super::node::Node;
 use super::nursery::Shared;
@@ -20,7 +20,6 @@ use crate::scheduler::coop;
 /// without reporting, e.g. by runtime shutdown).
 pub(super) struct ChildToken {
     nursery: Arc<Shared>,
-    node: Arc<Node>,
     reported: bool,
     /// Set for a child started with `Nursery::start`: until it calls `started`, its outcome
     /// goes to the `start` caller instead of the nursery.
@@ -28,10 +27,9 @@ pub(super) struct ChildToken {
 }
 
 impl ChildToken {
-    pub(super) fn new(nursery: Arc<Shared>, node: Arc<Node>) -> ChildToken {
+    pub(super) fn new(nursery: Arc<Shared>) -> ChildToken {
         ChildToken {
             nursery,
-            node,
             reported: false,
             start: None,
         }
@@ -80,8 +78,8 @@ impl<F> Child<F> {
 
     fn with(token: ChildToken, future: Option<F>) -> Child<F> {
         Child {
-            // The node is already attached under the nursery (`Node::new_task_root`).
-            core: ScopeCore::new(token.node.clone(), None, false),
+            // The child's scope node, attached under the nursery's at once.
+            core: ScopeCore::new(Node::new_task_root(token.nursery.node()), NoDeadline),
             token,
             future,
         }

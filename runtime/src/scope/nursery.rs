@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use super::body::ScopeCore;
+use super::body::{NoDeadline, ScopeCore};
 use super::child::{Child, ChildHandle, ChildToken, valued};
 use super::current;
 use super::error::{BoxError, NurseryError, PanicPayload, TaskFailure, TaskResult};
@@ -82,7 +82,7 @@ where
     };
     let body = body(&nursery);
     NurseryRun {
-        core: ScopeCore::new(nursery.shared.node.clone(), None, false),
+        core: ScopeCore::new(nursery.shared.node.clone(), NoDeadline),
         shared: nursery.shared.clone(),
         body: Some(body),
         body_cancelled: false,
@@ -106,6 +106,10 @@ struct State {
 }
 
 impl Shared {
+    pub(super) fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -120,10 +124,7 @@ impl Shared {
         }
         state.live += 1;
         drop(state);
-        Some(ChildToken::new(
-            self.clone(),
-            Node::new_task_root(&self.node),
-        ))
+        Some(ChildToken::new(self.clone()))
     }
 
     /// A child or the body finished; a failure cancels the nursery's scope (which wakes the

@@ -326,10 +326,12 @@ fn spawn_on_from_a_detached_blocking_thread_after_shutdown_is_cancelled() {
     let _wd = Watchdog::new("spawn_on_from_a_detached_blocking_thread_after_shutdown_is_cancelled");
     let rt = build(2, "trl-dsd6");
     let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (started_tx, started_rx) = mpsc::channel::<()>();
     let (res_tx, res_rx) = mpsc::channel();
     let closure_drops = Arc::new(Mutex::new(Vec::new()));
     let log = closure_drops.clone();
     let _detached = rt.spawn_blocking(move || {
+        started_tx.send(()).unwrap();
         go_rx.recv_timeout(LIMIT).expect("go");
         let guard = DropOn::new(&log);
         let ran = Arc::new(Mutex::new(false));
@@ -352,6 +354,11 @@ fn spawn_on_from_a_detached_blocking_thread_after_shutdown_is_cancelled() {
             local_panics,
         ));
     });
+    // The job must be running (a queued one is cancelled by the shutdown, its closure dropped
+    // unrun): only then does the shutdown detach its thread.
+    started_rx
+        .recv_timeout(LIMIT)
+        .expect("the blocking job started");
     rt.shutdown_timeout(Duration::from_millis(20)); // the blocking thread waits on `go`: detached
     go_tx.send(()).unwrap();
     let (outcome, ran, blocking_thread, local_panics) = res_rx

@@ -115,24 +115,48 @@ impl DriverRole {
 }
 
 impl Shared {
-    /// Rule (1): fires the due timers, if the cached earliest deadline has passed. Called by a
-    /// worker before each task it runs.
+    /// Rule (1): fires the due timers, if the cached earliest deadline has passed, and takes a
+    /// zero-timeout turn of the reactor if sources are registered and its last turn is older
+    /// than `IO_POLL_INTERVAL` (rule 1'). Called by a worker before each task it runs.
     #[inline]
     pub(crate) fn maintain_timers(&self) {
-        if !self.timers.pending() || self.driver_role.is_held() {
+        if self.driver_role.is_held() {
             return;
         }
-        let now = self.clock.now();
-        if self.timers.maybe_due(now) {
-            self.timers.fire_due(now);
+        if self.timers.pending() {
+            let now = self.clock.now();
+            if self.timers.maybe_due(now) {
+                self.timers.fire_due(now);
+            }
+        }
+        if self.reactor.has_sources() && self.reactor.turn_is_due() {
+            self.busy_io_turn();
         }
     }
 
-    /// Rules (b) and (c): if a timer is pending and nobody holds the driver role, wakes a
-    /// sleeping worker other than `me` to take it. A paused clock needs no watcher (its timers
-    /// fire through jumps).
+    /// Rule (1'): a busy worker's look at the poller while nobody sleeps in it.
+    #[cold]
+    fn busy_io_turn(&self) {
+        if !self.driver_role.try_acquire() {
+            return;
+        }
+        match self.driver.try_lock() {
+            Ok(mut events) => self.reactor.turn(&mut events, Some(Duration::ZERO)),
+            Err(TryLockError::WouldBlock) => unreachable!("only the role's holder locks it"),
+            Err(TryLockError::Poisoned(_)) => unreachable!("the driver lock is never poisoned"),
+        }
+        self.driver_role.release();
+        // Rule (b): a sleeper may have found the role held meanwhile and blocked on its parker.
+        self.hand_off_driver(super::context::with_core(|core| core.map(|c| c.index())));
+    }
+
+    /// Rules (b) and (c): if a timer is pending or I/O sources are registered and nobody holds
+    /// the driver role, wakes a sleeping worker other than `me` to take it. A paused clock's
+    /// timers need no watcher (they fire through jumps); sockets always do.
     pub(crate) fn hand_off_driver(&self, me: Option<usize>) {
-        if self.clock.is_paused() || !self.timers.pending() || !self.driver_role.is_vacant() {
+        let watch =
+            (self.timers.pending() && !self.clock.is_paused()) || self.reactor.has_sources();
+        if !watch || !self.driver_role.is_vacant() {
             return;
         }
         if let Some(index) = self.idle.sleeper_other_than(me) {
@@ -177,9 +201,7 @@ impl Shared {
             } else {
                 None
             };
-            events.clear();
-            // An error (EINTR) is a spurious wake; the worker loop re-checks everything.
-            let _ = self.poller.wait(&mut events, timeout);
+            self.reactor.turn(&mut events, timeout);
         });
         drop(events);
         if may_jump {

@@ -52,6 +52,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::blocking::BlockingPool;
 use crate::instrument::{Instruments, TaskName};
+use crate::io::Reactor;
 use crate::task::owned::OwnedTasks;
 use crate::task::{Header, JoinHandle, Notified, RawTask, Route, new_task};
 use crate::time::TimerQueue;
@@ -87,9 +88,9 @@ pub(crate) struct Shared {
     injector: Injector<Notified>,
     remotes: Box<[CachePadded<Remote>]>,
     idle: Idle,
-    /// The I/O poller: the one parked worker holding the driver role blocks in it with the
-    /// nearest timer as timeout (`driver.rs`).
-    poller: polling::Poller,
+    /// The I/O reactor and its poller: the one parked worker holding the driver role blocks in
+    /// it with the nearest timer as timeout (`driver.rs`, `io/reactor.rs`).
+    pub(crate) reactor: Reactor,
     driver_role: DriverRole,
     /// The poller's event buffer; locked only by the driver role's holder.
     driver: Mutex<polling::Events>,
@@ -132,7 +133,7 @@ impl Shared {
                 })
                 .collect(),
             idle: Idle::new(n),
-            poller: polling::Poller::new()?,
+            reactor: Reactor::new()?,
             driver_role: DriverRole::new(),
             driver: Mutex::new(polling::Events::with_capacity(
                 std::num::NonZeroUsize::new(64).unwrap(),
@@ -273,7 +274,7 @@ impl Shared {
 
     /// Wakes the worker parked in the driver so it re-reads the nearest deadline.
     pub(crate) fn notify_driver(&self) {
-        let _ = self.poller.notify();
+        self.reactor.notify();
     }
 
     /// A participant of the paused clock stops counting (a `block_on` exit, a finished
@@ -285,9 +286,9 @@ impl Shared {
     }
 
     fn unpark(&self, index: usize) {
-        self.remotes[index].parker.unpark(self.clock.busy(), || {
-            let _ = self.poller.notify();
-        });
+        self.remotes[index]
+            .parker
+            .unpark(self.clock.busy(), || self.reactor.notify());
     }
 
     /// Idle rules 3b and 4: is there a task anywhere that a sleeping worker should take?

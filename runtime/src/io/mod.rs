@@ -1,0 +1,12 @@
+//! The I/O reactor: readiness of registered sockets (`readiness.rs`), the poller and its turns
+//! (`reactor.rs`), and the registered-object wrapper whose operation loop every socket type of
+//! [`crate::net`] uses (`registered.rs`). The driver role (`scheduler/driver.rs`) decides who
+//! waits in the poller.
+
+mod reactor;
+mod readiness;
+mod registered;
+
+pub(crate) use reactor::Reactor;
+pub(crate) use readiness::Interest;
+pub(crate) use registered::Registered;

@@ -42,6 +42,7 @@ mod builder;
 pub mod channel;
 pub(crate) mod contain;
 pub mod domain;
+pub mod fs;
 mod instrument;
 mod io;
 mod loom;

@@ -3,6 +3,7 @@
 //! and shuts down gracefully: the accept loop stops, idle connections close, and the server
 //! returns without waiting for its drain deadline.
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 #[allow(dead_code, unreachable_pub)]

@@ -18,12 +18,17 @@
 //!       nursery, "localhost", 8888, "/")
 //!   event1 = AsyncValue("baby")                         let event1 = AsyncValue::shared("baby");
 //!   event2 = AsyncValue("bottle")                       let event2 = AsyncValue::shared("bottle");
-//!   nursery.start_soon(fetch, ws, event1, event2)       n.start_soon(fetch(ws, event1.clone(), event2.clone(), n.handle()));
+//!   nursery.start_soon(fetch, ws, event1, event2)       n.start_soon(fetch(ws, event1.clone(), event2.clone(), closed.clone()));
 //!   with compose_values(event1=event1,                  let composite = compose_values!(event1: &event1, event2: &event2);
 //!                       event2=event2) as composite:
 //!     async for v in composite.eventual_values():       let mut values = composite.eventual_values(any_value);
-//!       print(f"{v=}")                                  while let Some(v) = values.next().await { println!("v={v:?}"); }
+//!       print(f"{v=}")                                  while let Some(v) = or(values.next(), closing).await { show(v) }
 //! ```
+//!
+//! One difference: the loop ends when `fetch` reports the close, instead of by cancelling the
+//! nursery. In Trio a task woken with a value still gets it when a cancellation arrives before
+//! it runs; in Trellis a cancelled wait never completes (it is dropped at its checkpoint), so
+//! cancelling right after the last update could cut off the final state.
 //!
 //! The websocket is async-tungstenite over `trellis::net::TcpStream` (futures-io). States in
 //! between may be skipped or seen (eventual consistency: the listener may run on another

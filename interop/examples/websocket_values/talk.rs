@@ -1,14 +1,16 @@
 //! The talk's websocket program, both halves: a server that sends the timed messages, and the
 //! client that turns them into two `AsyncValue`s watched through `compose_values`. Shared by
-//! `main.rs` and by `tests/io_websocket.rs` (which runs each half against Python's
+//! `main.rs` and by `interop/tests/io_websocket.rs` (which runs each half against Python's
 //! `websockets`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_tungstenite::tungstenite::Message;
 use futures_lite::StreamExt;
-use trellis::NurseryHandle;
+use futures_lite::future::or;
 use trellis::net::{TcpListener, TcpStream};
+use trellis::sync::Event;
 use trellis::util::{AsyncValue, SharedValue, any_value, compose_values};
 
 /// The messages the server sends: `(milliseconds after the previous one, text)`. A text is
@@ -64,28 +66,46 @@ pub(crate) async fn watch(
     stream.set_nodelay(true)?;
     let (ws, _) = async_tungstenite::client_async(format!("ws://{host}:{port}/"), stream).await?;
     let mut seen = Vec::new();
+    let closed = Arc::new(Event::new());
     trellis::nursery(async |n| {
         let event1 = AsyncValue::shared(FIRST.0.to_string());
         let event2 = AsyncValue::shared(FIRST.1.to_string());
-        n.start_soon(fetch(ws, event1.clone(), event2.clone(), n.handle()));
+        n.start_soon(fetch(ws, event1.clone(), event2.clone(), closed.clone()));
         let composite = compose_values!(event1: &event1, event2: &event2);
         let mut values = composite.eventual_values(any_value);
-        while let Some(v) = values.next().await {
-            println!("v={v:?}");
-            seen.push((v.event1, v.event2));
+        // Until the connection closes (Trio's `async for` ends when its nursery is cancelled;
+        // here the loop stops when `fetch` reports the close, so the final state is never cut
+        // off by a cancellation racing with its delivery).
+        let closing = async {
+            closed.wait().await;
+            None
+        };
+        let mut closing = std::pin::pin!(closing);
+        while let Some(v) = or(values.next(), closing.as_mut()).await {
+            show(&mut seen, v.event1, v.event2);
+        }
+        // The composite holds the final state: show it if the loop had not yet.
+        let last = composite.get();
+        if seen.last() != Some(&(last.event1.clone(), last.event2.clone())) {
+            show(&mut seen, last.event1, last.event2);
         }
     })
     .await?;
     Ok(seen)
 }
 
-/// Updates both values from the messages; when the connection closes, cancels the nursery
-/// (which ends the watch loop).
+/// Prints a state of the composite (as the talk's `print(f"{v=}")`) and records it.
+fn show(seen: &mut Vec<(String, String)>, event1: String, event2: String) {
+    println!("v=CompositeValue {{ event1: {event1:?}, event2: {event2:?} }}");
+    seen.push((event1, event2));
+}
+
+/// Updates both values from the messages; when the connection closes, says so.
 async fn fetch(
     mut ws: async_tungstenite::WebSocketStream<TcpStream>,
     event1: SharedValue<String>,
     event2: SharedValue<String>,
-    nursery: NurseryHandle,
+    closed: Arc<Event>,
 ) -> Result<(), async_tungstenite::tungstenite::Error> {
     while let Some(msg) = ws.next().await {
         let Message::Text(text) = msg? else { continue };
@@ -97,6 +117,6 @@ async fn fetch(
             }
         }
     }
-    nursery.cancel();
+    closed.set();
     Ok(())
 }

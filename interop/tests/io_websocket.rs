@@ -2,6 +2,7 @@
 //! package as the server for our client, and as a client of our server. The package is
 //! installed with pip if it is missing.
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 #[allow(dead_code)]

@@ -1,8 +1,8 @@
 //! An HTTP/1.1 "hello" server on hyper 1.x and Trellis, with graceful shutdown on Ctrl-C.
 //!
 //! ```text
-//! cargo run --release --features hyper --example http_hello            # 127.0.0.1:3000
-//! cargo run --release --features hyper --example http_hello -- --port 8080 --workers 4
+//! cargo run --release --example http_hello            # 127.0.0.1:3000
+//! cargo run --release --example http_hello -- --port 8080 --workers 4
 //! curl http://127.0.0.1:3000/
 //! ```
 //!

@@ -230,7 +230,9 @@ impl Core {
             task.cancel(); // stolen or dequeued after shutdown began: drop, don't poll
             return;
         }
-        if task.header().route.domain().is_some() {
+        if let Some(domain) = task.header().route.domain() {
+            // The invariant behind `Notified: Send` (`task/mod.rs`): a pinned task runs at home.
+            debug_assert_eq!(domain, self.index, "a pinned task ran off its domain");
             self.ran_pinned.set(true);
         }
         coop::reset(Some(coop::BUDGET));
@@ -321,7 +323,8 @@ impl Core {
                 .lifo
                 .swap(raw, Ordering::AcqRel);
             if let Some(prev) = ptr::NonNull::new(prev) {
-                // SAFETY: the slot held an owned queue-entry reference; it moves to the queue.
+                // SAFETY: the slot held an owned queue-entry reference to a live task; it moves
+                // to the queue.
                 self.local
                     .push(unsafe { Notified::from_raw(RawTask::from_ptr(prev)) });
             }
@@ -500,7 +503,7 @@ pub(super) fn take_slot(
         return None;
     }
     let ptr = ptr::NonNull::new(slot.swap(ptr::null_mut(), Ordering::AcqRel))?;
-    // SAFETY: the slot held an owned queue-entry reference, now ours.
+    // SAFETY: the slot held an owned queue-entry reference to a live task, now ours.
     Some(unsafe { Notified::from_raw(RawTask::from_ptr(ptr)) })
 }
 

@@ -63,19 +63,30 @@ use std::sync::Arc;
 use crate::scheduler::Shared;
 
 /// A pointer to a live task: no ownership by itself.
+///
+/// Made only by `raw::allocate` and by [`RawTask::from_ptr`] (whose caller vouches for the
+/// pointer), so [`header`](Self::header) may dereference it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct RawTask(NonNull<Header>);
 
 impl RawTask {
     pub(crate) fn header(&self) -> &Header {
-        // SAFETY: a RawTask is only made from a live task, and every use is covered by a
-        // reference held by its owner (a Notified, the owned list, a JoinHandle).
+        // SAFETY: a RawTask is only made from a live task (`allocate`, or `from_ptr`, whose
+        // caller guarantees it), and every use is covered by a reference held by its owner (a
+        // Notified, the owned list, a JoinHandle).
         unsafe { self.0.as_ref() }
     }
     pub(crate) fn ptr(self) -> NonNull<Header> {
         self.0
     }
-    pub(crate) fn from_ptr(ptr: NonNull<Header>) -> RawTask {
+    /// Rebuilds a `RawTask` from the pointer of one (`ptr`), kept in an untyped slot (the LIFO
+    /// slot, the owned list's links).
+    ///
+    /// # Safety
+    ///
+    /// - `ptr` is the header of a live task (one made by `allocate` and not yet freed), and
+    ///   the caller holds, or is handed, a reference to it for as long as it uses the result.
+    pub(crate) unsafe fn from_ptr(ptr: NonNull<Header>) -> RawTask {
         RawTask(ptr)
     }
 }
@@ -84,8 +95,38 @@ impl RawTask {
 #[derive(Debug)]
 pub(crate) struct Notified(RawTask);
 
-// SAFETY: a Notified is handed between threads by the scheduler; pinned tasks (not Send) are only
-// ever pushed to their home domain's non-stealable queue, which never leaves that thread.
+// # Safety
+//
+// A `Notified` is handed between threads by the scheduler. For a stealable or blocking task
+// that is sound because its future and output are `Send` (`spawn` and `spawn_blocking` require
+// it). A pinned task's future may be `!Send`, and its entries do travel: a wake or a `spawn_on`
+// from another thread creates the entry there and sends it through the domain's inbox to the
+// home worker. The invariant that makes this sound is narrower than "never leaves its thread":
+//
+// **A pinned task is polled, and its future dropped, only on its home thread.** Moving its
+// entry is fine; running it (`run`, `cancel`) or dropping its future elsewhere is not. The code
+// upholds it as follows:
+//
+// - routing: `Shared::schedule` sends a pinned entry only to its domain (the pinned queue on
+//   the home thread, else the inbox), never to the injector, a LIFO slot or a local deque,
+//   which other threads drain and cancel at shutdown (`Shared::drain_worker_queues`); only the
+//   home worker pops its pinned queue and its inbox, and it asserts so before each run
+//   (`Core::run_task`);
+// - shutdown: a domain's idle pinned tasks sit in its own owned-list shard, which only the home
+//   worker pops (`Core::shut_down`);
+// - dropping an entry unrun only releases a reference, and frees the future only if it was the
+//   last one. An entry is dropped unrun off its home thread only when the inbox refuses it,
+//   which happens once the domain's worker has exited, after it saw every pinned task of the
+//   domain complete (`live_pinned` zero, counted from the spawn on): no future is left in the
+//   cell then. (A waker dropping the last reference elsewhere is the same case: a polled,
+//   incomplete task is either queued at home, running at home, or idle and then linked in the
+//   owned list, which holds a reference; linking happens before the task may go idle.)
+// - the one exception, documented in `domain/mod.rs`: a `spawn_on` that arrives after its
+//   domain closed is cancelled on the spawning thread; its future is then the unpolled
+//   `async move { make().await }`, which holds only the `Send` closure.
+//
+// SAFETY: by the invariant above, an entry sent to another thread never polls or drops a
+// `!Send` future there.
 unsafe impl Send for Notified {}
 
 impl Notified {

@@ -144,6 +144,8 @@ impl OwnedTasks {
             }
             *head.as_ref().owned_next.get() = None;
         }
-        Some(RawTask::from_ptr(head))
+        // SAFETY: `head` was linked, so it is a live task, and the list's reference to it is
+        // handed to the caller with the result.
+        Some(unsafe { RawTask::from_ptr(head) })
     }
 }

@@ -53,6 +53,7 @@ use crossbeam_utils::CachePadded;
 use crate::blocking::BlockingPool;
 use crate::instrument::{Instruments, TaskName};
 use crate::task::owned::OwnedTasks;
+use crate::task::schedule::Schedule;
 use crate::task::{Header, JoinHandle, Notified, RawTask, Route, new_task};
 use crate::time::TimerQueue;
 use driver::DriverRole;
@@ -154,7 +155,7 @@ impl Shared {
     }
 
     /// Submits a queue entry. `is_yield`: the task woke itself during its poll.
-    pub(crate) fn schedule(&self, task: Notified, is_yield: bool) {
+    fn schedule(&self, task: Notified, is_yield: bool) {
         if !self.instruments.is_empty() {
             // SAFETY: the entry's reference keeps the task alive.
             unsafe {
@@ -231,7 +232,7 @@ impl Shared {
 
     /// A pinned task completed (on its home thread, or cancelled unpolled after its domain
     /// closed): the domain's worker may be waiting for the count to reach zero to exit.
-    pub(crate) fn pinned_completed(&self, domain: usize) {
+    fn pinned_completed(&self, domain: usize) {
         let remote = &self.remotes[domain];
         if remote.live_pinned.fetch_sub(1, Ordering::SeqCst) == 1 && self.is_shutdown() {
             self.unpark(domain);
@@ -390,6 +391,36 @@ impl Shared {
         // drains itself, see `schedule_remote`): the handle resolves to Cancelled.
         self.schedule(notified, false);
         join
+    }
+}
+
+/// The scheduler side of the task seam (`task/schedule.rs`).
+impl Schedule for Shared {
+    #[inline]
+    fn schedule(&self, task: Notified, is_yield: bool) {
+        Shared::schedule(self, task, is_yield);
+    }
+
+    #[inline]
+    fn owned(&self) -> &OwnedTasks {
+        &self.owned
+    }
+
+    #[inline]
+    fn shard_hint(&self) -> usize {
+        shard_hint()
+    }
+
+    #[inline]
+    fn release(&self, task: &Header) {
+        if let Some(domain) = task.route.domain() {
+            self.pinned_completed(domain);
+        }
+    }
+
+    #[inline]
+    fn hooks(&self) -> &Instruments {
+        &self.instruments
     }
 }
 

@@ -7,6 +7,13 @@
 //! of the monomorphised functions, the scheduler the task belongs to, the links of the owned-task
 //! list (`owned.rs`) and the join waker slot: 64 bytes on 64-bit targets.
 //!
+//! # The scheduler seam
+//!
+//! The harness reaches its runtime only through the [`Schedule`](schedule::Schedule) trait
+//! (`schedule.rs`): submit an entry, a shard hint for the owned list, release at completion,
+//! the instrument hooks. Calls go down, from `task/` to the scheduler, never the reverse
+//! through a concrete type.
+//!
 //! # Protocol
 //!
 //! Every transition is one atomic step on the state word, so they are totally ordered.
@@ -47,6 +54,7 @@ mod error;
 mod join;
 pub(crate) mod owned;
 mod raw;
+pub(crate) mod schedule;
 pub(crate) mod state;
 mod yield_now;
 
@@ -60,7 +68,7 @@ use std::future::Future;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-use crate::scheduler::Shared;
+use schedule::Scheduler;
 
 /// A pointer to a live task: no ownership by itself.
 ///
@@ -175,14 +183,14 @@ impl Drop for Notified {
 /// Allocates a task for `future`. Returns its first queue entry and its join handle.
 pub(crate) fn new_task<F>(
     future: F,
-    shared: Arc<Shared>,
+    scheduler: Arc<Scheduler>,
     route: Route,
 ) -> (Notified, JoinHandle<F::Output>)
 where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let raw = raw::allocate(future, shared, route);
+    let raw = raw::allocate(future, scheduler, route);
     // SAFETY: `allocate` returns two references: the queue entry's and the join handle's.
     let notified = unsafe { Notified::from_raw(raw) };
     // SAFETY: as above, the join handle's reference.

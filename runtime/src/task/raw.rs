@@ -11,11 +11,11 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
+use super::schedule::{Schedule, Scheduler};
 use super::state::{
     COMPLETE, JOIN_INTEREST, JOIN_WAKER, NOTIFIED, State, ToIdle, ToNotified, ToRunning,
 };
 use super::{JoinError, Notified, RawTask};
-use crate::scheduler::Shared;
 
 /// Where a task's queue entries go: any worker (stealable), the blocking pool, or one domain
 /// (pinned). Packed in a `u32` to keep the header at 64 bytes.
@@ -49,8 +49,8 @@ const UNLINKED: u32 = u32::MAX;
 pub(crate) struct Header {
     pub(crate) state: State,
     pub(crate) vtable: &'static Vtable,
-    /// The runtime the task belongs to: where wakes submit its entries.
-    pub(crate) shared: Arc<Shared>,
+    /// The runtime the task belongs to: where wakes submit its entries (`schedule.rs`).
+    pub(crate) scheduler: Arc<Scheduler>,
     /// Owned-list links; guarded by the lock of the task's shard (`owned.rs`).
     pub(crate) owned_prev: UnsafeCell<Option<NonNull<Header>>>,
     pub(crate) owned_next: UnsafeCell<Option<NonNull<Header>>>,
@@ -108,12 +108,12 @@ impl<F: Future> Vtables<F> {
 
 /// Allocates the cell with two references: join handle and first queue entry. The task joins
 /// the owned list only if it ever goes idle (`link_if_idle`).
-pub(super) fn allocate<F: Future>(future: F, shared: Arc<Shared>, route: Route) -> RawTask {
+pub(super) fn allocate<F: Future>(future: F, scheduler: Arc<Scheduler>, route: Route) -> RawTask {
     let cell = Box::new(Cell {
         header: Header {
             state: State::new(2),
             vtable: &Vtables::<F>::VTABLE,
-            shared,
+            scheduler,
             owned_prev: UnsafeCell::new(None),
             owned_next: UnsafeCell::new(None),
             join_waker: UnsafeCell::new(None),
@@ -179,7 +179,7 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) {
             unsafe { cancel_and_complete(cell, ptr) }
         }
         ToRunning::Poll => {
-            let instruments = &cell.header.shared.instruments;
+            let instruments = cell.header.scheduler.hooks();
             // The poll hooks run inside the task's panic guard: a hook's panic is the task's
             // failure (`instrument.rs`), never the worker's.
             let mut hook_panic = None;
@@ -236,7 +236,7 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) {
                     ToIdle::Notified => {
                         // SAFETY: our reference now belongs to the new queue entry.
                         let entry = unsafe { Notified::from_raw(RawTask(ptr)) };
-                        cell.header.shared.schedule(entry, true);
+                        cell.header.scheduler.schedule(entry, true);
                     }
                     ToIdle::Cancel => {
                         // SAFETY: still RUNNING (the transition kept it); we own our reference.
@@ -260,11 +260,9 @@ fn link_if_idle(header: &Header, ptr: NonNull<Header>) -> bool {
     if *shard != UNLINKED {
         return true; // linked already
     }
-    let owned = &header.shared.owned;
-    let chosen = match header.route.domain() {
-        Some(domain) => owned.pinned_shard(domain),
-        None => owned.stealable_shard(crate::scheduler::shard_hint()),
-    };
+    let scheduler = &*header.scheduler;
+    let owned = scheduler.owned();
+    let chosen = owned.shard_for(header.route, || scheduler.shard_hint());
     header.state.ref_inc(); // the list's reference
     if owned.link(RawTask(ptr), chosen) {
         *shard = chosen as u32;
@@ -346,11 +344,12 @@ unsafe fn complete<F: Future>(
     ptr: NonNull<Header>,
     result: Result<F::Output, JoinError>,
 ) {
-    let instruments = &cell.header.shared.instruments;
+    let scheduler = &*cell.header.scheduler;
+    let instruments = scheduler.hooks();
     if !instruments.is_empty() {
         // SAFETY: the caller's reference keeps the task alive.
         unsafe { instruments.each(ptr, |i, t| i.task_exited(t)) };
-        cell.header.shared.instruments.forget_name(ptr);
+        instruments.forget_name(ptr);
     }
     // SAFETY: RUNNING gives exclusive access to the stage.
     unsafe { *cell.stage.get() = Stage::Finished(result) };
@@ -372,19 +371,11 @@ unsafe fn complete<F: Future>(
     }
     // SAFETY: COMPLETE was set by us while holding RUNNING; no one else reads `shard`.
     let shard = unsafe { *cell.header.shard.get() };
-    if shard != UNLINKED
-        && cell
-            .header
-            .shared
-            .owned
-            .remove(RawTask(ptr), shard as usize)
-    {
+    if shard != UNLINKED && scheduler.owned().remove(RawTask(ptr), shard as usize) {
         // SAFETY: the list's reference was handed to us by `remove`.
         unsafe { drop_reference(ptr) };
     }
-    if let Some(domain) = cell.header.route.domain() {
-        cell.header.shared.pinned_completed(domain);
-    }
+    scheduler.release(&cell.header);
     // SAFETY: the caller's reference.
     unsafe { drop_reference(ptr) };
 }
@@ -517,7 +508,7 @@ unsafe fn waker_wake(data: *const ()) {
         (ToNotified::Submit, _) => {
             // SAFETY: the waker's reference became the entry's.
             let entry = unsafe { Notified::from_raw(RawTask(ptr)) };
-            header.shared.schedule(entry, false);
+            header.scheduler.schedule(entry, false);
         }
         (ToNotified::Nothing, true) => {
             // SAFETY: we dropped the last reference.
@@ -538,7 +529,7 @@ unsafe fn waker_wake_by_ref(data: *const ()) {
     if header.state.transition_to_notified_by_ref() == ToNotified::Submit {
         // SAFETY: the transition added a reference for the entry.
         let entry = unsafe { Notified::from_raw(RawTask(ptr)) };
-        header.shared.schedule(entry, false);
+        header.scheduler.schedule(entry, false);
     }
 }
 

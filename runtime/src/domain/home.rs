@@ -48,17 +48,20 @@ impl Mailbox {
     /// Counts a new pinned task of this domain in. `false`: the domain is closed (its worker
     /// has exited), and the caller cancels the task on the spot (it was never polled); the
     /// completion counts it out again.
+    #[inline]
     pub(crate) fn count_in(&self) -> bool {
         self.live_pinned.fetch_add(1, Ordering::SeqCst);
         !self.closed.load(Ordering::SeqCst)
     }
 
     /// A pinned task of this domain completed. `true` if it was the last live one.
+    #[inline]
     pub(crate) fn count_out(&self) -> bool {
         self.live_pinned.fetch_sub(1, Ordering::SeqCst) == 1
     }
 
     /// Sends an entry from another thread; the caller then unparks the domain's worker.
+    #[inline]
     pub(crate) fn send(&self, task: Notified) {
         // The worker outlives every incomplete pinned task of its domain (`live_pinned`), so
         // its inbox is open; were it not, the entry would just be released (`Notified: Send`
@@ -96,11 +99,13 @@ impl Home {
     }
 
     /// Queues a pinned task of this domain (on the home thread).
+    #[inline]
     pub(crate) fn push(&self, task: Notified) {
         self.pinned.borrow_mut().push_back(task);
     }
 
     /// Moves what the inbox holds into the pinned queue (every tick of the worker).
+    #[inline]
     pub(crate) fn drain_inbox(&self) {
         if !self.inbox.is_empty() {
             self.pinned.borrow_mut().extend(self.inbox.try_iter());
@@ -108,11 +113,13 @@ impl Home {
     }
 
     /// The next pinned task to run.
+    #[inline]
     pub(crate) fn pop(&self) -> Option<Notified> {
         self.pinned.borrow_mut().pop_front()
     }
 
     /// One entry straight from the inbox (a searching worker leaves its search for it).
+    #[inline]
     pub(crate) fn take_inbox(&self) -> Option<Notified> {
         if self.inbox.is_empty() {
             return None;
@@ -122,6 +129,7 @@ impl Home {
 
     /// Is a pinned task ready, queued or in the inbox? (A parked worker re-checks this after
     /// its unpark.)
+    #[inline]
     pub(crate) fn has_work(&self) -> bool {
         !self.pinned.borrow().is_empty() || !self.inbox.is_empty()
     }

@@ -201,13 +201,13 @@ impl Parker {
     }
 }
 
-/// Looks at the token this many times (with [`SPIN_PAUSES`] pause instructions between two
-/// looks) before a [`ThreadParker`] sleeps: a task that finishes within a few microseconds (the
-/// common case for a small spawn awaited by `block_on`) is seen without a futex round trip on
-/// either side.
+/// Looks at the token this many times (with [`THREAD_SPIN_PAUSES`] pause instructions between
+/// two looks) before a [`ThreadParker`] sleeps: a task that finishes within a few microseconds
+/// (the common case for a small spawn awaited by `block_on`) is seen without a futex round trip
+/// on either side.
 const THREAD_SPINS: u32 = 8;
 /// Pause instructions between two looks of a [`ThreadParker`]'s spin.
-const SPIN_PAUSES: u32 = 64;
+const THREAD_SPIN_PAUSES: u32 = 64;
 
 /// A [`Parker`] that is also a `Waker`: the thread that blocks on a future parks on it between
 /// polls, and waking the future unparks it. `Runtime::block_on` and the blocking channel
@@ -239,7 +239,7 @@ impl ThreadParker {
                 return false;
             }
             looks += 1;
-            for _ in 0..SPIN_PAUSES {
+            for _ in 0..THREAD_SPIN_PAUSES {
                 std::hint::spin_loop();
             }
             true

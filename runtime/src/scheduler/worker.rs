@@ -42,9 +42,9 @@
 //!
 //! The worker is also its domain's home (`domain/home.rs`): pinned tasks wait in a
 //! non-stealable FIFO queue, fed by the worker itself and by its inbox (wakes and spawns from
-//! other threads). When both the
-//! pinned queue and the stealable sources have work, the worker alternates between them, so
-//! neither kind can starve the other (see `domain/mod.rs` for the guarantee).
+//! other threads). When both the pinned queue and the stealable sources have work, the worker
+//! alternates between them, so neither kind can starve the other (see `domain/mod.rs` for the
+//! guarantee).
 
 use std::cell::Cell;
 use std::ptr;

@@ -156,7 +156,7 @@ impl BlockingPool {
             if let Some(task) = state.queue.pop_front() {
                 drop(state);
                 // Inside the job, `spawn` and friends find the task's runtime.
-                let shared = task.header().shared.clone();
+                let shared = task.header().scheduler.clone();
                 let runtime = RuntimeGuard::enter(shared.clone());
                 task.run();
                 drop(runtime);

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::Runtime;
 use crate::blocking::BlockingPool;
+use crate::domain::home::{self, Home};
 use crate::instrument::{Instrument, Instruments};
 use crate::scheduler::Shared;
 use crate::scheduler::worker::Core;
@@ -231,12 +232,11 @@ impl Builder {
         let locals: Vec<_> = (0..workers)
             .map(|_| crossbeam_deque::Worker::new_fifo())
             .collect();
-        let (senders, inboxes): (Vec<_>, Vec<_>) =
-            (0..workers).map(|_| crossbeam_channel::unbounded()).unzip();
+        let (inboxes, mailboxes): (Vec<_>, Vec<_>) = (0..workers).map(|_| home::new()).unzip();
         let shared = Arc::new(
             Shared::new(
                 &locals,
-                senders,
+                mailboxes,
                 blocking,
                 self.start_paused,
                 self.instruments,
@@ -248,7 +248,7 @@ impl Builder {
             let worker_shared = shared.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("{}-{index}", self.thread_name))
-                .spawn(move || Core::new(worker_shared, index, local, inbox).run());
+                .spawn(move || Core::new(worker_shared, index, local, Home::new(inbox)).run());
             match spawned {
                 Ok(handle) => threads.push(handle),
                 Err(err) => {

@@ -1,7 +1,7 @@
 //! Synchronisation shim: [`loom`](https://docs.rs/loom) under `--cfg trellis_loom`, `std`
 //! otherwise.
 //!
-//! The protocols that loom checks (the task state word in `task::state`, the worker parker in
+//! The protocols that loom checks (the task state word in `task::state`, the parker in
 //! `scheduler::park`, the idle protocol in `scheduler::idle`, the channel waiter protocol in
 //! `channel::chan` and the unit hand-off in `sync::handoff`) take their atomics, mutexes and
 //! condvars from here, so the same code runs under loom's model checker and in production.

@@ -2,16 +2,16 @@
 
 use std::future::Future;
 use std::pin::pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread::{self, JoinHandle as ThreadHandle, Thread};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::thread::{self, JoinHandle as ThreadHandle};
 use std::time::{Duration, Instant};
 
 use crate::blocking::BlockingTask;
 use crate::builder::Builder;
 use crate::scheduler::Shared;
 use crate::scheduler::context::{self, BlockOnGuard, RuntimeGuard};
+use crate::scheduler::park::ThreadParker;
 use crate::task::{JoinHandle, Route};
 use crate::time::clock;
 
@@ -111,9 +111,9 @@ impl Runtime {
         let (parker, _counted) = if self.shared.clock.is_paused() {
             // A paused clock counts this thread as a participant while it is awake.
             let counted = ClockParticipant::enter(&self.shared);
-            (ThreadParker::counted(&self.shared), Some(counted))
+            (ThreadParker::new(Some(&self.shared)), Some(counted))
         } else {
-            (ThreadParker::current(), None)
+            (BLOCK_ON_PARKER.with(Arc::clone), None)
         };
         let waker = Waker::from(parker.clone());
         let mut cx = Context::from_waker(&waker);
@@ -263,97 +263,11 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
-/// Polls of the `notified` flag (each followed by `thread::yield_now`) before `block_on` parks.
-const BLOCK_ON_SPINS: u32 = 8;
-
-/// `ThreadParker` states.
-const EMPTY: usize = 0;
-/// The `block_on` thread sleeps (or is about to) in `thread::park`.
-const PARKED: usize = 1;
-/// A wake arrived; the next `park` consumes it.
-const NOTIFIED: usize = 2;
-
-/// Wakes the thread blocked in `block_on`. The same token protocol as the worker parker
-/// (`scheduler/park.rs`): a wake swaps in `NOTIFIED` and unparks the thread only if it was
-/// `PARKED`; with a paused clock, that wake counts the thread busy again before unparking it.
-struct ThreadParker {
-    thread: Thread,
-    state: AtomicUsize,
-    /// The paused-clock runtime this thread counts in (`None`: no accounting).
-    counted_in: Option<Weak<Shared>>,
-}
-
-impl ThreadParker {
-    /// This thread's parker, allocated once per thread.
-    fn current() -> Arc<ThreadParker> {
-        thread_local! {
-            static PARKER: Arc<ThreadParker> = Arc::new(ThreadParker {
-                thread: thread::current(),
-                state: AtomicUsize::new(EMPTY),
-                counted_in: None,
-            });
-        }
-        PARKER.with(Arc::clone)
-    }
-
-    /// A parker for one `block_on` call on a runtime with a paused clock.
-    fn counted(shared: &Arc<Shared>) -> Arc<ThreadParker> {
-        Arc::new(ThreadParker {
-            thread: thread::current(),
-            state: AtomicUsize::new(EMPTY),
-            counted_in: Some(Arc::downgrade(shared)),
-        })
-    }
-
-    fn consume(&self) -> bool {
-        self.state
-            .compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-    }
-
-    fn park(&self) {
-        // A short, polite spin first: a task that finishes within a few microseconds (the
-        // common case for a small spawn) is seen without a futex round trip on either side,
-        // and `yield_now` hands the core to a worker that needs it.
-        for _ in 0..BLOCK_ON_SPINS {
-            if self.consume() {
-                return;
-            }
-            for _ in 0..64 {
-                std::hint::spin_loop();
-            }
-        }
-        if self
-            .state
-            .compare_exchange(EMPTY, PARKED, Ordering::SeqCst, Ordering::SeqCst)
-            .is_err()
-        {
-            // The token arrived in between.
-            self.state.store(EMPTY, Ordering::SeqCst);
-            return;
-        }
-        if let Some(shared) = self.counted_in.as_ref().and_then(Weak::upgrade) {
-            shared.leave_clock();
-        }
-        // Acquire pairs with the waker's swap: whatever the waker published is visible.
-        while !self.consume() {
-            thread::park();
-        }
-    }
-}
-
-impl Wake for ThreadParker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        if self.state.swap(NOTIFIED, Ordering::SeqCst) == PARKED {
-            if let Some(shared) = self.counted_in.as_ref().and_then(Weak::upgrade) {
-                clock::enter(shared.clock.busy());
-            }
-            self.thread.unpark();
-        }
-    }
+thread_local! {
+    /// This thread's parker for `block_on` without a paused clock, made once per thread so that
+    /// a `block_on` allocates nothing. (The blocking channel operations have their own: a
+    /// token meant for one must not be consumed by the other.)
+    static BLOCK_ON_PARKER: Arc<ThreadParker> = ThreadParker::new(None);
 }
 
 /// Counts a `block_on` thread in a paused clock's participants until dropped.

@@ -4,27 +4,14 @@
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread::{self, Thread};
+use std::task::{Context, Poll, Waker};
 
 use crate::scheduler::context;
-
-/// Unparks the thread that created it.
-struct Unparker(Thread);
-
-impl Wake for Unparker {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
-    }
-}
+use crate::scheduler::park::ThreadParker;
 
 thread_local! {
-    /// This thread's waker, made once per thread so that a blocking call allocates nothing.
-    static THREAD_WAKER: Waker = Waker::from(Arc::new(Unparker(thread::current())));
+    /// This thread's parker, made once per thread so that a blocking call allocates nothing.
+    static PARKER: Arc<ThreadParker> = ThreadParker::new(None);
 }
 
 /// Runs `fut` to completion on this thread, parking between polls.
@@ -41,14 +28,14 @@ pub(crate) fn block_on<F: Future>(what: &str, fut: F) -> F::Output {
          `trellis::spawn_blocking`"
     );
     let mut fut = pin!(fut);
-    let waker = THREAD_WAKER.with(Waker::clone);
+    let parker = PARKER.with(Arc::clone);
+    let waker = Waker::from(parker.clone());
     let mut cx = Context::from_waker(&waker);
     loop {
         if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
             return out;
         }
-        // A wake before this park leaves the thread's token set, so the park returns at once;
-        // spurious returns just poll again.
-        thread::park();
+        // A wake before this park leaves the parker's token set, so the park returns at once.
+        parker.park();
     }
 }

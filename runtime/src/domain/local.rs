@@ -139,6 +139,7 @@ impl<T: 'static> DomainLocal<T> {
         let key = self as *const Self as usize;
         let value: Rc<dyn Any> = context::with_core(|core| match core {
             Some(core) => core
+                .home
                 .domain_local(key, || Rc::new((self.init)()))
                 .ok_or(AccessError { outside: false }),
             None => Err(AccessError { outside: true }),

@@ -36,8 +36,14 @@
 //!    either saw `closed` and cancels its unpolled task, or was counted and will arrive), and
 //!    exits. Domain-local values are dropped last, on the same thread.
 //!
+//! The mechanism is in `home.rs`: `Home`, the home thread's side (pinned queue, inbox receiver,
+//! domain-local values, the shutdown loop of step 2), and `Mailbox`, the side other threads
+//! touch (inbox sender, `live_pinned`, `closed`). The worker loop (`scheduler/worker.rs`) only
+//! decides when to look at the pinned queue.
+//!
 //! The tests `tests/domain_*.rs` check the thread of every poll and every drop under stress.
 
+pub(crate) mod home;
 mod local;
 
 pub use local::{AccessError, DomainLocal};

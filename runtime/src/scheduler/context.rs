@@ -1,6 +1,7 @@
 //! Thread-local context: which runtime (and which worker, if any) the current thread belongs to.
 
 use std::cell::{Cell, RefCell};
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use super::Shared;
@@ -20,8 +21,9 @@ thread_local! {
 pub(crate) fn with_core<R>(f: impl FnOnce(Option<&Core>) -> R) -> R {
     CORE.with(|c| {
         let ptr = c.get();
-        // SAFETY: the pointer is set only while the worker loop runs on this thread and borrows
-        // the core (see `CoreGuard`); the core is only ever used through shared references.
+        // SAFETY: the pointer is set only by a `CoreGuard`, which borrows the core for as long as
+        // the pointer is set (it is cleared when the guard drops); the core is only ever used
+        // through shared references, and `f` cannot keep the reference past this call.
         f(unsafe { ptr.as_ref() })
     })
 }
@@ -51,17 +53,20 @@ pub(crate) fn is_worker() -> bool {
     CORE.with(|c| !c.get().is_null())
 }
 
-/// Marks this thread as running `core` until the guard drops.
-pub(crate) struct CoreGuard(());
+/// Marks this thread as running `core` until the guard drops. The guard borrows the core, so
+/// the pointer in the thread-local never outlives it (what `with_core` relies on).
+pub(crate) struct CoreGuard<'a> {
+    _core: PhantomData<&'a Core>,
+}
 
-impl CoreGuard {
-    pub(crate) fn enter(core: &Core) -> CoreGuard {
+impl<'a> CoreGuard<'a> {
+    pub(crate) fn enter(core: &'a Core) -> CoreGuard<'a> {
         CORE.with(|c| c.set(core));
-        CoreGuard(())
+        CoreGuard { _core: PhantomData }
     }
 }
 
-impl Drop for CoreGuard {
+impl Drop for CoreGuard<'_> {
     fn drop(&mut self) {
         CORE.with(|c| c.set(std::ptr::null()));
     }

@@ -43,7 +43,7 @@ pub(crate) mod worker;
 use crate::time::clock::{self, Clock};
 use std::future::Future;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering, fence};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -51,9 +51,11 @@ use crossbeam_deque::{Injector, Steal, Stealer};
 use crossbeam_utils::CachePadded;
 
 use crate::blocking::BlockingPool;
+use crate::domain::home::Mailbox;
 use crate::instrument::{Instruments, TaskName};
 use crate::io::Reactor;
 use crate::task::owned::OwnedTasks;
+use crate::task::schedule::Schedule;
 use crate::task::{Header, JoinHandle, Notified, RawTask, Route, new_task};
 use crate::time::TimerQueue;
 use driver::DriverRole;
@@ -74,12 +76,8 @@ pub(crate) struct Remote {
     /// round knows the owner is stuck in one poll, and may take its LIFO slot.
     poll_tick: AtomicU32,
     parker: Parker,
-    /// Pinned entries for this domain from other threads; the worker drains it.
-    inbox: crossbeam_channel::Sender<Notified>,
-    /// Pinned tasks of this domain not yet complete. The worker exits only when it is zero.
-    pub(crate) live_pinned: AtomicUsize,
-    /// Set by the worker when it exits: later `spawn_on`s to this domain are cancelled.
-    closed: AtomicBool,
+    /// This worker's domain, as other threads see it (`domain/home.rs`).
+    mailbox: Mailbox,
 }
 
 /// State shared by the workers, the runtime handle, every task and every waker.
@@ -104,10 +102,10 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Shared state for workers with these local queues and inboxes.
+    /// Shared state for workers with these local queues and domain mailboxes.
     pub(crate) fn new(
         workers: &[crossbeam_deque::Worker<Notified>],
-        inboxes: Vec<crossbeam_channel::Sender<Notified>>,
+        mailboxes: Vec<Mailbox>,
         blocking: BlockingPool,
         paused: bool,
         instruments: Instruments,
@@ -119,16 +117,14 @@ impl Shared {
             injector: Injector::new(),
             remotes: workers
                 .iter()
-                .zip(inboxes)
-                .map(|(w, inbox)| {
+                .zip(mailboxes)
+                .map(|(w, mailbox)| {
                     CachePadded::new(Remote {
                         stealer: w.stealer(),
                         lifo: AtomicPtr::new(ptr::null_mut()),
                         poll_tick: AtomicU32::new(0),
                         parker: Parker::new(),
-                        inbox,
-                        live_pinned: AtomicUsize::new(0),
-                        closed: AtomicBool::new(false),
+                        mailbox,
                     })
                 })
                 .collect(),
@@ -155,7 +151,7 @@ impl Shared {
     }
 
     /// Submits a queue entry. `is_yield`: the task woke itself during its poll.
-    pub(crate) fn schedule(&self, task: Notified, is_yield: bool) {
+    fn schedule(&self, task: Notified, is_yield: bool) {
         if !self.instruments.is_empty() {
             // SAFETY: the entry's reference keeps the task alive.
             unsafe {
@@ -190,16 +186,13 @@ impl Shared {
     fn schedule_pinned(&self, domain: usize, task: Notified) {
         let task = context::with_core(|core| match core {
             Some(core) if ptr::eq(&*core.shared, self) && core.index() == domain => {
-                core.push_pinned(task);
+                core.home.push(task);
                 None
             }
             _ => Some(task),
         });
         if let Some(task) = task {
-            let remote = &self.remotes[domain];
-            // The worker outlives every incomplete pinned task of its domain (`live_pinned`),
-            // so its inbox is open; were it not, the entry would just be released.
-            let _ = remote.inbox.send(task);
+            self.remotes[domain].mailbox.send(task);
             self.unpark(domain);
         }
     }
@@ -215,14 +208,13 @@ impl Shared {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let remote = &self.remotes[domain];
-        remote.live_pinned.fetch_add(1, Ordering::SeqCst);
+        let open = self.remotes[domain].mailbox.count_in();
         let (notified, join) = new_task(future, self.clone(), Route::pinned(domain));
         self.spawned(&notified, name);
-        if remote.closed.load(Ordering::SeqCst) {
+        if !open {
             // The domain's worker has exited (shutdown): cancel here. The future was never
             // polled, so this drops only what the spawner moved in (a `Send` closure for
-            // `spawn_on`); completing decrements `live_pinned` and unparks the worker.
+            // `spawn_on`); completing counts it out and unparks the worker.
             notified.cancel();
         } else {
             self.schedule(notified, false);
@@ -232,9 +224,8 @@ impl Shared {
 
     /// A pinned task completed (on its home thread, or cancelled unpolled after its domain
     /// closed): the domain's worker may be waiting for the count to reach zero to exit.
-    pub(crate) fn pinned_completed(&self, domain: usize) {
-        let remote = &self.remotes[domain];
-        if remote.live_pinned.fetch_sub(1, Ordering::SeqCst) == 1 && self.is_shutdown() {
+    fn pinned_completed(&self, domain: usize) {
+        if self.remotes[domain].mailbox.count_out() && self.is_shutdown() {
             self.unpark(domain);
         }
     }
@@ -391,6 +382,36 @@ impl Shared {
         // drains itself, see `schedule_remote`): the handle resolves to Cancelled.
         self.schedule(notified, false);
         join
+    }
+}
+
+/// The scheduler side of the task seam (`task/schedule.rs`).
+impl Schedule for Shared {
+    #[inline]
+    fn schedule(&self, task: Notified, is_yield: bool) {
+        Shared::schedule(self, task, is_yield);
+    }
+
+    #[inline]
+    fn owned(&self) -> &OwnedTasks {
+        &self.owned
+    }
+
+    #[inline]
+    fn shard_hint(&self) -> usize {
+        shard_hint()
+    }
+
+    #[inline]
+    fn release(&self, task: &Header) {
+        if let Some(domain) = task.route.domain() {
+            self.pinned_completed(domain);
+        }
+    }
+
+    #[inline]
+    fn hooks(&self) -> &Instruments {
+        &self.instruments
     }
 }
 

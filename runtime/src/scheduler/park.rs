@@ -1,5 +1,10 @@
-//! The per-worker parker: a token that an `unpark` sets and a `park` consumes, so an unpark that
-//! arrives before the park is never lost.
+//! The parker: a token that an `unpark` sets and a `park` consumes, so an unpark that arrives
+//! before the park is never lost.
+//!
+//! It is the runtime's one way to put a thread to sleep: each worker parks on its own
+//! [`Parker`] (on its condvar, or in the driver), and a thread that blocks on a future
+//! (`Runtime::block_on`, the blocking channel operations in `channel/blocking.rs`) parks on a
+//! [`ThreadParker`], a `Parker` that is also the future's `Waker`.
 //!
 //! # Protocol
 //!
@@ -37,16 +42,21 @@
 //! A spinner has not announced that it sleeps, so it keeps its 1 throughout: an `unpark` during
 //! the spin finds `EMPTY` and adds nothing, and the spinner removes nothing.
 //!
+//! A `block_on` thread on a runtime with a paused clock is a participant too: its
+//! [`ThreadParker`] passes the runtime's count to `park` and, from the waker, to `unpark`, so
+//! the same two rules apply to it.
+//!
 //! The loom model `loom_park` below checks unpark-before-park, unpark-during-park and the
 //! driver path with a modelled driver, and spin-then-park against an unpark at every point, with
 //! the paused clock's count (`loom_park_spin_*`).
 
+use std::sync::{Arc, Weak};
+use std::task::Wake;
+
+use super::Shared;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::loom::sync::{Condvar, Mutex};
-use crate::time::clock;
-
-/// The paused clock's participant counter, if any.
-pub(crate) type Busy<'a> = Option<&'a AtomicUsize>;
+use crate::time::clock::{self, Busy};
 
 const EMPTY: usize = 0;
 const PARKED_CONDVAR: usize = 1;
@@ -188,6 +198,77 @@ impl Parker {
             PARKED_DRIVER => notify_driver(),
             other => unreachable!("parker state {other}"),
         }
+    }
+}
+
+/// Looks at the token this many times (with [`THREAD_SPIN_PAUSES`] pause instructions between
+/// two looks) before a [`ThreadParker`] sleeps: a task that finishes within a few microseconds
+/// (the common case for a small spawn awaited by `block_on`) is seen without a futex round trip
+/// on either side.
+const THREAD_SPINS: u32 = 8;
+/// Pause instructions between two looks of a [`ThreadParker`]'s spin.
+const THREAD_SPIN_PAUSES: u32 = 64;
+
+/// A [`Parker`] that is also a `Waker`: the thread that blocks on a future parks on it between
+/// polls, and waking the future unparks it. `Runtime::block_on` and the blocking channel
+/// operations use one.
+pub(crate) struct ThreadParker {
+    parker: Parker,
+    /// The runtime whose paused clock counts this thread while it is awake (`None`: no
+    /// accounting). Weak: a waker must not keep a runtime alive.
+    counted_in: Option<Weak<Shared>>,
+}
+
+impl ThreadParker {
+    /// A parker for one thread; `counted_in`: the runtime with a paused clock that counts the
+    /// thread as a participant (the caller counted it in).
+    pub(crate) fn new(counted_in: Option<&Arc<Shared>>) -> Arc<ThreadParker> {
+        Arc::new(ThreadParker {
+            parker: Parker::new(),
+            counted_in: counted_in.map(Arc::downgrade),
+        })
+    }
+
+    /// Spins briefly for a wake, then sleeps until one comes (a wake before the call makes it
+    /// return at once). With a paused clock, the thread stops counting while it sleeps, and the
+    /// last participant to sleep makes the driver look for a jump.
+    pub(crate) fn park(&self) {
+        let mut looks = 0;
+        let woken = self.parker.spin(|| {
+            if looks == THREAD_SPINS {
+                return false;
+            }
+            looks += 1;
+            for _ in 0..THREAD_SPIN_PAUSES {
+                std::hint::spin_loop();
+            }
+            true
+        });
+        if woken {
+            return;
+        }
+        let shared = self.counted_in.as_ref().and_then(Weak::upgrade);
+        let busy = shared.as_ref().and_then(|shared| shared.clock.busy());
+        self.parker.park(busy, || {
+            if let Some(shared) = &shared {
+                shared.notify_driver();
+            }
+        });
+    }
+}
+
+impl Wake for ThreadParker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let shared = self.counted_in.as_ref().and_then(Weak::upgrade);
+        // A `ThreadParker` never sleeps in the driver: there is nothing to notify there.
+        self.parker.unpark(
+            shared.as_ref().and_then(|shared| shared.clock.busy()),
+            || {},
+        );
     }
 }
 

@@ -40,16 +40,14 @@
 //!   cannot run while it spins (more runnable threads than cores), soon stops spinning; an
 //!   idle runtime, whose workers sleep, does not spin at all.
 //!
-//! The worker is also its domain's home: pinned tasks wait in a non-stealable FIFO queue, fed
-//! by the worker itself and by its inbox (wakes and spawns from other threads). When both the
-//! pinned queue and the stealable sources have work, the worker alternates between them, so
-//! neither kind can starve the other (see `domain/mod.rs` for the guarantee).
+//! The worker is also its domain's home (`domain/home.rs`): pinned tasks wait in a
+//! non-stealable FIFO queue, fed by the worker itself and by its inbox (wakes and spawns from
+//! other threads). When both the pinned queue and the stealable sources have work, the worker
+//! alternates between them, so neither kind can starve the other (see `domain/mod.rs` for the
+//! guarantee).
 
-use std::any::Any;
-use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::cell::Cell;
 use std::ptr;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -58,6 +56,7 @@ use crossbeam_deque::Steal;
 
 use super::context::CoreGuard;
 use super::{GLOBAL_QUEUE_INTERVAL, MAX_LIFO_POLLS, PARK_SPIN, SEARCH_ROUNDS, Shared, coop};
+use crate::domain::home::Home;
 use crate::instrument::TaskId;
 use crate::task::{Notified, RawTask};
 
@@ -90,18 +89,9 @@ pub(crate) struct Core {
     spin_skips: Cell<u32>,
     /// Scratch space for `search`: the poll ticks seen when it began.
     ticks: Cell<Vec<u32>>,
-    /// Pinned tasks of this domain, ready to run (never stolen).
-    pinned: RefCell<VecDeque<Notified>>,
-    /// Pinned entries sent by other threads.
-    inbox: crossbeam_channel::Receiver<Notified>,
-    /// `domain_local!` values of this domain, keyed by the address of their static.
-    locals: RefCell<HashMap<usize, Rc<dyn Any>>>,
-    /// Keys of `locals` in initialisation order: they are dropped in reverse, so a value's
-    /// `Drop` can still use the values its initialiser used.
-    local_order: RefCell<Vec<usize>>,
-    /// Keys of `locals` that the shutdown dropped: never initialised again (a `Drop` that
-    /// read its own value would otherwise re-create it, forever).
-    locals_dropped: RefCell<HashSet<usize>>,
+    /// This worker's domain: its pinned queue, inbox and domain-local values
+    /// (`domain/home.rs`).
+    pub(crate) home: Home,
 }
 
 impl Core {
@@ -109,7 +99,7 @@ impl Core {
         shared: Arc<Shared>,
         index: usize,
         local: crossbeam_deque::Worker<Notified>,
-        inbox: crossbeam_channel::Receiver<Notified>,
+        home: Home,
     ) -> Core {
         Core {
             shared,
@@ -125,11 +115,7 @@ impl Core {
             spin_history: Cell::new(u8::MAX),
             spin_skips: Cell::new(0),
             ticks: Cell::new(Vec::new()),
-            pinned: RefCell::new(VecDeque::new()),
-            inbox,
-            locals: RefCell::new(HashMap::new()),
-            local_order: RefCell::new(Vec::new()),
-            locals_dropped: RefCell::new(HashSet::new()),
+            home,
         }
     }
 
@@ -164,55 +150,22 @@ impl Core {
     }
 
     /// Cancels, on this thread, everything only this worker may drop: its queues, and every
-    /// pinned task of its domain (queued, in the inbox, or idle in the owned list). Waits for
-    /// pinned tasks still referenced from other threads to be woken or completed, then closes
-    /// the domain (`domain/mod.rs`, "Shutdown") and drops its domain-local values.
+    /// pinned task of its domain; then closes the domain (`domain/home.rs`, `Home::shut_down`).
     fn shut_down(&self) {
         let shared = &*self.shared;
         let remote = &shared.remotes[self.index];
-        let shard = shared.owned.pinned_shard(self.index);
-        shared.owned.close_shard(shard);
-        loop {
-            // Dropping a future may wake or spawn more tasks here: drain until empty.
-            while let Some(task) = self.take_lifo().or_else(|| self.local.pop()).or_else(|| {
-                let task = self.pinned.borrow_mut().pop_front();
-                task.or_else(|| self.inbox.try_recv().ok())
-            }) {
-                task.cancel();
-            }
-            if let Some(task) = shared.owned.pop_shard(shard) {
-                shared.shutdown_owned(task);
-                continue;
-            }
-            if remote.live_pinned.load(Ordering::SeqCst) == 0 {
-                // Every pinned task is gone: drop the domain-local values, here on their
-                // domain, newest first, one at a time. A `Drop` may use older values, create
-                // new ones (dropped in a later round) or spawn and wake tasks (drained above),
-                // but not re-create a value dropped here (`domain_local` refuses, with a
-                // panic that is contained here), so this ends.
-                let newest = self.local_order.borrow_mut().pop();
-                if let Some(key) = newest {
-                    self.locals_dropped.borrow_mut().insert(key);
-                    let value = self.locals.borrow_mut().remove(&key);
-                    if let Err(payload) = crate::contain::catch(|| drop(value)) {
-                        crate::contain::report(
-                            "dropping a domain-local value at shutdown",
-                            &payload,
-                        );
-                    }
-                    continue;
-                }
-                remote.closed.store(true, Ordering::SeqCst);
-                if remote.live_pinned.load(Ordering::SeqCst) == 0 && self.inbox.is_empty() {
-                    break;
-                }
-            }
-            // A pinned task is still alive elsewhere (its wake or spawn is on the way): its
-            // entry's arrival or its completion unparks us.
-            remote
-                .parker
-                .park(shared.clock.busy(), || shared.notify_driver());
-        }
+        self.home.shut_down(
+            self.index,
+            &remote.mailbox,
+            &shared.owned,
+            || self.take_lifo().or_else(|| self.local.pop()),
+            |task| shared.shutdown_owned(task),
+            || {
+                remote
+                    .parker
+                    .park(shared.clock.busy(), || shared.notify_driver())
+            },
+        );
     }
 
     fn run_task(&self, task: Notified) {
@@ -230,7 +183,9 @@ impl Core {
             task.cancel(); // stolen or dequeued after shutdown began: drop, don't poll
             return;
         }
-        if task.header().route.domain().is_some() {
+        if let Some(domain) = task.header().route.domain() {
+            // The invariant behind `Notified: Send` (`task/mod.rs`): a pinned task runs at home.
+            debug_assert_eq!(domain, self.index, "a pinned task ran off its domain");
             self.ran_pinned.set(true);
         }
         coop::reset(Some(coop::BUDGET));
@@ -241,18 +196,15 @@ impl Core {
     }
 
     fn next_task(&self, tick: u32) -> Option<Notified> {
-        if !self.inbox.is_empty() {
-            self.pinned.borrow_mut().extend(self.inbox.try_iter());
-        }
+        self.home.drain_inbox();
         // Fairness between the domain's pinned tasks and stealable work: on odd ticks the
         // pinned queue goes first, on even ticks it goes last.
         if tick % 2 == 1 {
-            if let Some(task) = self.pinned.borrow_mut().pop_front() {
+            if let Some(task) = self.home.pop() {
                 return Some(task);
             }
         }
-        self.next_stealable(tick)
-            .or_else(|| self.pinned.borrow_mut().pop_front())
+        self.next_stealable(tick).or_else(|| self.home.pop())
     }
 
     fn next_stealable(&self, tick: u32) -> Option<Notified> {
@@ -280,35 +232,6 @@ impl Core {
         take_slot(&self.shared.remotes[self.index].lifo)
     }
 
-    /// Queues a pinned task of this domain (called on this worker's thread).
-    pub(crate) fn push_pinned(&self, task: Notified) {
-        self.pinned.borrow_mut().push_back(task);
-    }
-
-    /// The value of a `domain_local!` in this domain, initialised by `init` on first use;
-    /// `None` if the shutdown already dropped it (it is not re-created).
-    pub(crate) fn domain_local(
-        &self,
-        key: usize,
-        init: impl FnOnce() -> Rc<dyn Any>,
-    ) -> Option<Rc<dyn Any>> {
-        if let Some(value) = self.locals.borrow().get(&key) {
-            return Some(value.clone());
-        }
-        if self.locals_dropped.borrow().contains(&key) {
-            return None;
-        }
-        // Initialise outside the borrow: `init` may use other domain-local values (which are
-        // then recorded first, and so dropped after this one).
-        let value = init();
-        let mut locals = self.locals.borrow_mut();
-        let entry = locals.entry(key).or_insert_with(|| {
-            self.local_order.borrow_mut().push(key);
-            value
-        });
-        Some(entry.clone())
-    }
-
     /// Called through the thread-local context when this worker's thread schedules a task of
     /// this runtime.
     pub(crate) fn schedule_local(&self, task: Notified, is_yield: bool) {
@@ -321,7 +244,8 @@ impl Core {
                 .lifo
                 .swap(raw, Ordering::AcqRel);
             if let Some(prev) = ptr::NonNull::new(prev) {
-                // SAFETY: the slot held an owned queue-entry reference; it moves to the queue.
+                // SAFETY: the slot held an owned queue-entry reference to a live task; it moves
+                // to the queue.
                 self.local
                     .push(unsafe { Notified::from_raw(RawTask::from_ptr(prev)) });
             }
@@ -392,10 +316,7 @@ impl Core {
     /// A pinned entry that reached this worker's inbox while it searches: leave the search and
     /// run it now (idle rule 3b).
     fn take_inbox_while_searching(&self) -> Option<Notified> {
-        if self.inbox.is_empty() {
-            return None;
-        }
-        let task = self.inbox.try_recv().ok()?;
+        let task = self.home.take_inbox()?;
         self.searching.set(false);
         if self
             .shared
@@ -427,8 +348,7 @@ impl Core {
             // Timers fired in the driver may have queued tasks here; pinned entries may have
             // arrived in the inbox (their sender unparked us).
             let has_local = !self.local.is_empty()
-                || !self.pinned.borrow().is_empty()
-                || !self.inbox.is_empty()
+                || self.home.has_work()
                 || !shared.remotes[self.index]
                     .lifo
                     .load(Ordering::Acquire)
@@ -500,7 +420,7 @@ pub(super) fn take_slot(
         return None;
     }
     let ptr = ptr::NonNull::new(slot.swap(ptr::null_mut(), Ordering::AcqRel))?;
-    // SAFETY: the slot held an owned queue-entry reference, now ours.
+    // SAFETY: the slot held an owned queue-entry reference to a live task, now ours.
     Some(unsafe { Notified::from_raw(RawTask::from_ptr(ptr)) })
 }
 

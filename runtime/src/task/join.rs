@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use super::schedule::Schedule;
 use super::state::{COMPLETE, ToNotified};
 use super::{JoinError, Notified, RawTask};
 use crate::scheduler::coop;
@@ -74,7 +75,7 @@ impl<T> JoinHandle<T> {
         if header.state.transition_to_cancelled() == ToNotified::Submit {
             // SAFETY: the transition added a reference for this queue entry.
             let entry = unsafe { Notified::from_raw(self.raw) };
-            header.shared.schedule(entry, false);
+            header.scheduler.schedule(entry, false);
         }
     }
 

@@ -7,6 +7,13 @@
 //! of the monomorphised functions, the scheduler the task belongs to, the links of the owned-task
 //! list (`owned.rs`) and the join waker slot: 64 bytes on 64-bit targets.
 //!
+//! # The scheduler seam
+//!
+//! The harness reaches its runtime only through the [`Schedule`](schedule::Schedule) trait
+//! (`schedule.rs`): submit an entry, a shard hint for the owned list, release at completion,
+//! the instrument hooks. Calls go down, from `task/` to the scheduler, never the reverse
+//! through a concrete type.
+//!
 //! # Protocol
 //!
 //! Every transition is one atomic step on the state word, so they are totally ordered.
@@ -47,6 +54,7 @@ mod error;
 mod join;
 pub(crate) mod owned;
 mod raw;
+pub(crate) mod schedule;
 pub(crate) mod state;
 mod yield_now;
 
@@ -60,22 +68,33 @@ use std::future::Future;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-use crate::scheduler::Shared;
+use schedule::Scheduler;
 
 /// A pointer to a live task: no ownership by itself.
+///
+/// Made only by `raw::allocate` and by [`RawTask::from_ptr`] (whose caller vouches for the
+/// pointer), so [`header`](Self::header) may dereference it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct RawTask(NonNull<Header>);
 
 impl RawTask {
     pub(crate) fn header(&self) -> &Header {
-        // SAFETY: a RawTask is only made from a live task, and every use is covered by a
-        // reference held by its owner (a Notified, the owned list, a JoinHandle).
+        // SAFETY: a RawTask is only made from a live task (`allocate`, or `from_ptr`, whose
+        // caller guarantees it), and every use is covered by a reference held by its owner (a
+        // Notified, the owned list, a JoinHandle).
         unsafe { self.0.as_ref() }
     }
     pub(crate) fn ptr(self) -> NonNull<Header> {
         self.0
     }
-    pub(crate) fn from_ptr(ptr: NonNull<Header>) -> RawTask {
+    /// Rebuilds a `RawTask` from the pointer of one (`ptr`), kept in an untyped slot (the LIFO
+    /// slot, the owned list's links).
+    ///
+    /// # Safety
+    ///
+    /// - `ptr` is the header of a live task (one made by `allocate` and not yet freed), and
+    ///   the caller holds, or is handed, a reference to it for as long as it uses the result.
+    pub(crate) unsafe fn from_ptr(ptr: NonNull<Header>) -> RawTask {
         RawTask(ptr)
     }
 }
@@ -84,8 +103,38 @@ impl RawTask {
 #[derive(Debug)]
 pub(crate) struct Notified(RawTask);
 
-// SAFETY: a Notified is handed between threads by the scheduler; pinned tasks (not Send) are only
-// ever pushed to their home domain's non-stealable queue, which never leaves that thread.
+// # Safety
+//
+// A `Notified` is handed between threads by the scheduler. For a stealable or blocking task
+// that is sound because its future and output are `Send` (`spawn` and `spawn_blocking` require
+// it). A pinned task's future may be `!Send`, and its entries do travel: a wake or a `spawn_on`
+// from another thread creates the entry there and sends it through the domain's inbox to the
+// home worker. The invariant that makes this sound is narrower than "never leaves its thread":
+//
+// **A pinned task is polled, and its future dropped, only on its home thread.** Moving its
+// entry is fine; running it (`run`, `cancel`) or dropping its future elsewhere is not. The code
+// upholds it as follows:
+//
+// - routing: `Shared::schedule` sends a pinned entry only to its domain (the pinned queue on
+//   the home thread, else the inbox), never to the injector, a LIFO slot or a local deque,
+//   which other threads drain and cancel at shutdown (`Shared::drain_worker_queues`); only the
+//   home worker pops its pinned queue and its inbox, and it asserts so before each run
+//   (`Core::run_task`);
+// - shutdown: a domain's idle pinned tasks sit in its own owned-list shard, which only the home
+//   worker pops (`Core::shut_down`);
+// - dropping an entry unrun only releases a reference, and frees the future only if it was the
+//   last one. An entry is dropped unrun off its home thread only when the inbox refuses it,
+//   which happens once the domain's worker has exited, after it saw every pinned task of the
+//   domain complete (`live_pinned` zero, counted from the spawn on): no future is left in the
+//   cell then. (A waker dropping the last reference elsewhere is the same case: a polled,
+//   incomplete task is either queued at home, running at home, or idle and then linked in the
+//   owned list, which holds a reference; linking happens before the task may go idle.)
+// - the one exception, documented in `domain/mod.rs`: a `spawn_on` that arrives after its
+//   domain closed is cancelled on the spawning thread; its future is then the unpolled
+//   `async move { make().await }`, which holds only the `Send` closure.
+//
+// SAFETY: by the invariant above, an entry sent to another thread never polls or drops a
+// `!Send` future there.
 unsafe impl Send for Notified {}
 
 impl Notified {
@@ -134,14 +183,14 @@ impl Drop for Notified {
 /// Allocates a task for `future`. Returns its first queue entry and its join handle.
 pub(crate) fn new_task<F>(
     future: F,
-    shared: Arc<Shared>,
+    scheduler: Arc<Scheduler>,
     route: Route,
 ) -> (Notified, JoinHandle<F::Output>)
 where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let raw = raw::allocate(future, shared, route);
+    let raw = raw::allocate(future, scheduler, route);
     // SAFETY: `allocate` returns two references: the queue entry's and the join handle's.
     let notified = unsafe { Notified::from_raw(raw) };
     // SAFETY: as above, the join handle's reference.

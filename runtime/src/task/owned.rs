@@ -15,7 +15,7 @@ use std::sync::Mutex;
 
 use crossbeam_utils::CachePadded;
 
-use super::{Header, RawTask};
+use super::{Header, RawTask, Route};
 
 /// Shards `0..domains` hold the idle pinned tasks of each domain (only that domain's worker
 /// pops them, at its exit, so they are dropped at home); the rest hold stealable tasks.
@@ -56,9 +56,14 @@ impl OwnedTasks {
         self.shards[shard].lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The shard for a stealable task linked from a thread with this hint.
-    pub(crate) fn stealable_shard(&self, hint: usize) -> usize {
-        self.domains + (hint & self.mask)
+    /// The shard a task with this route joins: its domain's own shard for a pinned task
+    /// (popped only at home at shutdown), else one of the stealable shards picked by the
+    /// linking thread's `hint` (`Schedule::shard_hint`), so workers rarely share a lock.
+    pub(crate) fn shard_for(&self, route: Route, hint: impl FnOnce() -> usize) -> usize {
+        match route.domain() {
+            Some(domain) => self.pinned_shard(domain),
+            None => self.domains + (hint() & self.mask),
+        }
     }
 
     /// The shard of a domain's pinned tasks.
@@ -144,6 +149,8 @@ impl OwnedTasks {
             }
             *head.as_ref().owned_next.get() = None;
         }
-        Some(RawTask::from_ptr(head))
+        // SAFETY: `head` was linked, so it is a live task, and the list's reference to it is
+        // handed to the caller with the result.
+        Some(unsafe { RawTask::from_ptr(head) })
     }
 }

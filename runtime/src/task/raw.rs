@@ -11,11 +11,11 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
+use super::schedule::{Schedule, Scheduler};
 use super::state::{
     COMPLETE, JOIN_INTEREST, JOIN_WAKER, NOTIFIED, State, ToIdle, ToNotified, ToRunning,
 };
 use super::{JoinError, Notified, RawTask};
-use crate::scheduler::Shared;
 
 /// Where a task's queue entries go: any worker (stealable), the blocking pool, or one domain
 /// (pinned). Packed in a `u32` to keep the header at 64 bytes.
@@ -49,8 +49,8 @@ const UNLINKED: u32 = u32::MAX;
 pub(crate) struct Header {
     pub(crate) state: State,
     pub(crate) vtable: &'static Vtable,
-    /// The runtime the task belongs to: where wakes submit its entries.
-    pub(crate) shared: Arc<Shared>,
+    /// The runtime the task belongs to: where wakes submit its entries (`schedule.rs`).
+    pub(crate) scheduler: Arc<Scheduler>,
     /// Owned-list links; guarded by the lock of the task's shard (`owned.rs`).
     pub(crate) owned_prev: UnsafeCell<Option<NonNull<Header>>>,
     pub(crate) owned_next: UnsafeCell<Option<NonNull<Header>>>,
@@ -62,7 +62,9 @@ pub(crate) struct Header {
     pub(crate) route: Route,
 }
 
-/// The monomorphised operations of one future type.
+/// The monomorphised operations of one future type. Calling one is `unsafe`: each field's
+/// contract is the `# Safety` section of the function it points to (`run`, `try_read_output`,
+/// `drop_join_handle`, `shutdown`, `dealloc` below).
 pub(crate) struct Vtable {
     /// Runs a queue entry: polls or cancels, and consumes the entry's reference.
     pub(crate) run: unsafe fn(NonNull<Header>),
@@ -106,12 +108,12 @@ impl<F: Future> Vtables<F> {
 
 /// Allocates the cell with two references: join handle and first queue entry. The task joins
 /// the owned list only if it ever goes idle (`link_if_idle`).
-pub(super) fn allocate<F: Future>(future: F, shared: Arc<Shared>, route: Route) -> RawTask {
+pub(super) fn allocate<F: Future>(future: F, scheduler: Arc<Scheduler>, route: Route) -> RawTask {
     let cell = Box::new(Cell {
         header: Header {
             state: State::new(2),
             vtable: &Vtables::<F>::VTABLE,
-            shared,
+            scheduler,
             owned_prev: UnsafeCell::new(None),
             owned_next: UnsafeCell::new(None),
             join_waker: UnsafeCell::new(None),
@@ -123,9 +125,12 @@ pub(super) fn allocate<F: Future>(future: F, shared: Arc<Shared>, route: Route) 
     RawTask(NonNull::from(Box::leak(cell)).cast())
 }
 
+/// The cell behind a header pointer.
+///
 /// # Safety
 ///
-/// - `ptr` points to a live `Cell<F>`.
+/// - `ptr` points to a live `Cell<F>` (`F` is the task's future type), and the caller holds a
+///   reference to it for the whole lifetime `'a` it picks.
 unsafe fn cell<'a, F: Future>(ptr: NonNull<Header>) -> &'a Cell<F> {
     // SAFETY: the caller guarantees it is a live Cell<F>; Header is its first field (repr(C)).
     unsafe { ptr.cast::<Cell<F>>().as_ref() }
@@ -145,11 +150,26 @@ pub(super) unsafe fn drop_reference(ptr: NonNull<Header>) {
     }
 }
 
+/// Frees the cell: drops whatever the stage still holds, the header (its runtime reference),
+/// and the allocation.
+///
+/// # Safety
+///
+/// - `ptr` points to a `Cell<F>` made by `allocate` whose reference count reached zero: the
+///   caller dropped the last reference, so nobody else can touch the cell.
 unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
     // SAFETY: the last reference is gone; the cell was made by Box in `allocate`.
     drop(unsafe { Box::from_raw(ptr.cast::<Cell<F>>().as_ptr()) });
 }
 
+/// Runs a queue entry: polls the future once (or cancels it), then completes, goes idle or
+/// resubmits the entry (protocol steps 2-4, 6, 7).
+///
+/// # Safety
+///
+/// - `ptr` points to a live `Cell<F>` with `NOTIFIED` set, and the caller hands over the queue
+///   entry's reference (`Notified::run`), which this consumes.
+/// - For a pinned task, the caller is its home domain's worker thread.
 unsafe fn run<F: Future>(ptr: NonNull<Header>) {
     // SAFETY: the caller (Notified::run) owns a queue-entry reference to a live Cell<F>.
     let cell = unsafe { cell::<F>(ptr) };
@@ -159,7 +179,7 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) {
             unsafe { cancel_and_complete(cell, ptr) }
         }
         ToRunning::Poll => {
-            let instruments = &cell.header.shared.instruments;
+            let instruments = cell.header.scheduler.hooks();
             // The poll hooks run inside the task's panic guard: a hook's panic is the task's
             // failure (`instrument.rs`), never the worker's.
             let mut hook_panic = None;
@@ -216,7 +236,7 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) {
                     ToIdle::Notified => {
                         // SAFETY: our reference now belongs to the new queue entry.
                         let entry = unsafe { Notified::from_raw(RawTask(ptr)) };
-                        cell.header.shared.schedule(entry, true);
+                        cell.header.scheduler.schedule(entry, true);
                     }
                     ToIdle::Cancel => {
                         // SAFETY: still RUNNING (the transition kept it); we own our reference.
@@ -240,11 +260,9 @@ fn link_if_idle(header: &Header, ptr: NonNull<Header>) -> bool {
     if *shard != UNLINKED {
         return true; // linked already
     }
-    let owned = &header.shared.owned;
-    let chosen = match header.route.domain() {
-        Some(domain) => owned.pinned_shard(domain),
-        None => owned.stealable_shard(crate::scheduler::shard_hint()),
-    };
+    let scheduler = &*header.scheduler;
+    let owned = scheduler.owned();
+    let chosen = owned.shard_for(header.route, || scheduler.shard_hint());
     header.state.ref_inc(); // the list's reference
     if owned.link(RawTask(ptr), chosen) {
         *shard = chosen as u32;
@@ -326,11 +344,12 @@ unsafe fn complete<F: Future>(
     ptr: NonNull<Header>,
     result: Result<F::Output, JoinError>,
 ) {
-    let instruments = &cell.header.shared.instruments;
+    let scheduler = &*cell.header.scheduler;
+    let instruments = scheduler.hooks();
     if !instruments.is_empty() {
         // SAFETY: the caller's reference keeps the task alive.
         unsafe { instruments.each(ptr, |i, t| i.task_exited(t)) };
-        cell.header.shared.instruments.forget_name(ptr);
+        instruments.forget_name(ptr);
     }
     // SAFETY: RUNNING gives exclusive access to the stage.
     unsafe { *cell.stage.get() = Stage::Finished(result) };
@@ -352,29 +371,36 @@ unsafe fn complete<F: Future>(
     }
     // SAFETY: COMPLETE was set by us while holding RUNNING; no one else reads `shard`.
     let shard = unsafe { *cell.header.shard.get() };
-    if shard != UNLINKED
-        && cell
-            .header
-            .shared
-            .owned
-            .remove(RawTask(ptr), shard as usize)
-    {
+    if shard != UNLINKED && scheduler.owned().remove(RawTask(ptr), shard as usize) {
         // SAFETY: the list's reference was handed to us by `remove`.
         unsafe { drop_reference(ptr) };
     }
-    if let Some(domain) = cell.header.route.domain() {
-        cell.header.shared.pinned_completed(domain);
-    }
+    scheduler.release(&cell.header);
     // SAFETY: the caller's reference.
     unsafe { drop_reference(ptr) };
 }
 
+/// Cancels a task that shutdown took while it was idle.
+///
+/// # Safety
+///
+/// - `ptr` points to a live `Cell<F>`, the caller won `transition_to_shutdown` (it holds
+///   `RUNNING | CANCELLED`) and hands over one reference, which this consumes.
+/// - For a pinned task, the caller is its home domain's worker thread.
 unsafe fn shutdown<F: Future>(ptr: NonNull<Header>) {
     // SAFETY: the caller won `transition_to_shutdown` (RUNNING | CANCELLED are ours) and gives
     // us one reference.
     unsafe { cancel_and_complete(cell::<F>(ptr), ptr) }
 }
 
+/// The join handle's poll: moves the output into `*dst` if the task is complete, else
+/// registers `waker` (protocol step 5).
+///
+/// # Safety
+///
+/// - `ptr` points to a live `Cell<F>` and the caller is its `JoinHandle<F::Output>`, holding
+///   the handle's reference.
+/// - `dst` points to a valid, writable `Poll<Result<F::Output, JoinError>>`.
 unsafe fn try_read_output<F: Future>(ptr: NonNull<Header>, dst: *mut (), waker: &Waker) {
     // SAFETY: the join handle holds a reference to a live Cell<F>.
     let cell = unsafe { cell::<F>(ptr) };
@@ -396,7 +422,8 @@ unsafe fn try_read_output<F: Future>(ptr: NonNull<Header>, dst: *mut (), waker: 
 ///
 /// # Safety
 ///
-/// - Only the task's join handle calls this.
+/// - `header` is a live task's and only its join handle calls this (the slot protocol of step
+///   5 gives the handle the slot while `JOIN_WAKER` is clear).
 unsafe fn can_read_output(header: &Header, waker: &Waker) -> bool {
     let snapshot = header.state.load();
     if snapshot.has(COMPLETE) {
@@ -424,6 +451,13 @@ unsafe fn can_read_output(header: &Header, waker: &Waker) -> bool {
     false
 }
 
+/// The join handle is dropped: clears `JOIN_INTEREST`, drops the output if the task already
+/// completed, and releases the handle's reference.
+///
+/// # Safety
+///
+/// - `ptr` points to a live `Cell<F>` and the caller is its `JoinHandle`, handing over the
+///   handle's reference, which this consumes.
 unsafe fn drop_join_handle<F: Future>(ptr: NonNull<Header>) {
     // SAFETY: the join handle holds a reference to a live Cell<F>.
     let cell = unsafe { cell::<F>(ptr) };
@@ -447,6 +481,12 @@ fn raw_waker(ptr: NonNull<Header>) -> RawWaker {
     RawWaker::new(ptr.as_ptr() as *const (), &WAKER_VTABLE)
 }
 
+// The waker vtable: `data` is the task's header pointer.
+
+/// # Safety
+///
+/// - `data` is the header of a live task, and the waker being cloned holds or borrows a
+///   reference to it (a `RawWakerVTable` contract: only wakers made by `raw_waker` call this).
 unsafe fn waker_clone(data: *const ()) -> RawWaker {
     // SAFETY: a waker holds (or borrows) a reference, so the header is alive.
     let header = unsafe { &*(data as *const Header) };
@@ -454,6 +494,11 @@ unsafe fn waker_clone(data: *const ()) -> RawWaker {
     RawWaker::new(data, &WAKER_VTABLE)
 }
 
+/// # Safety
+///
+/// - `data` is the header of a live task, and the waker being consumed owns one reference to
+///   it, which this consumes (an owned waker: a borrowed one is never woken by value, it is
+///   never dropped either, being `ManuallyDrop`).
 unsafe fn waker_wake(data: *const ()) {
     // SAFETY: an owned waker holds a reference to a live task.
     let ptr = unsafe { NonNull::new_unchecked(data as *mut Header) };
@@ -463,7 +508,7 @@ unsafe fn waker_wake(data: *const ()) {
         (ToNotified::Submit, _) => {
             // SAFETY: the waker's reference became the entry's.
             let entry = unsafe { Notified::from_raw(RawTask(ptr)) };
-            header.shared.schedule(entry, false);
+            header.scheduler.schedule(entry, false);
         }
         (ToNotified::Nothing, true) => {
             // SAFETY: we dropped the last reference.
@@ -473,6 +518,9 @@ unsafe fn waker_wake(data: *const ()) {
     }
 }
 
+/// # Safety
+///
+/// - `data` is the header of a live task, and the waker holds or borrows a reference to it.
 unsafe fn waker_wake_by_ref(data: *const ()) {
     // SAFETY: the waker holds (or borrows) a reference to a live task.
     let ptr = unsafe { NonNull::new_unchecked(data as *mut Header) };
@@ -481,10 +529,14 @@ unsafe fn waker_wake_by_ref(data: *const ()) {
     if header.state.transition_to_notified_by_ref() == ToNotified::Submit {
         // SAFETY: the transition added a reference for the entry.
         let entry = unsafe { Notified::from_raw(RawTask(ptr)) };
-        header.shared.schedule(entry, false);
+        header.scheduler.schedule(entry, false);
     }
 }
 
+/// # Safety
+///
+/// - `data` is the header of a live task, and the waker being dropped owns one reference to
+///   it, which this releases.
 unsafe fn waker_drop(data: *const ()) {
     // SAFETY: an owned waker holds one reference.
     unsafe { drop_reference(NonNull::new_unchecked(data as *mut Header)) }

@@ -86,7 +86,10 @@ use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::scheduler::context;
-use crate::scheduler::park::Busy;
+
+/// The paused clock's participant counter (`Clock::busy`), or `None` when the clock is not
+/// paused (no accounting). Parkers take it to keep the count (`scheduler/park.rs`).
+pub(crate) type Busy<'a> = Option<&'a AtomicUsize>;
 
 /// A point in time: `std::time::Instant`, read from the runtime's clock.
 ///

@@ -9,7 +9,7 @@
 //!     match syscall() {
 //!         WouldBlock => clear(snapshot)     // then loop: fails if an event came meanwhile
 //!         result     => return result       // data, EOF or an error: readiness untouched
-//!     }
+//!     }                                     // (a short stream write clears it too)
 //! }
 //! ```
 //!
@@ -64,7 +64,23 @@ impl<T: AsFd> Registered<T> {
         interest: Interest,
         op: impl FnMut(&T) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
-        self.poll_op(cx, interest, &mut Waiter::Slot, op)
+        self.poll_op(cx, interest, &mut Waiter::Slot, op, |_| false)
+    }
+
+    /// `poll_io` for a stream write of `len` bytes: a write of fewer bytes (but some) also
+    /// clears readiness, as a `WouldBlock` would, since it shows the kernel's send buffer
+    /// full; the next write then waits for the edge of freed space instead of paying a syscall
+    /// that would say `WouldBlock`. Safe for the same reason the `WouldBlock` clear is: it is
+    /// refused if an event came since the snapshot, and a connection that fails later reports
+    /// it with an edge of its own. (Not for reads: see `net/stream.rs`.)
+    pub(crate) fn poll_transfer(
+        &self,
+        cx: &mut Context<'_>,
+        interest: Interest,
+        len: usize,
+        op: impl FnMut(&T) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        self.poll_op(cx, interest, &mut Waiter::Slot, op, |&n| 0 < n && n < len)
     }
 
     fn poll_op<R>(
@@ -73,6 +89,7 @@ impl<T: AsFd> Registered<T> {
         interest: Interest,
         waiter: &mut Waiter,
         mut op: impl FnMut(&T) -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
     ) -> Poll<io::Result<R>> {
         let spent = ready!(coop::poll_proceed(cx));
         if self.shared.is_shutdown() {
@@ -89,6 +106,9 @@ impl<T: AsFd> Registered<T> {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 result => {
+                    if result.as_ref().is_ok_and(&drained) {
+                        direction.clear(snapshot);
+                    }
                     spent.made_progress();
                     return Poll::Ready(result);
                 }
@@ -142,7 +162,7 @@ impl<T: AsFd, R, F: FnMut(&T) -> io::Result<R> + Unpin> Future for Op<'_, T, F> 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
         let this = self.get_mut();
         this.registered
-            .poll_op(cx, this.interest, &mut this.waiter, &mut this.op)
+            .poll_op(cx, this.interest, &mut this.waiter, &mut this.op, |_| false)
     }
 }
 

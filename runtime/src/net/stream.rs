@@ -36,6 +36,9 @@ pub(crate) fn poll_read<T: StdStream>(
 where
     for<'a> &'a T: Read + Write,
 {
+    // Not `poll_transfer`: a short read may have taken the last bytes before a FIN that is
+    // already queued, and `polling` registers no `EPOLLRDHUP` that would keep the EOF
+    // visible: clearing readiness there would wait for an edge that never comes.
     io.poll_io(cx, Interest::Read, |s| Read::read(&mut &*s, buf))
 }
 
@@ -58,7 +61,7 @@ pub(crate) fn poll_write<T: StdStream>(
 where
     for<'a> &'a T: Read + Write,
 {
-    io.poll_io(cx, Interest::Write, |s| Write::write(&mut &*s, buf))
+    io.poll_transfer(cx, Interest::Write, buf.len(), |s| Write::write(&mut &*s, buf))
 }
 
 pub(crate) fn poll_write_vectored<T: StdStream>(

@@ -47,18 +47,21 @@ mod loom;
 mod runtime;
 mod scheduler;
 mod scope;
+mod spawn;
 pub mod sync;
 mod task;
 pub mod time;
 
 pub use builder::{BuildError, Builder, WORKERS_ENV};
-pub use domain::{DomainId, spawn_local, spawn_on};
+pub use domain::DomainId;
 pub use instrument::{Instrument, TaskId, TaskInfo};
-pub use runtime::{Runtime, run, spawn, spawn_blocking};
+pub use runtime::{Runtime, run};
+pub use scheduler::coop::poll_checkpoint;
 pub use scope::{
     BoxError, CancelHandle, CancelScope, ChildHandle, HasOutput, NoValue, NotStarted, Nursery,
     NurseryClosed, NurseryError, NurseryHandle, PanicPayload, ScopeRun, TaskFailure, TaskResult,
     TaskStatus, TooSlow, cancel_requested, checkpoint, fail_after, fail_at, move_on_after,
     move_on_at, nursery, shielded,
 };
-pub use task::{JoinError, JoinHandle, TaskBuilder, yield_now};
+pub use spawn::{TaskBuilder, spawn, spawn_blocking, spawn_local, spawn_on};
+pub use task::{JoinError, JoinHandle, yield_now};

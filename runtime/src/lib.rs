@@ -51,6 +51,7 @@ mod spawn;
 pub mod sync;
 mod task;
 pub mod time;
+mod to_thread;
 
 pub use builder::{BuildError, Builder, WORKERS_ENV};
 pub use domain::DomainId;
@@ -65,3 +66,4 @@ pub use scope::{
 };
 pub use spawn::{TaskBuilder, spawn, spawn_blocking, spawn_local, spawn_on};
 pub use task::{JoinError, JoinHandle, yield_now};
+pub use to_thread::{DEFAULT_THREAD_TOKENS, ToThread, default_thread_limiter, to_thread};

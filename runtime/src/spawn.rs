@@ -348,6 +348,11 @@ where
 /// Aborting the handle before the closure starts drops it unrun; once started it runs to the
 /// end (a thread cannot be interrupted). A panic in the closure becomes a `JoinError`.
 ///
+/// Not structured: a task (or nursery child) awaiting the handle is dropped at once when its
+/// scope is cancelled, while the closure runs on, so the nursery can return before the closure
+/// has. Use [`to_thread`](crate::to_thread) to keep the caller (and its nursery) waiting until
+/// the closure has returned.
+///
 /// # Panics
 ///
 /// Panics outside a Trellis runtime (use [`Runtime::spawn_blocking`](crate::Runtime::spawn_blocking) there).

@@ -42,6 +42,8 @@ mod builder;
 pub mod channel;
 pub(crate) mod contain;
 pub mod domain;
+pub mod from_thread;
+mod handle;
 mod instrument;
 mod loom;
 mod runtime;
@@ -55,6 +57,7 @@ mod to_thread;
 
 pub use builder::{BuildError, Builder, WORKERS_ENV};
 pub use domain::DomainId;
+pub use handle::Handle;
 pub use instrument::{Instrument, TaskId, TaskInfo};
 pub use runtime::{Runtime, run};
 pub use scheduler::coop::poll_checkpoint;

@@ -9,6 +9,7 @@ use std::thread::{self, JoinHandle as ThreadHandle, Thread};
 use std::time::{Duration, Instant};
 
 use crate::builder::Builder;
+use crate::handle::Handle;
 use crate::scheduler::Shared;
 use crate::scheduler::context::{BlockOnGuard, RuntimeGuard};
 use crate::spawn::TaskBuilder;
@@ -106,23 +107,22 @@ impl Runtime {
     /// assert_eq!(v, 7);
     /// ```
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        let _guard = BlockOnGuard::enter(&self.shared, "Runtime::block_on");
-        let mut future = pin!(future);
-        let (parker, _counted) = if self.shared.clock.is_paused() {
-            // A paused clock counts this thread as a participant while it is awake.
-            let counted = ClockParticipant::enter(&self.shared);
-            (ThreadParker::counted(&self.shared), Some(counted))
-        } else {
-            (ThreadParker::current(), None)
-        };
-        let waker = Waker::from(parker.clone());
-        let mut cx = Context::from_waker(&waker);
-        loop {
-            if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-                return output;
-            }
-            parker.park();
-        }
+        block_on(&self.shared, "Runtime::block_on", future)
+    }
+
+    /// A [`Handle`] to this runtime: cloneable, `Send`, usable from any thread to spawn tasks
+    /// and block on futures, without owning the runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = trellis::Runtime::builder().workers(1).build().unwrap();
+    /// let handle = rt.handle();
+    /// let v = std::thread::spawn(move || handle.block_on(async { 40 + 2 })).join().unwrap();
+    /// assert_eq!(v, 42);
+    /// ```
+    pub fn handle(&self) -> Handle {
+        Handle::from_shared(self.shared.clone())
     }
 
     /// Spawns a task on this runtime from anywhere (any thread, inside or outside it). Like
@@ -140,7 +140,7 @@ impl Runtime {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        TaskBuilder::new().spawn_in(&self.shared, future)
+        self.handle().spawn(future)
     }
 
     /// Spawns a task pinned to `domain` from anywhere; like [`trellis::spawn_on`](crate::spawn_on).
@@ -184,7 +184,7 @@ impl Runtime {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        TaskBuilder::new().spawn_blocking_in(&self.shared, func)
+        self.handle().spawn_blocking(func)
     }
 
     /// Shuts the runtime down, waiting at most `timeout` for worker and blocking threads that
@@ -261,6 +261,28 @@ impl std::fmt::Debug for Runtime {
         f.debug_struct("Runtime")
             .field("workers", &self.workers())
             .finish_non_exhaustive()
+    }
+}
+
+/// `block_on` of the runtime `shared` for the user's `call` (named in the panics): see
+/// [`Runtime::block_on`].
+pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, call: &str, future: F) -> F::Output {
+    let _guard = BlockOnGuard::enter(shared, call);
+    let mut future = pin!(future);
+    let (parker, _counted) = if shared.clock.is_paused() {
+        // A paused clock counts this thread as a participant while it is awake.
+        let counted = ClockParticipant::enter(shared);
+        (ThreadParker::counted(shared), Some(counted))
+    } else {
+        (ThreadParker::current(), None)
+    };
+    let waker = Waker::from(parker.clone());
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        parker.park();
     }
 }
 

@@ -3,7 +3,7 @@
 //! Ported so far: [`AsyncValue`] (`new`, `get`, `with`, `set`, `wait_value` with `held_for`,
 //! `wait_transition`, `eventual_values` with `held_for`, `transitions`, `open_transform`),
 //! [`AsyncBool`], [`compose_values()`] (also as the [`compose_values!`] macro) and
-//! [`RepeatedEvent`]; the awaitables [`wait_any`] and [`wait_all`]; the cancel-scope helpers
+//! [`RepeatedEvent`]; the awaitables [`wait_any`] (and [`wait_any_value`]) and [`wait_all`]; the cancel-scope helpers
 //! [`move_on_when`] and [`run_and_cancelling`]; the iterators [`periodic`],
 //! [`iter_move_on_after`], [`iter_fail_after`], [`azip`], [`azip_longest`] (and [`try_azip`]),
 //! and [`with_async_generator`] (trio-util's `@trio_async_generator`); [`TaskStats`]. Built
@@ -30,7 +30,7 @@ pub use async_value::{
     AsyncBool, AsyncValue, EventualValues, SharedValue, Statistics, Transform, Transitions,
     WaitTransition, WaitValue, any_transition, any_value, equal_to, transition_to,
 };
-pub use awaitables::{Awaitables, wait_all, wait_any};
+pub use awaitables::{Awaitables, wait_all, wait_any, wait_any_value};
 pub use cancel_scopes::{BodyResult, move_on_when, move_on_when_in, run_and_cancelling};
 #[doc(hidden)]
 pub use compose_values::__compose_named;

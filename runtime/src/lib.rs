@@ -46,6 +46,7 @@ pub mod from_thread;
 mod handle;
 mod instrument;
 mod loom;
+mod panic_text;
 mod runtime;
 mod scheduler;
 mod scope;

@@ -206,7 +206,7 @@ impl<T: Clone + PartialEq> WaitValue<'_, T> {
         // The hold's timer starts now, before the current value is checked again.
         let timer = sleep(self.hold);
         let value = self.value;
-        let mut inner = value.lock();
+        let mut inner = value.lock("AsyncValue::wait_value");
         if !(self.pred())(&inner.value) {
             drop(inner);
             // Start over after a checkpoint (a cancellation point that spends the budget, so
@@ -237,7 +237,7 @@ impl<T: Clone + PartialEq> WaitValue<'_, T> {
             unreachable!("called in the holding state")
         };
         let id = *id;
-        let mut inner = self.value.lock();
+        let mut inner = self.value.lock("AsyncValue::wait_value");
         let wait = inner.level_wait(id);
         if wait.slot.is_some() {
             // Stopped matching within the hold: start over from the current value.
@@ -251,7 +251,11 @@ impl<T: Clone + PartialEq> WaitValue<'_, T> {
         if Pin::new(timer).poll(cx).is_pending() {
             return Poll::Pending;
         }
-        self.pred = Some(self.value.lock().remove_level_wait(id));
+        self.pred = Some(
+            self.value
+                .lock("AsyncValue::wait_value")
+                .remove_level_wait(id),
+        );
         let WaitState::Holding { candidate, .. } =
             std::mem::replace(&mut self.state, WaitState::Done)
         else {
@@ -262,7 +266,7 @@ impl<T: Clone + PartialEq> WaitValue<'_, T> {
 
     fn poll_start(&mut self, cx: &mut Context<'_>) -> Poll<T> {
         let value = self.value;
-        let mut inner = value.lock();
+        let mut inner = value.lock("AsyncValue::wait_value");
         if (self.pred())(&inner.value) {
             let candidate = inner.value.clone();
             drop(inner);
@@ -295,7 +299,7 @@ impl<T: Clone + PartialEq> Future for WaitValue<'_, T> {
             WaitState::Checkpoint(Some(candidate)) => this.found(candidate, cx),
             WaitState::Checkpoint(None) => this.poll_start(cx),
             WaitState::Waiting(id) => {
-                let mut inner = this.value.lock();
+                let mut inner = this.value.lock("AsyncValue::wait_value");
                 let wait = inner.level_wait(id);
                 match wait.slot.take() {
                     Some(candidate) => {
@@ -322,7 +326,7 @@ impl<T: Clone + PartialEq> Future for WaitValue<'_, T> {
 impl<T> Drop for WaitValue<'_, T> {
     fn drop(&mut self) {
         if let WaitState::Waiting(id) | WaitState::Holding { id, .. } = self.state {
-            self.value.lock().level.remove(&id);
+            self.value.lock("AsyncValue::wait_value").level.remove(&id);
         }
     }
 }

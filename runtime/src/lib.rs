@@ -53,6 +53,7 @@ mod scope;
 mod spawn;
 pub mod sync;
 mod task;
+pub mod testing;
 pub mod time;
 mod to_thread;
 

@@ -6,7 +6,7 @@
 //! [`RepeatedEvent`]; the awaitables [`wait_any`] (and [`wait_any_value`]) and [`wait_all`]; the cancel-scope helpers
 //! [`move_on_when`] and [`run_and_cancelling`]; the iterators [`periodic`],
 //! [`iter_move_on_after`], [`iter_fail_after`], [`azip`], [`azip_longest`] (and [`try_azip`]),
-//! and [`with_async_generator`] (trio-util's `@trio_async_generator`); [`TaskStats`]. Built
+//! and [`with_async_generator`] (trio-util's `@trio_async_generator`); [`TaskStats`]; and `trio.testing`'s [`Sequencer`]. Built
 //! only on `trellis-runtime`'s public API, with no `unsafe` code.
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
@@ -20,6 +20,7 @@ mod compose_values;
 mod iterators;
 mod periodic;
 mod repeated_event;
+mod sequencer;
 mod task_stats;
 
 pub use async_generator::{AsyncGenerator, GeneratorClosed, Yielder, with_async_generator};
@@ -38,4 +39,5 @@ pub use compose_values::{ComposeInputs, Composite, ValueRef, compose_values, com
 pub use iterators::{IterFailAfter, IterMoveOnAfter, iter_fail_after, iter_move_on_after};
 pub use periodic::{Periodic, periodic};
 pub use repeated_event::{Events, RepeatedEvent, UnqueuedEvents};
+pub use sequencer::{Sequencer, SequencerGuard};
 pub use task_stats::{TaskStats, TaskStatsReport};

@@ -147,6 +147,23 @@ fn unset_trellis_workers_uses_the_cpu_count() {
     assert!(n >= 1, "default worker count {n}");
 }
 
+/// Set but empty (`TRELLIS_WORKERS= cargo run`, or blanks) means unset: one per CPU.
+#[test]
+fn empty_trellis_workers_means_unset() {
+    let _wd = Watchdog::new("empty_trellis_workers_means_unset");
+    for empty in ["", "  "] {
+        for scenario in ["new_workers", "builder_default_workers"] {
+            let c = run_child(scenario, Some(empty));
+            let r = expect_ok(&c, &format!("{scenario}, TRELLIS_WORKERS={empty:?}"));
+            let n: usize = r
+                .strip_prefix("workers=")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("unexpected result {r:?}"));
+            assert!(n >= 1, "default worker count {n}");
+        }
+    }
+}
+
 #[test]
 fn bad_trellis_workers_is_an_error_naming_the_variable() {
     let _wd = Watchdog::new("bad_trellis_workers_is_an_error_naming_the_variable");

@@ -95,3 +95,54 @@ fn a_nested_run_names_trellis_run() {
         "{msg}"
     );
 }
+
+/// `bounded(huge)` panics (it does not abort the process), naming the call and the capacity.
+#[test]
+fn bounded_with_a_capacity_too_large_to_allocate_names_bounded() {
+    let _w = Watchdog::with_timeout("bounded_huge", Duration::from_secs(20));
+    for cap in [usize::MAX, 1 << 44] {
+        let payload = catch_unwind(|| drop(trellis::channel::bounded::<u64>(cap)))
+            .expect_err("no such buffer");
+        let msg = panic_message(payload.as_ref());
+        assert!(
+            msg.contains(&format!("`trellis::channel::bounded({cap})`")),
+            "{msg}"
+        );
+    }
+    // A large but possible capacity still works.
+    let (tx, rx) = trellis::channel::bounded::<u8>(4 << 20); // 64 MiB: probed, then built
+    tx.try_send(1).unwrap();
+    assert_eq!(rx.try_recv(), Ok(1));
+}
+
+/// A task that panics with a `panic_any` value of a common type says which type and value;
+/// of another type, that it is not a string.
+#[test]
+fn a_panic_any_payload_is_described() {
+    let _w = Watchdog::with_timeout("panic_any", Duration::from_secs(20));
+    let rt = rt(1);
+    let err = rt
+        .block_on(rt.spawn(async { std::panic::panic_any(42u32) }))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "task panicked: a `panic_any` payload of type `u32`: 42"
+    );
+    #[derive(Debug)]
+    struct Custom;
+    let err = rt
+        .block_on(rt.spawn(async { std::panic::panic_any(Custom) }))
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("not a string"), "{text}");
+    let failure = rt
+        .block_on(trellis::nursery(async |n| {
+            n.start_soon(async { std::panic::panic_any(7i64) });
+        }))
+        .unwrap_err();
+    let text = failure.to_string();
+    assert!(
+        text.contains("a `panic_any` payload of type `i64`: 7"),
+        "{text}"
+    );
+}

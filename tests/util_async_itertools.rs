@@ -237,20 +237,28 @@ fn azip_longest_never_polls_an_ended_stream_again() {
     });
 }
 
-/// Every round is a checkpoint, also when no stream had to wait: `azip(())` lets a task queued
-/// behind it run, and a cancelled scope stops it.
+/// Every round is a checkpoint, also when no stream had to wait (`trellis::poll_checkpoint`,
+/// as every runtime operation that is ready at once): the rounds spend the task's budget, so
+/// `azip(())` lets a task queued behind it run once the budget is spent, and a cancelled scope
+/// stops it.
 #[test]
 fn azip_round_is_a_checkpoint() {
     let _wd = Watchdog::new("azip_round_is_a_checkpoint");
-    // One worker, the consumer a task on it: the other task runs only if the consumer yields.
+    // One worker, the consumer a task on it: the other task runs only if the consumer is
+    // switched out.
     paused(1).block_on(async {
         trellis::spawn(async {
             let mut units = azip(());
             let ran = Arc::new(AtomicBool::new(false));
             let flag = ran.clone();
             let other = trellis::spawn(async move { flag.store(true, SeqCst) });
-            assert_eq!(units.next().await, Some(()));
-            assert!(ran.load(SeqCst), "the round did not yield");
+            let mut rounds = 0;
+            while !ran.load(SeqCst) {
+                assert_eq!(units.next().await, Some(()));
+                rounds += 1;
+                // The budget is 128 units a poll; far more rounds mean it was not spent.
+                assert!(rounds <= 1000, "the rounds never let the other task run");
+            }
             other.await.unwrap();
 
             let scope = CancelScope::new();

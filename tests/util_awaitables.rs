@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use support::{Counter, DropToken, Watchdog, assert_elapsed, paused_runtime};
 use trellis::time::{Instant, sleep};
-use trellis::util::{AsyncBool, wait_all, wait_any};
+use trellis::util::{AsyncBool, wait_all, wait_any, wait_any_value};
 use trellis::{NurseryError, TaskFailure};
 
 /// One second of virtual time.
@@ -323,5 +323,72 @@ fn the_returned_futures_are_send() {
             .await
             .unwrap()
             .unwrap();
+    });
+}
+
+/// `wait_any` reports which future won: its index in the tuple, array or `Vec`; `None` with
+/// no futures.
+#[test]
+fn wait_any_reports_the_winner() {
+    let _w = Watchdog::new("wait_any_reports_the_winner");
+    rt().block_on(async {
+        let count = Arc::new(AtomicUsize::new(0));
+        let won = wait_any((
+            foo(3 * S, count.clone()),
+            foo(S, count.clone()),
+            sleep(2 * S),
+        ))
+        .await
+        .unwrap();
+        assert_eq!(won, Some(1));
+        let sleeps: Vec<_> = [5, 4, 9].map(|s| sleep(s * S)).into_iter().collect();
+        assert_eq!(wait_any(sleeps).await.unwrap(), Some(1));
+        assert_eq!(wait_any(()).await.unwrap(), None);
+    });
+}
+
+/// `wait_any_value` returns the winner's index and value; later values are dropped, and the
+/// losers are cancelled before it returns.
+#[test]
+fn wait_any_value_returns_the_winners_value() {
+    let _w = Watchdog::new("wait_any_value_returns_the_winners_value");
+    rt().block_on(async {
+        let t0 = Instant::now();
+        let drops = Counter::new();
+        let futures: Vec<_> = [3u32, 1, 2]
+            .into_iter()
+            .map(|secs| {
+                let token = DropToken(drops.clone());
+                async move {
+                    let _token = token;
+                    sleep(secs * S).await;
+                    secs * 10
+                }
+            })
+            .collect();
+        let won = wait_any_value(futures).await.unwrap();
+        assert_eq!(won, Some((1, 10)));
+        assert_elapsed(t0, S);
+        assert_eq!(drops.get(), 3); // every future dropped before it returned
+        let none = wait_any_value(Vec::<std::future::Ready<u8>>::new())
+            .await
+            .unwrap();
+        assert_eq!(none, None);
+    });
+}
+
+/// A panic in `wait_any_value` is a failure; an `Err` value is just a value.
+#[test]
+fn wait_any_value_panics_fail_errors_are_values() {
+    let _w = Watchdog::new("wait_any_value_panics_fail_errors_are_values");
+    rt().block_on(async {
+        let err: Result<u8, Boom> = Err(Boom("value"));
+        let won = wait_any_value([std::future::ready(err)]).await.unwrap();
+        assert!(matches!(won, Some((0, Err(Boom("value"))))));
+        let failed = wait_any_value([async { panic!("loser panics") }])
+            .await
+            .map(|w: Option<(usize, ())>| w.is_some())
+            .unwrap_err();
+        assert!(matches!(failed.failures(), [TaskFailure::Panic(_)]));
     });
 }

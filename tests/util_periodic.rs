@@ -132,12 +132,12 @@ fn periodic_first_item_is_not_a_checkpoint() {
 }
 
 /// Overdue (the body overran): the next item is still a checkpoint, as Trio's `sleep_until` of a
-/// past deadline. A schedule point: a task queued behind this one runs before the item comes.
+/// past deadline: a cancelled scope stops it there. As every runtime operation that is ready at
+/// once, it is a schedule point only once the task's budget is spent (no forced yield): on one
+/// worker, a task queued behind the consumer has not run when the item comes.
 #[test]
-fn periodic_overdue_item_is_a_schedule_point() {
-    let _wd = Watchdog::new("periodic_overdue_item_is_a_schedule_point");
-    // One worker, and the consumer is a task on it: the other task can only run if the
-    // consumer yields.
+fn periodic_overdue_item_is_a_checkpoint() {
+    let _wd = Watchdog::new("periodic_overdue_item_is_a_checkpoint");
     let rt = paused(1);
     rt.block_on(async {
         trellis::spawn(async {
@@ -147,11 +147,15 @@ fn periodic_overdue_item_is_a_schedule_point() {
             let ran = Arc::new(AtomicBool::new(false));
             let flag = ran.clone();
             let other = trellis::spawn(async move { flag.store(true, SeqCst) });
-            assert!(!ran.load(SeqCst));
             let (elapsed, dt) = ticks.next().await.unwrap();
-            assert!(ran.load(SeqCst), "the overdue item did not yield");
+            assert!(!ran.load(SeqCst), "a ready item is not a forced yield");
             assert_eq!((elapsed, dt), (secs(3.0), Some(secs(3.0))));
             other.await.unwrap();
+
+            sleep(secs(3.0)).await; // overrun again
+            let scope = CancelScope::new();
+            scope.handle().cancel();
+            assert_eq!(scope.run(ticks.next()).await, None);
         })
         .await
         .unwrap();

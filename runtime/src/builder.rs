@@ -267,6 +267,8 @@ pub(crate) fn workers_from_env() -> Result<usize, BuildError> {
     match std::env::var(WORKERS_ENV) {
         Err(std::env::VarError::NotPresent) => Ok(num_cpus::get().max(1)),
         Err(std::env::VarError::NotUnicode(v)) => Err(BuildError::BadEnv(format!("{v:?}"))),
+        // Set but empty (`TRELLIS_WORKERS= cargo run`): the same as unset.
+        Ok(v) if v.trim().is_empty() => Ok(num_cpus::get().max(1)),
         Ok(v) => match v.trim().parse::<usize>() {
             Ok(0) => Err(BuildError::ZeroWorkers),
             Ok(n) => Ok(n),

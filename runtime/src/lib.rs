@@ -42,27 +42,37 @@ mod builder;
 pub mod channel;
 pub(crate) mod contain;
 pub mod domain;
+pub mod from_thread;
 pub mod fs;
+mod handle;
 mod instrument;
 mod io;
 mod loom;
 pub mod net;
+mod panic_text;
 mod runtime;
 mod scheduler;
 mod scope;
 pub mod signal;
+mod spawn;
 pub mod sync;
 mod task;
+pub mod testing;
 pub mod time;
+mod to_thread;
 
 pub use builder::{BuildError, Builder, WORKERS_ENV};
-pub use domain::{DomainId, spawn_local, spawn_on};
+pub use domain::DomainId;
+pub use handle::Handle;
 pub use instrument::{Instrument, TaskId, TaskInfo};
-pub use runtime::{Runtime, run, spawn, spawn_blocking};
+pub use runtime::{Runtime, run};
+pub use scheduler::coop::poll_checkpoint;
 pub use scope::{
     BoxError, CancelHandle, CancelScope, ChildHandle, HasOutput, NoValue, NotStarted, Nursery,
     NurseryClosed, NurseryError, NurseryHandle, PanicPayload, ScopeRun, TaskFailure, TaskResult,
     TaskStatus, TooSlow, cancel_requested, checkpoint, fail_after, fail_at, move_on_after,
     move_on_at, nursery, shielded,
 };
-pub use task::{JoinError, JoinHandle, TaskBuilder, yield_now};
+pub use spawn::{TaskBuilder, spawn, spawn_blocking, spawn_local, spawn_on};
+pub use task::{JoinError, JoinHandle, yield_now};
+pub use to_thread::{DEFAULT_THREAD_TOKENS, ToThread, default_thread_limiter, to_thread};

@@ -7,12 +7,13 @@ use std::task::{Context, Poll, Waker};
 use std::thread::{self, JoinHandle as ThreadHandle};
 use std::time::{Duration, Instant};
 
-use crate::blocking::BlockingTask;
 use crate::builder::Builder;
+use crate::handle::Handle;
 use crate::scheduler::Shared;
-use crate::scheduler::context::{self, BlockOnGuard, RuntimeGuard};
+use crate::scheduler::context::{BlockOnGuard, RuntimeGuard};
 use crate::scheduler::park::ThreadParker;
-use crate::task::{JoinHandle, Route};
+use crate::spawn::TaskBuilder;
+use crate::task::JoinHandle;
 use crate::time::clock;
 
 /// A Trellis runtime: a set of worker threads (one domain each) running tasks with work
@@ -106,23 +107,22 @@ impl Runtime {
     /// assert_eq!(v, 7);
     /// ```
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        let _guard = BlockOnGuard::enter(&self.shared, "Runtime::block_on");
-        let mut future = pin!(future);
-        let (parker, _counted) = if self.shared.clock.is_paused() {
-            // A paused clock counts this thread as a participant while it is awake.
-            let counted = ClockParticipant::enter(&self.shared);
-            (ThreadParker::new(Some(&self.shared)), Some(counted))
-        } else {
-            (BLOCK_ON_PARKER.with(Arc::clone), None)
-        };
-        let waker = Waker::from(parker.clone());
-        let mut cx = Context::from_waker(&waker);
-        loop {
-            if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-                return output;
-            }
-            parker.park();
-        }
+        block_on(&self.shared, "Runtime::block_on", future)
+    }
+
+    /// A [`Handle`] to this runtime: cloneable, `Send`, usable from any thread to spawn tasks
+    /// and block on futures, without owning the runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = trellis::Runtime::builder().workers(1).build().unwrap();
+    /// let handle = rt.handle();
+    /// let v = std::thread::spawn(move || handle.block_on(async { 40 + 2 })).join().unwrap();
+    /// assert_eq!(v, 42);
+    /// ```
+    pub fn handle(&self) -> Handle {
+        Handle::from_shared(self.shared.clone())
     }
 
     /// Spawns a task on this runtime from anywhere (any thread, inside or outside it). Like
@@ -140,7 +140,7 @@ impl Runtime {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.shared.spawn(future, Route::STEALABLE, None)
+        self.handle().spawn(future)
     }
 
     /// Spawns a task pinned to `domain` from anywhere; like [`trellis::spawn_on`](crate::spawn_on).
@@ -164,7 +164,9 @@ impl Runtime {
         F: Future + 'static,
         F::Output: Send + 'static,
     {
-        crate::domain::spawn_on_inner(&self.shared, domain, make, None, "Runtime::spawn_on")
+        TaskBuilder::new()
+            .called("Runtime::spawn_on")
+            .spawn_on_in(&self.shared, domain, make)
     }
 
     /// Runs a blocking closure on this runtime's blocking pool. Like
@@ -182,8 +184,7 @@ impl Runtime {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.shared
-            .spawn(BlockingTask::new(func), Route::BLOCKING, None)
+        self.handle().spawn_blocking(func)
     }
 
     /// Shuts the runtime down, waiting at most `timeout` for worker and blocking threads that
@@ -270,6 +271,28 @@ thread_local! {
     static BLOCK_ON_PARKER: Arc<ThreadParker> = ThreadParker::new(None);
 }
 
+/// `block_on` of the runtime `shared` for the user's `call` (named in the panics): see
+/// [`Runtime::block_on`].
+pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, call: &str, future: F) -> F::Output {
+    let _guard = BlockOnGuard::enter(shared, call);
+    let mut future = pin!(future);
+    let (parker, _counted) = if shared.clock.is_paused() {
+        // A paused clock counts this thread as a participant while it is awake.
+        let counted = ClockParticipant::enter(shared);
+        (ThreadParker::new(Some(shared)), Some(counted))
+    } else {
+        (BLOCK_ON_PARKER.with(Arc::clone), None)
+    };
+    let waker = Waker::from(parker.clone());
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        parker.park();
+    }
+}
+
 /// Counts a `block_on` thread in a paused clock's participants until dropped.
 struct ClockParticipant<'a>(&'a Shared);
 
@@ -312,73 +335,4 @@ pub fn run<F: Future>(future: F) -> F::Output {
         Err(err) => panic!("trellis::run: {err}"),
     };
     rt.block_on(future)
-}
-
-/// Spawns a `Send` task on the current runtime. It may run on any worker (work stealing), and
-/// starts after the caller's next checkpoint at the earliest, never inline.
-///
-/// # Panics
-///
-/// Panics outside a Trellis runtime (use [`Runtime::spawn`] there).
-///
-/// # Examples
-///
-/// ```
-/// trellis::run(async {
-///     let handles: Vec<_> = (0..4).map(|i| trellis::spawn(async move { i * i })).collect();
-///     let mut sum = 0;
-///     for h in handles {
-///         sum += h.await.unwrap();
-///     }
-///     assert_eq!(sum, 14);
-/// });
-/// ```
-///
-/// A `!Send` future is rejected at compile time:
-///
-/// ```compile_fail
-/// trellis::run(async {
-///     let rc = std::rc::Rc::new(1);
-///     trellis::spawn(async move { drop(rc) });
-/// });
-/// ```
-pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    context::expect_runtime("trellis::spawn", |shared| {
-        shared.spawn(future, Route::STEALABLE, None)
-    })
-}
-
-/// Runs a blocking closure on the runtime's blocking pool: a separate, elastic set of threads
-/// (bounded by [`Builder::max_blocking_threads`]; idle ones exit), so blocking work never
-/// stalls a worker.
-///
-/// Aborting the handle before the closure starts drops it unrun; once started it runs to the
-/// end (a thread cannot be interrupted). A panic in the closure becomes a `JoinError`.
-///
-/// # Panics
-///
-/// Panics outside a Trellis runtime (use [`Runtime::spawn_blocking`] there).
-///
-/// # Examples
-///
-/// ```
-/// trellis::run(async {
-///     let n = trellis::spawn_blocking(|| std::fs::read_dir(".").map(|d| d.count()).unwrap_or(0))
-///         .await
-///         .unwrap();
-///     assert!(n > 0);
-/// });
-/// ```
-pub fn spawn_blocking<F, T>(func: F) -> JoinHandle<T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    context::expect_runtime("trellis::spawn_blocking", |shared| {
-        shared.spawn(BlockingTask::new(func), Route::BLOCKING, None)
-    })
 }

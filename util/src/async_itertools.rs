@@ -17,9 +17,10 @@
 
 use std::fmt;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use futures_core::{FusedStream, Stream};
+use trellis_runtime::poll_checkpoint;
 
 /// Streams that [`azip`], [`azip_longest`] and [`try_azip`] can zip: tuples of 0 to 8
 /// streams of any item types, a `Vec<S>`, or an array `[S; N]` of streams of one type.
@@ -441,10 +442,10 @@ impl<Z: ZipStreams> Rounds<Z> {
             return Poll::Pending;
         }
         if !self.waited {
-            // A round that never waited is still a checkpoint (Trio's nursery exit).
-            self.waited = true;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
+            // A round that never waited is still a checkpoint (Trio's nursery exit): a
+            // cancellation point that spends the task's budget. `Pending` here either drops the
+            // zip (a cancelled scope) or comes back with a fresh budget, the items kept.
+            ready!(poll_checkpoint(cx));
         }
         self.waited = false;
         let out = finish(slots);

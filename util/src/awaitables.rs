@@ -14,6 +14,7 @@
 
 use std::future::Future;
 use std::panic::resume_unwind;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use trellis_runtime::{BoxError, Nursery, NurseryError, TaskFailure, TaskResult, nursery};
 
@@ -50,22 +51,31 @@ mod sealed {
     /// return successfully cancels `n`. Private: users cannot name or implement it.
     #[allow(unreachable_pub)] // the sealed-trait pattern: public in a private module
     pub trait Sealed {
-        fn start_all(self, n: &Nursery, cancel_on_return: bool);
+        fn start_all(self, n: &Nursery, winner: Option<&super::Winner>);
     }
 }
 
-/// Starts `future` as a child of `n`. With `cancel_on_return` the child cancels the nursery
-/// when `future` returns without failing (a failure cancels the nursery anyway).
-fn start<F>(n: &Nursery, future: F, cancel_on_return: bool)
+/// The index of the first future that returned without failing, for [`wait_any`].
+type Winner = Arc<OnceLock<usize>>;
+
+/// Starts `future`, the `index`-th, as a child of `n`. With a `winner` the child, when
+/// `future` returns without failing, records `index` there unless another did first, and
+/// cancels the nursery (a failure cancels the nursery anyway).
+fn start<F>(n: &Nursery, future: F, index: usize, winner: Option<&Winner>)
 where
     F: Future + Send + 'static,
     F::Output: TaskResult,
 {
-    if cancel_on_return {
-        let nursery = n.handle();
-        n.start_soon(wait_and_call(future, move || nursery.cancel()));
-    } else {
-        n.start_soon(future);
+    match winner {
+        Some(winner) => {
+            let nursery = n.handle();
+            let winner = winner.clone();
+            n.start_soon(wait_and_call(future, move || {
+                let _ = winner.set(index);
+                nursery.cancel();
+            }));
+        }
+        None => n.start_soon(future),
     }
 }
 
@@ -92,9 +102,9 @@ where
     F: Future + Send + 'static,
     F::Output: TaskResult,
 {
-    fn start_all(self, n: &Nursery, cancel_on_return: bool) {
-        for future in self {
-            start(n, future, cancel_on_return);
+    fn start_all(self, n: &Nursery, winner: Option<&Winner>) {
+        for (index, future) in self.into_iter().enumerate() {
+            start(n, future, index, winner);
         }
     }
 }
@@ -111,9 +121,9 @@ where
     F: Future + Send + 'static,
     F::Output: TaskResult,
 {
-    fn start_all(self, n: &Nursery, cancel_on_return: bool) {
-        for future in self {
-            start(n, future, cancel_on_return);
+    fn start_all(self, n: &Nursery, winner: Option<&Winner>) {
+        for (index, future) in self.into_iter().enumerate() {
+            start(n, future, index, winner);
         }
     }
 }
@@ -131,10 +141,14 @@ macro_rules! tuple_awaitables {
         where
             $($f: Future + Send + 'static, <$f as Future>::Output: TaskResult,)*
         {
-            #[allow(non_snake_case, unused_variables)]
-            fn start_all(self, n: &Nursery, cancel_on_return: bool) {
+            #[allow(non_snake_case, unused_variables, unused_mut, unused_assignments)]
+            fn start_all(self, n: &Nursery, winner: Option<&Winner>) {
                 let ($($f,)*) = self;
-                $(start(n, $f, cancel_on_return);)*
+                let mut index = 0;
+                $(
+                    start(n, $f, index, winner);
+                    index += 1;
+                )*
             }
         }
 
@@ -161,9 +175,10 @@ tuple_awaitables!(A B C D E F G H);
 ///
 /// The futures are started as children of a new nursery (see [`Awaitables`] for the accepted
 /// shapes); the first to return (with `()` or `Ok(())`) cancels the nursery, so the rest are
-/// dropped at their next checkpoint, on their own threads. Which one won is not reported
-/// (as in trio-util); several may return at about the same time. With no futures it returns at
-/// once.
+/// dropped at their next checkpoint, on their own threads. It returns the index of the winner
+/// (its position in the tuple, array or `Vec`): of several that return at about the same time,
+/// the first to be recorded. With no futures it returns `None` at once. The futures' success
+/// value is `()` (or `Ok(())`); to get a value back from the winner, use [`wait_any_value`].
 ///
 /// Trio → Trellis: `await wait_any(partial(f, x), g)` is `wait_any((f(x), g())).await`; a
 /// future, being lazy, plays the role of the zero-argument async function.
@@ -180,7 +195,7 @@ tuple_awaitables!(A B C D E F G H);
 ///     let r = ready.clone();
 ///     let _setter = trellis::spawn(async move { r.set(true) });
 ///     // Wait until `ready`, but for an hour at most.
-///     wait_any((
+///     let winner = wait_any((
 ///         async move {
 ///             ready.wait_value(|v| *v).await;
 ///         },
@@ -188,6 +203,7 @@ tuple_awaitables!(A B C D E F G H);
 ///     ))
 ///     .await
 ///     .unwrap();
+///     assert_eq!(winner, Some(0)); // `ready`, not the hour
 /// });
 /// ```
 ///
@@ -202,8 +218,71 @@ tuple_awaitables!(A B C D E F G H);
 /// Cancelled like any nursery by an enclosing scope: every future is cancelled and dropped
 /// before the returned future completes (or is dropped). Dropping the returned future cancels
 /// the futures still running. Not a checkpoint when there are no futures.
-pub async fn wait_any<A: Awaitables>(futures: A) -> Result<(), NurseryError> {
-    nursery(async move |n| futures.start_all(n, true)).await
+pub async fn wait_any<A: Awaitables>(futures: A) -> Result<Option<usize>, NurseryError> {
+    let winner = Winner::default();
+    nursery(async |n| futures.start_all(n, Some(&winner))).await?;
+    Ok(winner.get().copied())
+}
+
+/// Runs the futures concurrently and returns the index and value of the first of them to
+/// return, after cancelling the others and waiting for them to be dropped: [`wait_any`] for
+/// futures that produce a value (Rust's answer to trio-util users who keep the winner's result
+/// in a variable).
+///
+/// `futures` is any collection of futures of one type (a `Vec`, an array, an iterator). The
+/// value is whatever the future returns, an `Err` included: only a panic is a failure. With no
+/// futures it returns `None` at once.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use trellis::time::sleep;
+/// use trellis::util::wait_any_value;
+///
+/// trellis::run(async {
+///     let replicas = [30u64, 1, 20].map(|ms| async move {
+///         sleep(Duration::from_millis(ms)).await;
+///         format!("answer after {ms} ms")
+///     });
+///     let (index, value) = wait_any_value(replicas).await.unwrap().unwrap();
+///     assert_eq!(index, 1);
+///     assert_eq!(value, "answer after 1 ms");
+/// });
+/// ```
+///
+/// # Errors
+///
+/// If a future panics, the others are cancelled and the panics come out as a
+/// [`NurseryError`].
+///
+/// # Cancellation
+///
+/// As [`wait_any`]; the values of futures that return after the winner are dropped.
+pub async fn wait_any_value<I, F>(futures: I) -> Result<Option<(usize, F::Output)>, NurseryError>
+where
+    I: IntoIterator<Item = F>,
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let won = Arc::new(Mutex::new(None));
+    nursery(async |n| {
+        for (index, future) in futures.into_iter().enumerate() {
+            let won = won.clone();
+            let nursery = n.handle();
+            n.start_soon(async move {
+                let value = future.await;
+                let mut won = won.lock().unwrap_or_else(|e| e.into_inner());
+                if won.is_none() {
+                    *won = Some((index, value));
+                    nursery.cancel();
+                }
+            });
+        }
+    })
+    .await?;
+    let won = won.lock().unwrap_or_else(|e| e.into_inner()).take();
+    Ok(won)
 }
 
 /// Runs the futures concurrently and returns when all of them have returned. trio-util's
@@ -247,5 +326,5 @@ pub async fn wait_any<A: Awaitables>(futures: A) -> Result<(), NurseryError> {
 /// before the returned future completes (or is dropped). Dropping the returned future cancels
 /// the futures still running.
 pub async fn wait_all<A: Awaitables>(futures: A) -> Result<(), NurseryError> {
-    nursery(async move |n| futures.start_all(n, false)).await
+    nursery(async move |n| futures.start_all(n, None)).await
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use futures_core::{FusedStream, Stream};
@@ -66,7 +66,6 @@ pub fn periodic(period: Duration) -> Periodic {
         t_start: None,
         sleep: None,
         armed: false,
-        waited: false,
     }
 }
 
@@ -98,9 +97,6 @@ pub struct Periodic {
     sleep: Option<Pin<Box<Sleep>>>,
     /// The timer is set for the item now being waited for.
     armed: bool,
-    /// The timer returned `Pending` at least once for this item (so the wait was a
-    /// checkpoint, and no extra yield is needed when it is overdue).
-    waited: bool,
 }
 
 impl Periodic {
@@ -144,22 +140,13 @@ impl Stream for Periodic {
                 None => this.sleep = Some(Box::pin(sleep_until(deadline))),
             }
             this.armed = true;
-            this.waited = false;
         }
         let Some(sleep) = this.sleep.as_mut() else {
             unreachable!("armed above");
         };
-        if sleep.as_mut().poll(cx).is_pending() {
-            this.waited = true;
-            return Poll::Pending;
-        }
-        if !this.waited {
-            // Overdue: Trio's `sleep_until` of a past deadline is still a checkpoint. Yield
-            // once (to the back of the queue); an enclosing cancelled scope stops us here.
-            this.waited = true;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
+        ready!(sleep.as_mut().poll(cx));
+        // Overdue or not, the sleep's poll was the checkpoint (Trio's `sleep_until` of a past
+        // deadline is one too): a cancelled scope stopped us there, and it spent the budget.
         this.armed = false;
         let now = Instant::now();
         this.t_start = Some(now);

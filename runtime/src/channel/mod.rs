@@ -118,7 +118,8 @@ pub use mpmc::{Receiver, RecvFuture, SendFuture, Sender};
 ///
 /// # Panics
 ///
-/// If the buffer of `cap` slots cannot be allocated (it is allocated up front).
+/// If the buffer of `cap` slots cannot be allocated (it is allocated up front), with a message
+/// naming `bounded` and the capacity.
 ///
 /// # Examples
 ///
@@ -140,7 +141,34 @@ pub use mpmc::{Receiver, RecvFuture, SendFuture, Sender};
 /// });
 /// ```
 pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
+    check_buffer::<T>(cap);
     mpmc::pair(chan::Chan::bounded(cap))
+}
+
+/// Panics, naming `bounded`, if a buffer of `cap` slots of `T` cannot be allocated: the queue
+/// would otherwise abort the process on allocation failure. A slot holds a `T` and a stamp.
+/// Buffers under 64 MiB are not probed (their allocation failing is out-of-memory anyway);
+/// larger ones are allocated once here, untouched, and freed.
+fn check_buffer<T>(cap: usize) {
+    const PROBE_FROM: usize = 64 << 20;
+    let slot = std::alloc::Layout::new::<(usize, T)>()
+        .pad_to_align()
+        .size();
+    let fits = match slot.checked_mul(cap) {
+        None => false,
+        Some(bytes) if bytes > isize::MAX as usize => false,
+        Some(bytes) if bytes >= PROBE_FROM => {
+            Vec::<(usize, T)>::new().try_reserve_exact(cap).is_ok()
+        }
+        Some(_) => true,
+    };
+    if !fits {
+        panic!(
+            "`trellis::channel::bounded({cap})`: cannot allocate a buffer of {cap} slots of \
+             {slot} bytes each (the buffer is allocated up front); use a smaller capacity, or \
+             `channel::unbounded()`"
+        );
+    }
 }
 
 /// Creates an unbounded channel: a send never waits (memory is the limit).

@@ -5,9 +5,9 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
-use futures_core::Stream;
+use futures_core::{FusedStream, Stream};
 
 use super::blocking;
 use super::chan::Chan;
@@ -80,6 +80,8 @@ pub struct Receiver<T> {
     chan: Arc<Chan<T>>,
     /// The waiter entry of the `Stream` impl (the futures of `recv` have their own).
     stream_key: Option<usize>,
+    /// The stream ended (`poll_next` returned `None`: closed and drained, for good).
+    terminated: bool,
 }
 
 pub(crate) fn pair<T>(chan: Chan<T>) -> (Sender<T>, Receiver<T>) {
@@ -89,6 +91,7 @@ pub(crate) fn pair<T>(chan: Chan<T>) -> (Sender<T>, Receiver<T>) {
         Receiver {
             chan,
             stream_key: None,
+            terminated: false,
         },
     )
 }
@@ -460,6 +463,7 @@ impl<T> Clone for Receiver<T> {
         Receiver {
             chan: self.chan.clone(),
             stream_key: None,
+            terminated: self.terminated,
         }
     }
 }
@@ -510,9 +514,36 @@ impl<T> Stream for Receiver<T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = self.get_mut();
-        this.chan
-            .poll_recv(&mut this.stream_key, cx)
-            .map(Result::ok)
+        if this.terminated {
+            return Poll::Ready(None);
+        }
+        let next = ready!(this.chan.poll_recv(&mut this.stream_key, cx)).ok();
+        this.terminated = next.is_none();
+        Poll::Ready(next)
+    }
+}
+
+/// Terminated once the stream returned `None` (the channel is closed and drained, which is
+/// final), so `futures::select!` takes a receiver without `.fuse()`.
+///
+/// # Examples
+///
+/// ```
+/// use std::future::poll_fn;
+/// use std::pin::Pin;
+/// use futures_core::{FusedStream, Stream};
+///
+/// trellis::run(async {
+///     let (tx, mut rx) = trellis::channel::unbounded::<u8>();
+///     drop(tx);
+///     assert!(!rx.is_terminated());
+///     assert_eq!(poll_fn(|cx| Pin::new(&mut rx).poll_next(cx)).await, None);
+///     assert!(rx.is_terminated());
+/// });
+/// ```
+impl<T> FusedStream for Receiver<T> {
+    fn is_terminated(&self) -> bool {
+        self.terminated
     }
 }
 

@@ -48,11 +48,11 @@ mod local;
 
 pub use local::{AccessError, DomainLocal};
 
+pub use crate::spawn::{spawn_local, spawn_on};
+
 use std::fmt;
-use std::future::Future;
 
 use crate::scheduler::context;
-use crate::task::JoinHandle;
 
 /// Names a domain (a worker thread) of a runtime: `DomainId::new(0)` .. `DomainId::new(count() - 1)`.
 ///
@@ -135,115 +135,4 @@ pub fn current() -> Option<DomainId> {
 /// ```
 pub fn count() -> usize {
     context::expect_runtime("trellis::domain::count", |shared| shared.workers())
-}
-
-/// Spawns a task pinned to the current domain. The future may be `!Send`: it is polled and
-/// dropped only on this thread. Its output is returned through the `JoinHandle` (which is
-/// `!Send` when the output is).
-///
-/// # Panics
-///
-/// Panics outside a domain (on a `block_on` thread, a blocking thread or a plain thread): use
-/// [`spawn_on`] to start a pinned task on a chosen domain from there.
-///
-/// # Examples
-///
-/// ```
-/// use std::{cell::RefCell, rc::Rc};
-///
-/// trellis::run(async {
-///     let total = trellis::spawn_on(trellis::DomainId::new(0), || async {
-///         let cache = Rc::new(RefCell::new(Vec::new())); // !Send state, fine in a domain
-///         let c = cache.clone();
-///         trellis::spawn_local(async move { c.borrow_mut().push(2) }).await.unwrap();
-///         cache.borrow_mut().push(40);
-///         cache.borrow().iter().sum::<i32>()
-///     })
-///     .await
-///     .unwrap();
-///     assert_eq!(total, 42);
-/// });
-/// ```
-pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
-where
-    F: Future + 'static,
-    F::Output: 'static,
-{
-    spawn_local_named(future, None, "trellis::spawn_local")
-}
-
-/// `spawn_local` for `call` (the user's call, named in the panic outside a domain).
-pub(crate) fn spawn_local_named<F>(
-    future: F,
-    name: Option<crate::instrument::TaskName>,
-    call: &str,
-) -> JoinHandle<F::Output>
-where
-    F: Future + 'static,
-    F::Output: 'static,
-{
-    context::with_core(|core| match core {
-        Some(core) => core.shared.spawn_pinned(core.index(), future, name),
-        None => panic!(
-            "`{call}` called outside a domain: only a worker thread hosts a \
-             domain. Use `trellis::spawn_on(DomainId::new(i), || future)` to start a pinned \
-             task on a chosen domain, or `trellis::spawn` for a `Send` task"
-        ),
-    })
-}
-
-/// Spawns a task pinned to `domain`: `make` (which is `Send`) runs on that domain's thread and
-/// builds the future there, so the future may be `!Send`. Callable from anywhere in the
-/// runtime, including other domains and the `block_on` thread.
-///
-/// # Panics
-///
-/// Panics if `domain` does not exist in the current runtime (the message gives the valid
-/// range), or outside a Trellis runtime (use [`Runtime::spawn_on`](crate::Runtime::spawn_on)).
-///
-/// # Examples
-///
-/// ```
-/// use trellis::DomainId;
-///
-/// trellis::run(async {
-///     let last = DomainId::new(trellis::domain::count() - 1);
-///     let ran_on = trellis::spawn_on(last, || async { trellis::domain::current() })
-///         .await
-///         .unwrap();
-///     assert_eq!(ran_on, Some(last));
-/// });
-/// ```
-pub fn spawn_on<M, F>(domain: DomainId, make: M) -> JoinHandle<F::Output>
-where
-    M: FnOnce() -> F + Send + 'static,
-    F: Future + 'static,
-    F::Output: Send + 'static,
-{
-    context::expect_runtime("trellis::spawn_on", |shared| {
-        spawn_on_inner(shared, domain, make, None, "trellis::spawn_on")
-    })
-}
-
-pub(crate) fn spawn_on_inner<M, F>(
-    shared: &std::sync::Arc<crate::scheduler::Shared>,
-    domain: DomainId,
-    make: M,
-    name: Option<crate::instrument::TaskName>,
-    call: &str,
-) -> JoinHandle<F::Output>
-where
-    M: FnOnce() -> F + Send + 'static,
-    F: Future + 'static,
-    F::Output: Send + 'static,
-{
-    let count = shared.workers();
-    if domain.index() >= count {
-        panic!(
-            "`{call}({domain:?}, ..)`: this runtime has {count} domain(s), DomainId(0) to \
-             DomainId({}); use an index below `trellis::domain::count()`",
-            count - 1
-        );
-    }
-    shared.spawn_pinned(domain.index(), async move { make().await }, name)
 }

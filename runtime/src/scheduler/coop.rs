@@ -64,3 +64,61 @@ impl Drop for Spent {
         }
     }
 }
+
+/// A checkpoint inside a hand-written `poll` function (a `Future`, `Stream` or combinator
+/// that has no runtime operation of its own to await): the same entry point every runtime
+/// operation starts with.
+///
+/// - **Cancellation point.** In a cancelled scope it returns `Pending` (without waking): the
+///   enclosing scope, which is polling this code right now, drops it when the poll returns,
+///   exactly as at [`checkpoint()`](crate::checkpoint).
+/// - **Cooperative budget.** Otherwise it spends one unit of the task's per-poll budget and
+///   returns `Ready(())`. When the budget is spent it wakes the task and returns `Pending`, so
+///   the task goes to the back of its worker's queue (a schedule point); the next poll has a
+///   fresh budget.
+///
+/// So a combinator that would otherwise return `Ready` again and again without ever waiting
+/// stays cancellable and cannot starve its worker. Unlike `checkpoint().await` it does not
+/// yield every time: call it once per item (or round) before returning `Ready`, and return
+/// `Pending` when it does (it has arranged the wake-up). Outside a worker (in `block_on`) the
+/// budget is unlimited; outside any cancel scope nothing cancels.
+///
+/// # Examples
+///
+/// ```
+/// use std::pin::Pin;
+/// use std::task::{Context, Poll, ready};
+///
+/// /// Counts up forever, each number a checkpoint.
+/// struct Counter(u64);
+///
+/// impl Future for Counter {
+///     type Output = u64;
+///     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u64> {
+///         ready!(trellis::poll_checkpoint(cx));
+///         self.0 += 1;
+///         Poll::Ready(self.0)
+///     }
+/// }
+///
+/// trellis::run(async {
+///     let scope = trellis::CancelScope::new();
+///     scope.handle().cancel();
+///     // Ready at once, yet cancelled: the checkpoint is where the cancellation lands.
+///     assert_eq!(scope.run(Counter(0)).await, None);
+///     assert_eq!(Counter(41).await, 42);
+/// });
+/// ```
+///
+/// # Cancellation
+///
+/// Always a cancellation point; it holds no state.
+pub fn poll_checkpoint(cx: &mut Context<'_>) -> Poll<()> {
+    match poll_proceed(cx) {
+        Poll::Ready(spent) => {
+            spent.made_progress();
+            Poll::Ready(())
+        }
+        Poll::Pending => Poll::Pending,
+    }
+}

@@ -191,7 +191,10 @@ impl Shared {
                 // The last sleeper returns at once to jump the clock, if there is a timer to
                 // jump to; with none, it blocks like the others (a timer registered later
                 // notifies the driver, and it comes back here).
-                (last && self.timers.next_deadline().is_some()).then_some(Duration::ZERO)
+                // A `wait_all_tasks_blocked` waiter counts as a timer here (`testing.rs`).
+                let waiting = self.timers.next_deadline().is_some()
+                    || crate::testing::has_blocked_waiters(self);
+                (last && waiting).then_some(Duration::ZERO)
             } else if self.timers.pending() {
                 // Early by a cancelled timer at worst: the wake then fires nothing and stores
                 // the exact earliest deadline.
@@ -204,7 +207,9 @@ impl Shared {
             self.reactor.turn(&mut events, timeout);
         });
         drop(events);
-        if may_jump {
+        // Everything is blocked: `wait_all_tasks_blocked` waiters return first, the clock
+        // jumps at the next such moment (`testing.rs`).
+        if may_jump && !crate::testing::wake_blocked_waiters(self) {
             if let Some(deadline) = self.timers.next_deadline() {
                 self.clock.advance_to(deadline);
             }

@@ -150,10 +150,10 @@ impl fmt::Display for TaskFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TaskFailure::Error(e) => write!(f, "error: {e}"),
-            TaskFailure::Panic(_) => match self.panic_message() {
-                Some(msg) => write!(f, "panic: {msg}"),
-                None => f.write_str("panic"),
-            },
+            TaskFailure::Panic(p) => {
+                let payload = p.0.lock().unwrap_or_else(|e| e.into_inner());
+                write!(f, "panic: {}", crate::panic_text::describe(&**payload))
+            }
         }
     }
 }

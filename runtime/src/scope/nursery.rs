@@ -15,7 +15,7 @@ use super::node::Node;
 use super::start::{StartSlot, StartWait, TaskStatus};
 use crate::domain::DomainId;
 use crate::instrument::TaskName;
-use crate::task::TaskBuilder;
+use crate::spawn::TaskBuilder;
 
 /// Opens a nursery, runs `body` in it, and returns once the body and every child it started
 /// (on any domain) have finished: Trio's `async with trio.open_nursery() as n:`.

@@ -543,13 +543,30 @@ impl LimiterToken<'_> {
     }
 }
 
-impl Drop for LimiterToken<'_> {
-    fn drop(&mut self) {
+impl LimiterToken<'_> {
+    /// Keeps the token borrowed past this guard: `borrower` holds it until
+    /// [`CapacityLimiter::release_for`] (for a token that must outlive a borrow of the limiter,
+    /// such as one a `to_thread` job gives back when its closure returns).
+    pub(crate) fn keep(self) -> Borrower {
         let b = self.borrower;
-        self.limiter.core.release_with(|t| {
-            t.holding.remove(&b);
+        std::mem::forget(self);
+        b
+    }
+}
+
+impl CapacityLimiter {
+    /// Gives back the token `borrower` holds (kept by [`LimiterToken::keep`]).
+    pub(crate) fn release_for(&self, borrower: Borrower) {
+        self.core.release_with(|t| {
+            t.holding.remove(&borrower);
             t.put();
         });
+    }
+}
+
+impl Drop for LimiterToken<'_> {
+    fn drop(&mut self) {
+        self.limiter.release_for(self.borrower);
     }
 }
 

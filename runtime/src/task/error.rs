@@ -132,7 +132,14 @@ impl fmt::Display for JoinError {
         match (&self.repr, self.panic_message()) {
             (Repr::Cancelled, _) => f.write_str("task was cancelled"),
             (Repr::Panic(_), Some(msg)) => write!(f, "task panicked: {msg}"),
-            (Repr::Panic(_), None) => f.write_str("task panicked"),
+            (Repr::Panic(payload), None) => {
+                let payload = payload.lock().unwrap_or_else(|e| e.into_inner());
+                write!(
+                    f,
+                    "task panicked: {}",
+                    crate::panic_text::describe(&**payload)
+                )
+            }
         }
     }
 }

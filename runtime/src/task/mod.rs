@@ -49,7 +49,6 @@
 //!
 //! The loom models in `state.rs` check steps 2-6 on the bare state word.
 
-mod builder;
 mod error;
 mod join;
 pub(crate) mod owned;
@@ -58,7 +57,6 @@ pub(crate) mod schedule;
 pub(crate) mod state;
 mod yield_now;
 
-pub use builder::TaskBuilder;
 pub use error::JoinError;
 pub use join::JoinHandle;
 pub(crate) use raw::{Header, Route};

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::Instant;
 
-use futures_core::Stream;
+use futures_core::{FusedStream, Stream};
 
 use super::sleep::{Sleep, deadline_after, sleep_until};
 
@@ -125,5 +125,24 @@ impl Stream for Interval {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Instant>> {
         self.get_mut().poll_tick(cx).map(Some)
+    }
+}
+
+/// Never terminated: the ticks are endless. So `futures::select!` takes an interval without
+/// `.fuse()`.
+///
+/// # Examples
+///
+/// ```
+/// use futures_core::FusedStream;
+///
+/// trellis::run(async {
+///     let every = trellis::time::interval(std::time::Duration::from_secs(1));
+///     assert!(!every.is_terminated());
+/// });
+/// ```
+impl FusedStream for Interval {
+    fn is_terminated(&self) -> bool {
+        false
     }
 }

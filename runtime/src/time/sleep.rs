@@ -12,13 +12,17 @@ use crate::scheduler::{Shared, context, coop};
 
 /// Waits until `duration` has elapsed.
 ///
-/// The deadline is computed when `sleep` is called (so it must be called inside the runtime:
-/// write `rt.spawn(async { sleep(d).await })` from outside). A duration too large for
-/// `Instant` (such as `Duration::MAX`) means "about 30 years", i.e. never in practice.
+/// The timer is registered at the first poll, never before, so a sleep may be created
+/// anywhere, even outside a runtime (`trellis::run(move_on_after(d, sleep(x)))`). Its deadline
+/// is tokio's: created inside a runtime, it is the creation time plus `duration` (a sleep
+/// created long before it is awaited may be due at once); created outside any runtime, where
+/// no runtime clock can be read, it is the first poll plus `duration`. A duration too large
+/// for `Instant` (such as `Duration::MAX`) means "about 30 years", i.e. never in practice.
 ///
 /// # Panics
 ///
-/// Panics if called outside a Trellis runtime (a task or a `block_on` future).
+/// The returned future panics if polled outside a Trellis runtime (a task or a `block_on`
+/// future).
 ///
 /// # Examples
 ///
@@ -37,7 +41,13 @@ use crate::scheduler::{Shared, context, coop};
 ///
 /// A checkpoint. Dropping the future removes the timer; nothing else is lost.
 pub fn sleep(duration: Duration) -> Sleep {
-    sleep_until(deadline_after(Instant::now(), duration))
+    match context::with_runtime(|rt| rt.cloned()) {
+        Some(shared) => {
+            let deadline = deadline_after(shared.clock.now(), duration);
+            Sleep::new(Some(shared), Deadline::At(deadline))
+        }
+        None => Sleep::new(None, Deadline::After(duration)),
+    }
 }
 
 /// `from + duration`, saturated to about 30 years from `from` when `Instant` would overflow.
@@ -47,11 +57,12 @@ pub(crate) fn deadline_after(from: Instant, duration: Duration) -> Instant {
 }
 
 /// Waits until `deadline`. A deadline in the past completes at the first poll (after one
-/// cooperative yield if the task's budget is spent).
+/// cooperative yield if the task's budget is spent). The timer is registered at the first
+/// poll; the sleep may be created outside a runtime.
 ///
 /// # Panics
 ///
-/// Panics if called outside a Trellis runtime.
+/// The returned future panics if polled outside a Trellis runtime.
 ///
 /// # Examples
 ///
@@ -70,12 +81,18 @@ pub(crate) fn deadline_after(from: Instant, duration: Duration) -> Instant {
 ///
 /// A checkpoint. Dropping the future removes the timer.
 pub fn sleep_until(deadline: Instant) -> Sleep {
-    let shared = context::expect_runtime("trellis::time::sleep", Arc::clone);
-    Sleep {
-        shared,
-        deadline,
-        key: None,
-    }
+    Sleep::new(
+        context::with_runtime(|rt| rt.cloned()),
+        Deadline::At(deadline),
+    )
+}
+
+/// When a [`Sleep`] completes.
+#[derive(Clone, Copy, Debug)]
+enum Deadline {
+    At(Instant),
+    /// Created outside a runtime by `sleep`: `duration` after the first poll.
+    After(Duration),
 }
 
 /// The future returned by [`sleep`] and [`sleep_until`].
@@ -98,13 +115,45 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 /// Dropping it removes its timer.
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Sleep {
-    shared: Arc<Shared>,
-    deadline: Instant,
+    /// The runtime whose timers hold this sleep; `None` until the first poll for a sleep
+    /// created outside a runtime.
+    shared: Option<Arc<Shared>>,
+    deadline: Deadline,
     key: Option<TimerKey>,
 }
 
 impl Sleep {
-    /// The instant this sleep completes at.
+    fn new(shared: Option<Arc<Shared>>, deadline: Deadline) -> Sleep {
+        Sleep {
+            shared,
+            deadline,
+            key: None,
+        }
+    }
+
+    /// The runtime and the deadline, fixed at the first poll if not before.
+    fn resolve(&mut self) -> (&Arc<Shared>, Instant) {
+        let shared = self.shared.get_or_insert_with(|| {
+            context::with_runtime(|rt| rt.cloned()).unwrap_or_else(|| {
+                panic!(
+                    "a `trellis::time::sleep` was polled outside a Trellis runtime: await it in \
+                     a task or in a future run by `Runtime::block_on` / `trellis::run`"
+                )
+            })
+        });
+        let deadline = match self.deadline {
+            Deadline::At(at) => at,
+            Deadline::After(duration) => {
+                let at = deadline_after(shared.clock.now(), duration);
+                self.deadline = Deadline::At(at);
+                at
+            }
+        };
+        (shared, deadline)
+    }
+
+    /// The instant this sleep completes at. For a `sleep` created outside a runtime and not
+    /// yet polled, the instant it would get if first polled now.
     ///
     /// # Examples
     ///
@@ -119,7 +168,10 @@ impl Sleep {
     /// });
     /// ```
     pub fn deadline(&self) -> Instant {
-        self.deadline
+        match self.deadline {
+            Deadline::At(at) => at,
+            Deadline::After(duration) => deadline_after(Instant::now(), duration),
+        }
     }
 
     /// Moves the deadline; the sleep re-registers at its next poll.
@@ -138,10 +190,10 @@ impl Sleep {
     /// ```
     pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
         let this = self.get_mut();
-        if let Some(key) = this.key.take() {
-            this.shared.timers.cancel(key);
+        if let (Some(key), Some(shared)) = (this.key.take(), this.shared.as_ref()) {
+            shared.timers.cancel(key);
         }
-        this.deadline = deadline;
+        this.deadline = Deadline::At(deadline);
     }
 
     pub(crate) fn poll_at(&mut self, cx: &mut Context<'_>) -> Poll<()> {
@@ -158,30 +210,30 @@ impl Sleep {
     /// scope entered inside a cancelled scope still fires (the scope's own machinery is not a
     /// checkpoint of the code it runs).
     pub(crate) fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.shared.clock.now() >= self.deadline {
-            if let Some(key) = self.key.take() {
-                self.shared.timers.cancel(key);
+        let key = self.key;
+        let (shared, deadline) = self.resolve();
+        if shared.clock.now() >= deadline {
+            if let Some(key) = key {
+                shared.timers.cancel(key);
             }
+            self.key = None;
             return Poll::Ready(());
         }
-        match self.key {
+        match key {
             Some(key) => {
-                if !self.shared.timers.update(key, cx.waker()) {
+                if !shared.timers.update(key, cx.waker()) {
                     // Fired, yet `now` was read before the driver's: register again.
                     self.key = None;
                     return self.poll_timer(cx);
                 }
             }
             None => {
-                let (key, earliest) = self
-                    .shared
-                    .timers
-                    .register(self.deadline, cx.waker().clone());
-                self.key = Some(key);
+                let (key, earliest) = shared.timers.register(deadline, cx.waker().clone());
                 if earliest {
                     // The driver must shorten its sleep, or be taken (`scheduler/driver.rs`).
-                    self.shared.timer_registered();
+                    shared.timer_registered();
                 }
+                self.key = Some(key);
             }
         }
         Poll::Pending
@@ -198,8 +250,8 @@ impl Future for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            self.shared.timers.cancel(key);
+        if let (Some(key), Some(shared)) = (self.key.take(), self.shared.as_ref()) {
+            shared.timers.cancel(key);
         }
     }
 }
@@ -207,7 +259,7 @@ impl Drop for Sleep {
 impl std::fmt::Debug for Sleep {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sleep")
-            .field("deadline", &self.deadline)
+            .field("deadline", &self.deadline())
             .finish()
     }
 }

@@ -265,7 +265,7 @@ impl<T: Clone + PartialEq> EventualValues<'_, T> {
 
     fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<T> {
         let value = self.value;
-        let mut inner = value.lock();
+        let mut inner = value.lock("AsyncValue::eventual_values");
         let id = match self.id {
             Some(id) => id,
             None => {
@@ -372,7 +372,10 @@ impl<T: Clone + PartialEq> Stream for EventualValues<'_, T> {
 impl<T> Drop for EventualValues<'_, T> {
     fn drop(&mut self) {
         if let Some(id) = self.id {
-            self.value.lock().level.remove(&id);
+            self.value
+                .lock("AsyncValue::eventual_values")
+                .level
+                .remove(&id);
         }
     }
 }

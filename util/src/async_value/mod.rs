@@ -56,6 +56,8 @@ mod wait;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Waker};
 
@@ -110,6 +112,9 @@ pub(crate) type Hook<T> = Box<dyn FnMut(&T) + Send>;
 /// ```
 pub struct AsyncValue<T> {
     inner: Mutex<Inner<T>>,
+    /// The thread holding `inner` (its `THREAD` number), 0 when unlocked: a thread that finds
+    /// its own number here is re-entering (see [`AsyncValue::lock`]).
+    owner: AtomicU64,
 }
 
 /// The value and its registries (see the module's protocol).
@@ -258,6 +263,7 @@ impl<T> AsyncValue<T> {
                 edge: BTreeMap::new(),
                 transforms: BTreeMap::new(),
             }),
+            owner: AtomicU64::new(0),
         }
     }
 
@@ -275,9 +281,29 @@ impl<T> AsyncValue<T> {
         Arc::new(AsyncValue::new(value))
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner<T>> {
+    /// Locks the value for the user's `call`. Predicates, transforms and `with` closures run
+    /// under this lock; one that uses the same value again would deadlock on it, so that is
+    /// detected (the holder's thread is in `owner`) and panics.
+    #[track_caller]
+    pub(crate) fn lock(&self, call: &str) -> Locked<'_, T> {
+        let me = THREAD.with(|t| *t);
+        // Only the holder stores its own number, and it clears it before unlocking: finding
+        // ours means this thread holds the lock.
+        if self.owner.load(Ordering::Relaxed) == me {
+            panic!(
+                "`{call}` called on an `AsyncValue` from inside one of its own predicates, \
+                 transforms or `with` closures (at {}): they run under the value's lock, so \
+                 this would deadlock. Use the value passed to the closure instead",
+                std::panic::Location::caller()
+            );
+        }
         // A predicate that panicked inside `set` leaves the value committed and consistent.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        let guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        self.owner.store(me, Ordering::Relaxed);
+        Locked {
+            guard,
+            owner: &self.owner,
+        }
     }
 
     /// Calls `f` with a reference to the current value (for values that are costly to clone).
@@ -291,7 +317,7 @@ impl<T> AsyncValue<T> {
     /// assert_eq!(v.with(|v| v.len()), 3);
     /// ```
     pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
-        f(&self.lock().value)
+        f(&self.lock("AsyncValue::with").value)
     }
 
     /// How many registrations the value holds now: what an assignment evaluates.
@@ -315,7 +341,7 @@ impl<T> AsyncValue<T> {
     /// assert_eq!(v.statistics().transforms, 0);
     /// ```
     pub fn statistics(&self) -> Statistics {
-        let inner = self.lock();
+        let inner = self.lock("AsyncValue::statistics");
         Statistics {
             level_predicates: inner.level.len(),
             edge_predicates: inner.edge.len(),
@@ -326,19 +352,19 @@ impl<T> AsyncValue<T> {
     /// Registers a hook that runs with the new value on every change. Under the same lock,
     /// `sync` first sees the current value (a composite catches up with a change it missed).
     pub(crate) fn add_level_hook(&self, sync: impl FnOnce(&T), hook: Hook<T>) -> u64 {
-        let mut inner = self.lock();
+        let mut inner = self.lock("compose_values");
         sync(&inner.value);
         inner.insert_level(Level::Hook(hook))
     }
 
     pub(crate) fn remove_level_hook(&self, id: u64) {
-        self.lock().level.remove(&id);
+        self.lock("compose_values").level.remove(&id);
     }
 
     /// Registers a transform hook; `init` computes its first output from the current value,
     /// under the same lock.
     pub(crate) fn add_transform<R>(&self, init: impl FnOnce(&T) -> (R, Hook<T>)) -> (u64, R) {
-        let mut inner = self.lock();
+        let mut inner = self.lock("AsyncValue::open_transform");
         let (out, hook) = init(&inner.value);
         let id = inner.next_id();
         inner.transforms.insert(id, hook);
@@ -346,7 +372,9 @@ impl<T> AsyncValue<T> {
     }
 
     pub(crate) fn remove_transform(&self, id: u64) {
-        self.lock().transforms.remove(&id);
+        self.lock("AsyncValue::open_transform")
+            .transforms
+            .remove(&id);
     }
 }
 
@@ -361,7 +389,7 @@ impl<T: Clone> AsyncValue<T> {
     /// assert_eq!(v.get(), 4);
     /// ```
     pub fn get(&self) -> T {
-        self.lock().value.clone()
+        self.lock("AsyncValue::get").value.clone()
     }
 }
 
@@ -389,14 +417,14 @@ impl<T: Clone + PartialEq> AsyncValue<T> {
         // Declared before the lock guard, so dropped after it: the matched waiters are woken
         // outside the lock, even when a predicate panics.
         let mut wake = WakeAll::default();
-        self.lock().assign(value, &mut wake);
+        self.lock("AsyncValue::set").assign(value, &mut wake);
     }
 
     /// Sets the value to `f(current)` in one step under the lock (no other assignment can
     /// fall in between), as [`set`](Self::set) does.
     pub(crate) fn update(&self, f: impl FnOnce(&T) -> T) {
         let mut wake = WakeAll::default();
-        let mut inner = self.lock();
+        let mut inner = self.lock("AsyncValue::set");
         let value = f(&inner.value);
         inner.assign(value, &mut wake);
     }
@@ -418,7 +446,7 @@ impl<T: Default> Default for AsyncValue<T> {
 
 impl<T: fmt::Debug> fmt::Debug for AsyncValue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "AsyncValue({:?})", self.lock().value)
+        write!(f, "AsyncValue({:?})", self.lock("AsyncValue's Debug").value)
     }
 }
 
@@ -483,3 +511,37 @@ pub type AsyncBool = AsyncValue<bool>;
 /// assert_eq!(shared.get(), 1);
 /// ```
 pub type SharedValue<T> = Arc<AsyncValue<T>>;
+
+thread_local! {
+    /// This thread's number for [`AsyncValue::lock`]'s re-entrance check (never 0).
+    static THREAD: u64 = {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    };
+}
+
+/// An `AsyncValue`'s lock, held by this thread (named in `owner` until dropped).
+pub(crate) struct Locked<'a, T> {
+    guard: MutexGuard<'a, Inner<T>>,
+    owner: &'a AtomicU64,
+}
+
+impl<T> Deref for Locked<'_, T> {
+    type Target = Inner<T>;
+    fn deref(&self) -> &Inner<T> {
+        &self.guard
+    }
+}
+
+impl<T> DerefMut for Locked<'_, T> {
+    fn deref_mut(&mut self) -> &mut Inner<T> {
+        &mut self.guard
+    }
+}
+
+impl<T> Drop for Locked<'_, T> {
+    fn drop(&mut self) {
+        // Before `guard` unlocks (fields drop after this).
+        self.owner.store(0, Ordering::Relaxed);
+    }
+}

@@ -127,7 +127,7 @@ impl<T: Clone + PartialEq> Transitions<'_, T> {
     }
 
     pub(super) fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<(T, T)> {
-        let mut inner = self.value.lock();
+        let mut inner = self.value.lock("AsyncValue::transitions");
         let Some(id) = self.id else {
             let pred = self.pred.take().expect("registered once");
             self.id = Some(inner.insert_edge(Edge {
@@ -171,7 +171,7 @@ impl<T> Transitions<'_, T> {
     /// Removes the registration (the predicate stops being evaluated).
     pub(super) fn unregister(&mut self) {
         if let Some(id) = self.id.take() {
-            self.value.lock().edge.remove(&id);
+            self.value.lock("AsyncValue::transitions").edge.remove(&id);
         }
     }
 }

@@ -3,13 +3,13 @@
 //! # `WaitValue` states (trio-util's `wait_value`, section 1.1 of the semantics reference)
 //!
 //! - `Start`: under the lock, if the predicate matches the current value, keep it as the
-//!   candidate and yield once (`Checkpoint`): `wait_value` is a checkpoint even when the
-//!   condition already holds. Otherwise register the predicate (`Waiting`).
+//!   candidate and pass a checkpoint (`poll_checkpoint`; `Checkpoint` while it is pending):
+//!   `wait_value` is a checkpoint even when the condition already holds. Otherwise register the predicate (`Waiting`).
 //! - `Waiting`: the slot holds the latest match assigned since registration: it is the
 //!   candidate; unregister.
 //! - With a candidate and no hold: done, return it. With a hold: the hold starts now (when the
 //!   waiting task resumed, not at the assignment). If the current value no longer matches,
-//!   yield once and go back to `Start` (trio-util's nested `wait_value(not predicate)` returns
+//!   pass a checkpoint and go back to `Start` (trio-util's nested `wait_value(not predicate)` returns
 //!   after a checkpoint). Otherwise register the negated predicate and a timer (`Holding`).
 //! - `Holding`: the value stopped matching: back to `Start` (re-evaluating the *current*
 //!   value, with no checkpoint). The timer fired first: return the candidate, the value
@@ -25,6 +25,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use trellis_runtime::poll_checkpoint;
 use trellis_runtime::time::{Sleep, sleep};
 
 use super::transitions::Transitions;
@@ -205,12 +206,16 @@ impl<T: Clone + PartialEq> WaitValue<'_, T> {
         // The hold's timer starts now, before the current value is checked again.
         let timer = sleep(self.hold);
         let value = self.value;
-        let mut inner = value.lock();
+        let mut inner = value.lock("AsyncValue::wait_value");
         if !(self.pred())(&inner.value) {
             drop(inner);
-            self.state = WaitState::Checkpoint(None);
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
+            // Start over after a checkpoint (a cancellation point that spends the budget, so
+            // a value flipping back and forth cannot keep this poll going).
+            if poll_checkpoint(cx).is_pending() {
+                self.state = WaitState::Checkpoint(None);
+                return Poll::Pending;
+            }
+            return self.poll_start(cx);
         }
         let id = inner.insert_level(Level::Wait(LevelWait {
             pred: self.pred.take().expect("not registered"),
@@ -232,7 +237,7 @@ impl<T: Clone + PartialEq> WaitValue<'_, T> {
             unreachable!("called in the holding state")
         };
         let id = *id;
-        let mut inner = self.value.lock();
+        let mut inner = self.value.lock("AsyncValue::wait_value");
         let wait = inner.level_wait(id);
         if wait.slot.is_some() {
             // Stopped matching within the hold: start over from the current value.
@@ -246,7 +251,11 @@ impl<T: Clone + PartialEq> WaitValue<'_, T> {
         if Pin::new(timer).poll(cx).is_pending() {
             return Poll::Pending;
         }
-        self.pred = Some(self.value.lock().remove_level_wait(id));
+        self.pred = Some(
+            self.value
+                .lock("AsyncValue::wait_value")
+                .remove_level_wait(id),
+        );
         let WaitState::Holding { candidate, .. } =
             std::mem::replace(&mut self.state, WaitState::Done)
         else {
@@ -257,14 +266,16 @@ impl<T: Clone + PartialEq> WaitValue<'_, T> {
 
     fn poll_start(&mut self, cx: &mut Context<'_>) -> Poll<T> {
         let value = self.value;
-        let mut inner = value.lock();
+        let mut inner = value.lock("AsyncValue::wait_value");
         if (self.pred())(&inner.value) {
             let candidate = inner.value.clone();
             drop(inner);
-            // Always a checkpoint: yield once before returning.
-            self.state = WaitState::Checkpoint(Some(candidate));
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
+            // Always a checkpoint, even when the predicate already holds.
+            if poll_checkpoint(cx).is_pending() {
+                self.state = WaitState::Checkpoint(Some(candidate));
+                return Poll::Pending;
+            }
+            return self.found(candidate, cx);
         }
         // Checked and registered under one lock: no assignment can fall in between.
         let id = inner.insert_level(Level::Wait(LevelWait {
@@ -288,7 +299,7 @@ impl<T: Clone + PartialEq> Future for WaitValue<'_, T> {
             WaitState::Checkpoint(Some(candidate)) => this.found(candidate, cx),
             WaitState::Checkpoint(None) => this.poll_start(cx),
             WaitState::Waiting(id) => {
-                let mut inner = this.value.lock();
+                let mut inner = this.value.lock("AsyncValue::wait_value");
                 let wait = inner.level_wait(id);
                 match wait.slot.take() {
                     Some(candidate) => {
@@ -315,7 +326,7 @@ impl<T: Clone + PartialEq> Future for WaitValue<'_, T> {
 impl<T> Drop for WaitValue<'_, T> {
     fn drop(&mut self) {
         if let WaitState::Waiting(id) | WaitState::Holding { id, .. } = self.state {
-            self.value.lock().level.remove(&id);
+            self.value.lock("AsyncValue::wait_value").level.remove(&id);
         }
     }
 }

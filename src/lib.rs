@@ -14,9 +14,6 @@ pub use trellis_runtime::*;
 /// The trio-util port (`trellis-util`).
 pub use trellis_util as util;
 
-#[cfg(feature = "hyper")]
-pub mod hyper;
-
 /// The README's code blocks, compiled and run as doctests so that they stay true.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -45,6 +45,8 @@ pub mod domain;
 pub mod from_thread;
 pub mod fs;
 mod handle;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 mod instrument;
 mod io;
 mod loom;

@@ -1,4 +1,4 @@
-//! hyper 1.x on Trellis (cargo feature `hyper`): the three things hyper needs from a runtime,
+//! hyper 1.x on Trellis (cargo feature `hyper` of `trellis`): the three things hyper needs from a runtime,
 //! in one place.
 //!
 //! - [`HyperIo`]: hyper's `rt::Read` / `rt::Write` over any futures-io stream
@@ -64,6 +64,7 @@ use crate::NurseryHandle;
 #[derive(Debug)]
 pub struct HyperIo<T> {
     inner: T,
+    scratch: Vec<u8>,
 }
 
 impl<T> HyperIo<T> {
@@ -79,7 +80,10 @@ impl<T> HyperIo<T> {
     /// # });
     /// ```
     pub fn new(inner: T) -> HyperIo<T> {
-        HyperIo { inner }
+        HyperIo {
+            inner,
+            scratch: Vec::new(),
+        }
     }
 
     /// The wrapped stream.
@@ -116,13 +120,17 @@ impl<T: AsyncRead + Unpin> ::hyper::rt::Read for HyperIo<T> {
         cx: &mut Context<'_>,
         mut buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        // Safe code only: read into a stack chunk and copy into hyper's cursor (advancing the
-        // cursor without a copy needs `unsafe`, which this crate does not use). The copy is
-        // small next to the read syscall.
-        let mut chunk = [0u8; READ_CHUNK];
+        // futures-io reads into initialized memory, and hyper hands out an uninitialized
+        // cursor: read into this stream's own scratch buffer (zeroed once, when it grows)
+        // and copy the bytes read. Zeroing hyper's cursor instead would cost a memset of the
+        // whole cursor on every call, including every call that ends in `WouldBlock`.
+        let this = self.get_mut();
         let len = buf.remaining().min(READ_CHUNK);
-        let n = ready!(Pin::new(&mut self.get_mut().inner).poll_read(cx, &mut chunk[..len]))?;
-        buf.put_slice(&chunk[..n]);
+        if this.scratch.len() < len {
+            this.scratch.resize(len, 0);
+        }
+        let n = ready!(Pin::new(&mut this.inner).poll_read(cx, &mut this.scratch[..len]))?;
+        buf.put_slice(&this.scratch[..n]);
         Poll::Ready(Ok(()))
     }
 }

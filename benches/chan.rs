@@ -5,7 +5,7 @@
 //! # Benchmark ids
 //!
 //! The scheme of `benches/rt.rs`: group `<shape>/<workers>w`, function `trellis`, `tokio` or
-//! `async_executor`, e.g. `chan::ring/2w/tokio`; `examples/bench_table.rs` parses it.
+//! `async_executor`, e.g. `chan::ring/2w/tokio`; `benches/tools/bench_table.rs` parses it.
 //!
 //! | group | per iteration |
 //! |---|---|

@@ -5,7 +5,7 @@
 //! # Benchmark ids
 //!
 //! The scheme of `benches/rt.rs`: group `<shape>/<workers>w`, function `trellis` or `tokio`,
-//! e.g. `domain::spawn_on_remote/2w/tokio`; `examples/bench_table.rs` parses it. The peer's
+//! e.g. `domain::spawn_on_remote/2w/tokio`; `benches/tools/bench_table.rs` parses it. The peer's
 //! function id is `tokio` although the peer is tokio's `LocalSet` or tokio-util's
 //! `LocalPoolHandle` (the table has a `tokio` column; the rows below say which tokio API it is).
 //!

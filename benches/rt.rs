@@ -7,7 +7,7 @@
 //!
 //! Every id is `<group>/<function>`, where the group is `<shape>/<workers>w` and the function is the
 //! runtime: `trellis`, `tokio` or `async_executor`. For example `rt::yield_many/2w/tokio`.
-//! `examples/bench_table.rs` parses exactly this scheme from criterion's `benchmark.json`.
+//! `benches/tools/bench_table.rs` parses exactly this scheme from criterion's `benchmark.json`.
 //!
 //! | group | per iteration |
 //! |---|---|

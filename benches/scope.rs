@@ -7,7 +7,7 @@
 //! Every id is `<group>/<function>`, where the group is `<shape>/<workers>w` and the function is
 //! the runtime: `trellis`, `tokio`, and for `nursery::spawn_join` also `trellis_raw` (Trellis
 //! without a nursery: the floor the nursery is held to). For example
-//! `nursery::spawn_join/2w/trellis_raw`. `examples/bench_table.rs` parses this scheme.
+//! `nursery::spawn_join/2w/trellis_raw`. `benches/tools/bench_table.rs` parses this scheme.
 //!
 //! | group | per iteration | measured |
 //! |---|---|---|

@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! cargo bench --bench rt
-//! cargo run --example bench_table                         # print the table
-//! cargo run --example bench_table -- --write BENCHMARKS.md [--machine "2-core VM"]
+//! cargo run --release -p trellis-benches --bin bench_table   # print the table
+//! cargo run --release -p trellis-benches --bin bench_table -- --write BENCHMARKS.md [--machine "2-core VM"]
 //! ```
 //!
 //! It reads every `new/estimates.json` under the criterion directory (default
@@ -30,8 +30,7 @@ use serde_json::Value;
 
 const START: &str = "<!-- bench table start -->";
 const END: &str = "<!-- bench table end -->";
-const DEFAULT_COMMAND: &str =
-    "cargo bench --bench rt && cargo run --example bench_table -- --write BENCHMARKS.md";
+const DEFAULT_COMMAND: &str = "cargo bench --bench rt && cargo run --release -p trellis-benches --bin bench_table -- --write BENCHMARKS.md";
 
 /// Peer columns, in order: function id in the benchmark id, column title.
 const PEERS: [(&str, &str); 2] = [("tokio", "tokio"), ("async_executor", "async-executor")];

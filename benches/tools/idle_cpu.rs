@@ -3,7 +3,7 @@
 //! run. Prints one line per runtime; BENCHMARKS.md quotes it ("idle: no spinning").
 //!
 //! ```sh
-//! cargo run --release --example idle_cpu -- --workers 2 --secs 3
+//! cargo run --release -p trellis-benches --bin idle_cpu -- --workers 2 --secs 3
 //! ```
 
 use std::time::{Duration, Instant};

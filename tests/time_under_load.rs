@@ -1,7 +1,7 @@
 //! Deadlines under CPU load (ARCHITECTURE.md, guarantee G16): a due timer fires within about one
 //! task slice (the poll that was running when it fell due), on any worker count, whether the
 //! workers yield between CPU-bound slices or one of them runs a long poll after leaving the
-//! I/O driver.
+//! driver role.
 //!
 //! The checks count slices or look at flags instead of timing the wake-up: "how many slices
 //! started after the deadline before the sleeper ran" does not change when the OS preempts the

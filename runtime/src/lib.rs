@@ -50,6 +50,7 @@ mod scope;
 pub mod sync;
 mod task;
 pub mod time;
+mod tuning;
 
 pub use builder::{BuildError, Builder, WORKERS_ENV};
 pub use domain::{DomainId, spawn_local, spawn_on};

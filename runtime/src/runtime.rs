@@ -263,8 +263,7 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
-/// Polls of the `notified` flag (each followed by `thread::yield_now`) before `block_on` parks.
-const BLOCK_ON_SPINS: u32 = 8;
+use crate::tuning::BLOCK_ON_SPINS;
 
 /// `ThreadParker` states.
 const EMPTY: usize = 0;

@@ -9,6 +9,7 @@ pub(crate) mod handoff;
 use std::any::Any;
 use std::cell::RefCell;
 use std::future::Future;
+use std::io::Write;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, mpsc};
@@ -53,8 +54,11 @@ impl Watchdog {
             .name("watchdog".into())
             .spawn(move || {
                 if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(timeout) {
-                    eprintln!(
-                        "WATCHDOG: test `{test}` did not finish within {timeout:?} (hang?); \
+                    // Straight to the process's stderr: `eprintln!` on a thread spawned by a
+                    // test goes to libtest's capture, which an abort never prints.
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "WATCHDOG: test {test} did not finish within {timeout:?} (hang?); \
                          aborting the test process"
                     );
                     std::process::abort();
@@ -65,18 +69,17 @@ impl Watchdog {
     }
 }
 
-/// The running test's name as libtest names its thread, with `label` beside it when it says
-/// something the name does not. Off a test thread (`--test-threads=1` runs tests on the main
-/// thread) the label alone, or `<unnamed test>`.
+/// The running test as libtest names its thread, in backticks, with `label` beside it when it
+/// says something the name does not. Off a test thread, the label alone.
 fn current_test_name(label: Option<&'static str>) -> String {
     let thread = std::thread::current();
     match (thread.name().filter(|n| *n != "main"), label) {
         (Some(name), Some(label)) if name == label || name.ends_with(&format!("::{label}")) => {
-            name.to_owned()
+            format!("`{name}`")
         }
-        (Some(name), Some(label)) => format!("{name}` (`{label}`)"),
-        (Some(name), None) => name.to_owned(),
-        (None, Some(label)) => label.to_owned(),
+        (Some(name), Some(label)) => format!("`{name}` ({label})"),
+        (Some(name), None) => format!("`{name}`"),
+        (None, Some(label)) => format!("`{label}`"),
         (None, None) => "<unnamed test>".to_owned(),
     }
 }

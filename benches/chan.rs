@@ -27,9 +27,8 @@
 
 mod common;
 
-use common::Unwrapped;
+use common::peer::{AsyncExecutorPeer, Peer, TokioPeer, TrellisPeer};
 use std::future::Future;
-use std::thread;
 
 use criterion::{Criterion, SamplingMode};
 
@@ -40,34 +39,15 @@ const RING_LAPS: usize = 300;
 const REQUESTS: u64 = 1_000;
 const REQUEST_CAP: usize = 10;
 
-/// One runtime and its channels. Everything the shapes need, so each shape is written once.
-trait Peer {
-    /// Function id in the benchmark id.
-    const NAME: &'static str;
-    /// What awaiting a spawned task yields: the task's output (a failed task panics the bench).
-    type Join<T: Send + 'static>: Future<Output = T> + Send + 'static;
-    /// What a task needs to spawn from inside the runtime (nothing for context-based spawns).
-    type Spawner: Copy + Send + Sync + 'static;
+/// A runtime's channels, on top of the common [`Peer`] adapter: everything the shapes need, so
+/// each shape is written once.
+trait ChanPeer: Peer {
     /// A bounded channel's halves.
     type Tx<T: Send + 'static>: Send + Sync + 'static;
     type Rx<T: Send + 'static>: Send + 'static;
     /// A oneshot's halves.
     type OneTx<T: Send + 'static>: Send + 'static;
     type OneRx<T: Send + 'static>: Send + 'static;
-
-    fn spawner(&self) -> Self::Spawner;
-    /// Runs `f` on the calling thread (not a worker).
-    fn block_on<F: Future>(&self, f: F) -> F::Output;
-    /// Spawns through the runtime handle (from the bench thread).
-    fn spawn<F>(&self, f: F) -> Self::Join<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static;
-    /// Spawns from inside a task of this runtime.
-    fn spawn_here<F>(s: Self::Spawner, f: F) -> Self::Join<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static;
 
     fn bounded<T: Send + 'static>(cap: usize) -> (Self::Tx<T>, Self::Rx<T>);
     /// Sends; panics if the channel is closed.
@@ -83,53 +63,12 @@ trait Peer {
     fn reply_recv<T: Send + 'static>(rx: Self::OneRx<T>) -> impl Future<Output = T> + Send;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Trellis
-
-struct TrellisPeer {
-    rt: trellis::Runtime,
-}
-
-impl TrellisPeer {
-    fn new(workers: usize) -> Self {
-        let rt = trellis::Runtime::builder()
-            .workers(workers)
-            .build()
-            .expect("build trellis runtime");
-        Self { rt }
-    }
-}
-
-impl Peer for TrellisPeer {
-    const NAME: &'static str = "trellis";
-    type Join<T: Send + 'static> = Unwrapped<trellis::JoinHandle<T>>;
-    type Spawner = ();
+/// Trellis: `trellis::channel`.
+impl ChanPeer for TrellisPeer {
     type Tx<T: Send + 'static> = trellis::channel::Sender<T>;
     type Rx<T: Send + 'static> = trellis::channel::Receiver<T>;
     type OneTx<T: Send + 'static> = trellis::channel::oneshot::Sender<T>;
     type OneRx<T: Send + 'static> = trellis::channel::oneshot::Receiver<T>;
-
-    fn spawner(&self) {}
-
-    fn block_on<F: Future>(&self, f: F) -> F::Output {
-        self.rt.block_on(f)
-    }
-
-    fn spawn<F>(&self, f: F) -> Self::Join<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        Unwrapped(self.rt.spawn(f))
-    }
-
-    fn spawn_here<F>((): (), f: F) -> Self::Join<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        Unwrapped(trellis::spawn(f))
-    }
 
     fn bounded<T: Send + 'static>(cap: usize) -> (Self::Tx<T>, Self::Rx<T>) {
         trellis::channel::bounded(cap)
@@ -160,54 +99,12 @@ impl Peer for TrellisPeer {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// tokio
-
-struct TokioPeer {
-    rt: tokio::runtime::Runtime,
-}
-
-impl TokioPeer {
-    fn new(workers: usize) -> Self {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(workers)
-            .enable_all()
-            .build()
-            .expect("build tokio runtime");
-        Self { rt }
-    }
-}
-
-impl Peer for TokioPeer {
-    const NAME: &'static str = "tokio";
-    type Join<T: Send + 'static> = Unwrapped<tokio::task::JoinHandle<T>>;
-    type Spawner = ();
+/// tokio: `tokio::sync::mpsc` and `oneshot`.
+impl ChanPeer for TokioPeer {
     type Tx<T: Send + 'static> = tokio::sync::mpsc::Sender<T>;
     type Rx<T: Send + 'static> = tokio::sync::mpsc::Receiver<T>;
     type OneTx<T: Send + 'static> = tokio::sync::oneshot::Sender<T>;
     type OneRx<T: Send + 'static> = tokio::sync::oneshot::Receiver<T>;
-
-    fn spawner(&self) {}
-
-    fn block_on<F: Future>(&self, f: F) -> F::Output {
-        self.rt.block_on(f)
-    }
-
-    fn spawn<F>(&self, f: F) -> Self::Join<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        Unwrapped(self.rt.spawn(f))
-    }
-
-    fn spawn_here<F>((): (), f: F) -> Self::Join<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        Unwrapped(tokio::spawn(f))
-    }
 
     fn bounded<T: Send + 'static>(cap: usize) -> (Self::Tx<T>, Self::Rx<T>) {
         tokio::sync::mpsc::channel(cap)
@@ -238,79 +135,12 @@ impl Peer for TokioPeer {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// async-executor + async-channel
-
-struct AsyncExecutorPeer {
-    /// Leaked so tasks can hold `&'static Executor` (async-executor's own benches use a `static`).
-    ex: &'static async_executor::Executor<'static>,
-    stop: Vec<async_channel::Sender<()>>,
-    runners: Vec<thread::JoinHandle<()>>,
-}
-
-impl AsyncExecutorPeer {
-    fn new(workers: usize) -> Self {
-        let ex: &'static async_executor::Executor<'static> =
-            Box::leak(Box::new(async_executor::Executor::new()));
-        let mut stop = Vec::with_capacity(workers);
-        let mut runners = Vec::with_capacity(workers);
-        for i in 0..workers {
-            let (tx, rx) = async_channel::bounded::<()>(1);
-            stop.push(tx);
-            let runner = thread::Builder::new()
-                .name(format!("async-executor-{i}"))
-                .spawn(move || {
-                    let _ = futures_lite::future::block_on(ex.run(rx.recv()));
-                })
-                .expect("spawn async-executor runner");
-            runners.push(runner);
-        }
-        Self { ex, stop, runners }
-    }
-}
-
-impl Drop for AsyncExecutorPeer {
-    fn drop(&mut self) {
-        // Dropping the senders closes the runners' stop channels.
-        self.stop.clear();
-        for r in self.runners.drain(..) {
-            let _ = r.join();
-        }
-    }
-}
-
-impl Peer for AsyncExecutorPeer {
-    const NAME: &'static str = "async_executor";
-    type Join<T: Send + 'static> = async_executor::Task<T>;
-    type Spawner = &'static async_executor::Executor<'static>;
+/// async-executor: async-channel (its oneshot is a bounded channel of one).
+impl ChanPeer for AsyncExecutorPeer {
     type Tx<T: Send + 'static> = async_channel::Sender<T>;
     type Rx<T: Send + 'static> = async_channel::Receiver<T>;
     type OneTx<T: Send + 'static> = async_channel::Sender<T>;
     type OneRx<T: Send + 'static> = async_channel::Receiver<T>;
-
-    fn spawner(&self) -> Self::Spawner {
-        self.ex
-    }
-
-    fn block_on<F: Future>(&self, f: F) -> F::Output {
-        futures_lite::future::block_on(f)
-    }
-
-    fn spawn<F>(&self, f: F) -> Self::Join<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        self.ex.spawn(f)
-    }
-
-    fn spawn_here<F>(ex: Self::Spawner, f: F) -> Self::Join<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        ex.spawn(f)
-    }
 
     fn bounded<T: Send + 'static>(cap: usize) -> (Self::Tx<T>, Self::Rx<T>) {
         async_channel::bounded(cap)
@@ -346,7 +176,7 @@ impl Peer for AsyncExecutorPeer {
 
 /// async-executor's `channels`: a ring of `RING_TASKS` tasks over capacity-1 channels; the root
 /// task sends a token around `RING_LAPS` times.
-async fn ring_body<P: Peer + 'static>(s: P::Spawner) {
+async fn ring_body<P: ChanPeer + 'static>(s: P::Spawner) {
     let (first_tx, first_rx) = P::bounded::<()>(1);
     let mut last_rx = first_rx;
     let mut tasks = Vec::with_capacity(RING_TASKS);
@@ -369,14 +199,14 @@ async fn ring_body<P: Peer + 'static>(s: P::Spawner) {
     }
 }
 
-fn ring<P: Peer + 'static>(rt: &P) {
+fn ring<P: ChanPeer + 'static>(rt: &P) {
     let s = rt.spawner();
     rt.block_on(rt.spawn(ring_body::<P>(s)));
 }
 
 /// `REQUESTS` sequential requests from a client task to a server task over
 /// `bounded(REQUEST_CAP)`, each answered on its own oneshot.
-async fn request_reply_body<P: Peer + 'static>(s: P::Spawner) {
+async fn request_reply_body<P: ChanPeer + 'static>(s: P::Spawner) {
     let (tx, mut rx) = P::bounded::<(u64, P::OneTx<u64>)>(REQUEST_CAP);
     let server = P::spawn_here(s, async move {
         while let Some((n, reply)) = P::recv(&mut rx).await {
@@ -394,7 +224,7 @@ async fn request_reply_body<P: Peer + 'static>(s: P::Spawner) {
     assert_eq!(sum, (1..=REQUESTS).sum::<u64>());
 }
 
-fn request_reply<P: Peer + 'static>(rt: &P) {
+fn request_reply<P: ChanPeer + 'static>(rt: &P) {
     let s = rt.spawner();
     rt.block_on(rt.spawn(request_reply_body::<P>(s)));
 }
@@ -402,21 +232,21 @@ fn request_reply<P: Peer + 'static>(rt: &P) {
 /// `chan::cross_domain_ping_pong`: round trips between two tasks.
 const ROUND_TRIPS: usize = 10_000;
 
-async fn pinger<P: Peer + 'static>(tx: P::Tx<usize>, mut rx: P::Rx<usize>) {
+async fn pinger<P: ChanPeer + 'static>(tx: P::Tx<usize>, mut rx: P::Rx<usize>) {
     for i in 0..ROUND_TRIPS {
         P::send(&tx, i).await;
         assert_eq!(P::recv(&mut rx).await, Some(i));
     }
 }
 
-async fn ponger<P: Peer + 'static>(tx: P::Tx<usize>, mut rx: P::Rx<usize>) {
+async fn ponger<P: ChanPeer + 'static>(tx: P::Tx<usize>, mut rx: P::Rx<usize>) {
     while let Some(v) = P::recv(&mut rx).await {
         P::send(&tx, v).await;
     }
 }
 
 /// The peers' version: two ordinary tasks.
-fn cross_domain_ping_pong<P: Peer + 'static>(rt: &P) {
+fn cross_domain_ping_pong<P: ChanPeer + 'static>(rt: &P) {
     let (ping_tx, ping_rx) = P::bounded::<usize>(1);
     let (pong_tx, pong_rx) = P::bounded::<usize>(1);
     let pong = rt.spawn(ponger::<P>(pong_tx, ping_rx));

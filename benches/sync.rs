@@ -31,9 +31,8 @@ mod common;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::thread;
 
-use common::Unwrapped;
+use common::peer::{AsyncExecutorPeer, Peer, TokioPeer, TrellisPeer};
 use criterion::Criterion;
 use futures_lite::future::yield_now;
 
@@ -45,107 +44,6 @@ const SEM_TASKS: usize = 10_000;
 const SEM_PERMITS: usize = 4;
 /// `event_fanout`: waiting tasks.
 const EVENT_TASKS: usize = 10_000;
-
-// ---------------------------------------------------------------------------------------------
-// Runtimes
-
-/// A runtime: runs a driver task on a worker, and spawns from inside a task.
-trait Peer {
-    /// Cheap handle a task uses to spawn more tasks.
-    type Spawner: Clone + Send + Sync + 'static;
-    type Join: Future<Output = ()> + Send + 'static;
-    fn spawner(&self) -> Self::Spawner;
-    /// `block_on(spawn(f))`.
-    fn run<F: Future<Output = ()> + Send + 'static>(&self, f: F);
-    fn spawn<F: Future<Output = ()> + Send + 'static>(s: &Self::Spawner, f: F) -> Self::Join;
-}
-
-struct TrellisPeer(trellis::Runtime);
-
-impl Peer for TrellisPeer {
-    type Spawner = ();
-    type Join = Unwrapped<trellis::JoinHandle<()>>;
-    fn spawner(&self) {}
-    fn run<F: Future<Output = ()> + Send + 'static>(&self, f: F) {
-        self.0
-            .block_on(self.0.spawn(f))
-            .expect("benchmark task failed");
-    }
-    fn spawn<F: Future<Output = ()> + Send + 'static>((): &(), f: F) -> Self::Join {
-        Unwrapped(trellis::spawn(f))
-    }
-}
-
-struct TokioPeer(tokio::runtime::Runtime);
-
-impl Peer for TokioPeer {
-    type Spawner = ();
-    type Join = Unwrapped<tokio::task::JoinHandle<()>>;
-    fn spawner(&self) {}
-    fn run<F: Future<Output = ()> + Send + 'static>(&self, f: F) {
-        self.0
-            .block_on(self.0.spawn(f))
-            .expect("benchmark task failed");
-    }
-    fn spawn<F: Future<Output = ()> + Send + 'static>((): &(), f: F) -> Self::Join {
-        Unwrapped(tokio::spawn(f))
-    }
-}
-
-/// async-executor run by N runner threads (as in `benches/rt.rs`).
-struct ExecutorPeer {
-    /// Leaked so tasks can hold `&'static Executor`.
-    ex: &'static async_executor::Executor<'static>,
-    stop: Vec<tokio::sync::oneshot::Sender<()>>,
-    runners: Vec<thread::JoinHandle<()>>,
-}
-
-impl ExecutorPeer {
-    fn new(workers: usize) -> ExecutorPeer {
-        let ex: &'static async_executor::Executor<'static> =
-            Box::leak(Box::new(async_executor::Executor::new()));
-        let mut stop = Vec::with_capacity(workers);
-        let mut runners = Vec::with_capacity(workers);
-        for i in 0..workers {
-            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-            stop.push(tx);
-            runners.push(
-                thread::Builder::new()
-                    .name(format!("async-executor-{i}"))
-                    .spawn(move || {
-                        let _ = futures_lite::future::block_on(ex.run(rx));
-                    })
-                    .expect("spawn async-executor runner"),
-            );
-        }
-        ExecutorPeer { ex, stop, runners }
-    }
-}
-
-impl Drop for ExecutorPeer {
-    fn drop(&mut self) {
-        for tx in self.stop.drain(..) {
-            let _ = tx.send(());
-        }
-        for r in self.runners.drain(..) {
-            let _ = r.join();
-        }
-    }
-}
-
-impl Peer for ExecutorPeer {
-    type Spawner = &'static async_executor::Executor<'static>;
-    type Join = async_executor::Task<()>;
-    fn spawner(&self) -> Self::Spawner {
-        self.ex
-    }
-    fn run<F: Future<Output = ()> + Send + 'static>(&self, f: F) {
-        futures_lite::future::block_on(self.ex.spawn(f));
-    }
-    fn spawn<F: Future<Output = ()> + Send + 'static>(ex: &Self::Spawner, f: F) -> Self::Join {
-        ex.spawn(f)
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Primitives
@@ -296,7 +194,7 @@ fn lock_contended<R: Peer, L: BenchLock>(rt: &R) {
         let tasks: Vec<_> = (0..LOCK_TASKS)
             .map(|_| {
                 let lock = lock.clone();
-                R::spawn(&s, async move {
+                R::spawn_here(s, async move {
                     for _ in 0..LOCK_ROUNDS {
                         lock.incr().await;
                     }
@@ -317,7 +215,7 @@ fn semaphore_fanout<R: Peer, S: BenchSemaphore>(rt: &R) {
         let tasks: Vec<_> = (0..SEM_TASKS)
             .map(|_| {
                 let sem = sem.clone();
-                R::spawn(&s, async move { sem.pass().await })
+                R::spawn_here(s, async move { sem.pass().await })
             })
             .collect();
         for t in tasks {
@@ -334,7 +232,7 @@ fn event_fanout<R: Peer, E: BenchEvent>(rt: &R) {
         let tasks: Vec<_> = (0..EVENT_TASKS)
             .map(|_| {
                 let (event, started) = (event.clone(), started.clone());
-                R::spawn(&s, async move {
+                R::spawn_here(s, async move {
                     started.fetch_add(1, Ordering::Relaxed);
                     event.wait().await;
                 })
@@ -354,28 +252,17 @@ fn event_fanout<R: Peer, E: BenchEvent>(rt: &R) {
 // Driver
 
 fn bench_workers(c: &mut Criterion, workers: usize) {
-    let trellis = TrellisPeer(
-        trellis::Runtime::builder()
-            .workers(workers)
-            .build()
-            .expect("build trellis runtime"),
-    );
-    let tokio = TokioPeer(
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(workers)
-            .enable_all()
-            .build()
-            .expect("build tokio runtime"),
-    );
-    let executor = ExecutorPeer::new(workers);
+    let trellis = TrellisPeer::new(workers);
+    let tokio = TokioPeer::new(workers);
+    let executor = AsyncExecutorPeer::new(workers);
     let id = |shape: &str| format!("{shape}/{workers}w");
 
     {
         let mut g = c.benchmark_group(id("sync::lock_contended"));
-        g.bench_function("trellis", |b| {
+        g.bench_function(TrellisPeer::NAME, |b| {
             b.iter(|| lock_contended::<_, TrellisLock>(&trellis))
         });
-        g.bench_function("tokio", |b| {
+        g.bench_function(TokioPeer::NAME, |b| {
             b.iter(|| lock_contended::<_, tokio::sync::Mutex<u64>>(&tokio))
         });
         g.bench_function("async_lock_tokio", |b| {
@@ -388,10 +275,10 @@ fn bench_workers(c: &mut Criterion, workers: usize) {
     }
     {
         let mut g = c.benchmark_group(id("sync::semaphore_fanout"));
-        g.bench_function("trellis", |b| {
+        g.bench_function(TrellisPeer::NAME, |b| {
             b.iter(|| semaphore_fanout::<_, trellis::sync::Semaphore>(&trellis))
         });
-        g.bench_function("tokio", |b| {
+        g.bench_function(TokioPeer::NAME, |b| {
             b.iter(|| semaphore_fanout::<_, tokio::sync::Semaphore>(&tokio))
         });
         g.bench_function("async_lock_tokio", |b| {
@@ -404,10 +291,10 @@ fn bench_workers(c: &mut Criterion, workers: usize) {
     }
     {
         let mut g = c.benchmark_group(id("sync::event_fanout"));
-        g.bench_function("trellis", |b| {
+        g.bench_function(TrellisPeer::NAME, |b| {
             b.iter(|| event_fanout::<_, trellis::sync::Event>(&trellis))
         });
-        g.bench_function("tokio", |b| {
+        g.bench_function(TokioPeer::NAME, |b| {
             b.iter(|| event_fanout::<_, tokio::sync::SetOnce<()>>(&tokio))
         });
         g.bench_function("async_lock_tokio", |b| {

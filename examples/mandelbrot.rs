@@ -1,58 +1,91 @@
-//! Renders the Mandelbrot set on Trellis, one task per image row.
+//! Renders the Mandelbrot set on Trellis: one nursery child per image row, spread over the
+//! domains, each domain with its own scratch buffers, under a deadline that cancels the render
+//! across threads.
 //!
 //! ```text
 //! cargo run --release --example mandelbrot -- [--workers N] [--size S] [--out PATH]
-//!                                             [--max-iter K] [--no-baseline]
+//!                                             [--max-iter K] [--deadline SECS] [--no-baseline]
 //! ```
 //!
 //! What it shows:
 //!
-//! - **One task per row.** Every row of the image is a separate `trellis::spawn`ed task that
-//!   computes its pixels and returns them as a `Vec<u8>`; `block_on` joins the handles in order.
+//! - **Rows as nursery children.** The render is one `trellis::nursery`; every row of the image
+//!   is a child started with `start_soon_on` on a domain. Rows are dealt on demand: each
+//!   domain starts with two, and a finished row reports its domain on a channel, so the body
+//!   deals that domain the next row. A pinned row is never stolen, so this dealing is what
+//!   keeps every domain busy (a domain whose thread gets less CPU takes fewer rows). The
+//!   nursery returns once every row is done, or dropped.
+//! - **Domains with their own `!Send` state.** Each domain keeps its scratch buffers (a row of
+//!   pixels, reused by every row it renders, and its count of rows) in a `domain_local!`
+//!   holding an `Rc<RefCell<..>>`. A row holds that `Rc` across an `.await`: only a child pinned
+//!   to its domain may, and the compiler checks it.
+//! - **A deadline that cancels across threads.** With `--deadline SECS` the nursery runs in a
+//!   `CancelScope` with that timeout. When it passes, every row still queued on any domain is
+//!   dropped at its first checkpoint and every row being computed stops at its next chunk of
+//!   pixels (`CancelHandle::cancel_called`). The image keeps the rows that finished (the others
+//!   stay black) and the report says how many were cancelled.
 //! - **Uneven rows.** A row that crosses the set runs every pixel up to `--max-iter` iterations,
-//!   while a row near the top or bottom edge escapes after a few. Rows differ in cost by orders of
-//!   magnitude, so no static split of rows between threads is balanced.
-//! - **Work stealing.** All rows are spawned from the thread that calls `block_on`; idle workers
-//!   steal them, so the expensive middle rows spread over every worker instead of piling up.
+//!   while a row near the top or bottom edge escapes after a few: rows differ in cost by orders
+//!   of magnitude.
 //!
 //! The render runs once on a 1-worker runtime (the baseline; skip it with `--no-baseline`) and
-//! once on an N-worker runtime, and prints both wall times and the speedup.
+//! once on an N-worker runtime, and prints both wall times and the speedup (when neither was
+//! cut short by the deadline).
 
+use std::cell::RefCell;
 use std::error::Error;
 use std::f64::consts::LN_2;
 use std::fs::File;
 use std::io::BufWriter;
 use std::process;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use trellis::{CancelScope, DomainId};
 
-const USAGE: &str =
-    "usage: mandelbrot [--workers N] [--size S] [--out PATH] [--max-iter K] [--no-baseline]";
+const USAGE: &str = "usage: mandelbrot [--workers N] [--size S] [--out PATH] [--max-iter K] \
+                     [--deadline SECS] [--no-baseline]";
 
 /// The part of the complex plane that is drawn: centre and width (the image is square).
 const CENTER: (f64, f64) = (-0.65, 0.0);
 const WIDTH: f64 = 3.0;
 /// A large escape radius makes the smooth (fractional) iteration count accurate.
 const ESCAPE_RADIUS_SQ: f64 = 256.0 * 256.0;
+/// Pixels a row computes between two looks at the cancel scope.
+const CHUNK: usize = 64;
+/// Rows queued on each domain at a time: while one computes, the next is already there.
+const ROWS_IN_FLIGHT: usize = 2;
 
 #[derive(Debug)]
-struct Config {
-    workers: usize,
-    size: usize,
-    out: String,
-    max_iter: u32,
-    baseline: bool,
+pub(crate) struct Config {
+    pub(crate) workers: usize,
+    pub(crate) size: usize,
+    pub(crate) out: String,
+    pub(crate) max_iter: u32,
+    /// Cancel the render this long after it starts.
+    pub(crate) deadline: Option<Duration>,
+    pub(crate) baseline: bool,
+}
+
+impl Config {
+    /// The defaults: every CPU, 2048x2048, 1000 iterations, no deadline.
+    pub(crate) fn new() -> Config {
+        Config {
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            size: 2048,
+            out: "mandelbrot.png".to_owned(),
+            max_iter: 1000,
+            deadline: None,
+            baseline: true,
+        }
+    }
 }
 
 fn parse_args() -> Result<Config, String> {
-    let mut cfg = Config {
-        workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        size: 2048,
-        out: "mandelbrot.png".to_owned(),
-        max_iter: 1000,
-        baseline: true,
-    };
+    let mut cfg = Config::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
@@ -61,6 +94,12 @@ fn parse_args() -> Result<Config, String> {
             "--size" => cfg.size = number(&arg, &value()?)?,
             "--out" => cfg.out = value()?,
             "--max-iter" => cfg.max_iter = number(&arg, &value()?)?,
+            "--deadline" => {
+                let v = value()?;
+                let secs = v.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0);
+                let secs = secs.ok_or_else(|| format!("--deadline wants seconds, got {v:?}"))?;
+                cfg.deadline = Some(Duration::from_secs_f64(secs));
+            }
             "--no-baseline" => cfg.baseline = false,
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -116,20 +155,59 @@ fn colour(mu: Option<f64>) -> [u8; 3] {
     std::array::from_fn(|k| (c0[k] + (c1[k] - c0[k]) * f).round() as u8)
 }
 
-/// Computes one row of RGB pixels: the work of one task.
-fn render_row(y: usize, size: usize, max_iter: u32) -> Vec<u8> {
-    let scale = WIDTH / size as f64;
-    let cy = CENTER.1 + (size as f64 / 2.0 - y as f64) * scale;
-    let mut row = Vec::with_capacity(size * 3);
-    for x in 0..size {
-        let cx = CENTER.0 + (x as f64 - size as f64 / 2.0) * scale;
-        row.extend_from_slice(&colour(escape_time(cx, cy, max_iter)));
-    }
-    row
+/// One domain's scratch state: `!Send` (an `Rc`), so it never leaves the domain's thread.
+#[derive(Default)]
+struct Scratch {
+    /// The row being rendered, reused by every row of this domain (no allocation per row).
+    rgb: Vec<u8>,
+    /// Rows this domain finished.
+    rows: usize,
 }
 
-/// Renders the whole image on a fresh `workers`-thread runtime; returns the pixels and wall time.
-fn render(cfg: &Config, workers: usize) -> Result<(Vec<u8>, Duration), Box<dyn Error>> {
+trellis::domain_local! {
+    /// Each domain's scratch buffers, created on first use there.
+    static SCRATCH: Rc<RefCell<Scratch>> = Rc::new(RefCell::new(Scratch::default()));
+}
+
+/// Computes pixels `x0..x1` of row `y` into `rgb` (3 bytes a pixel, from `x0`).
+fn render_pixels(y: usize, xs: std::ops::Range<usize>, size: usize, max_iter: u32, rgb: &mut [u8]) {
+    let scale = WIDTH / size as f64;
+    let cy = CENTER.1 + (size as f64 / 2.0 - y as f64) * scale;
+    for (x, px) in xs.zip(rgb.chunks_exact_mut(3)) {
+        let cx = CENTER.0 + (x as f64 - size as f64 / 2.0) * scale;
+        px.copy_from_slice(&colour(escape_time(cx, cy, max_iter)));
+    }
+}
+
+/// What one render produced.
+pub(crate) struct Render {
+    /// RGB pixels, row after row; the rows that did not finish are black.
+    pub(crate) pixels: Vec<u8>,
+    /// Which rows finished.
+    pub(crate) finished: Vec<bool>,
+    /// Rows finished by each domain.
+    pub(crate) per_domain: Vec<usize>,
+    pub(crate) elapsed: Duration,
+}
+
+impl Render {
+    pub(crate) fn finished_rows(&self) -> usize {
+        self.finished.iter().filter(|&&f| f).count()
+    }
+
+    pub(crate) fn cancelled_rows(&self) -> usize {
+        self.finished.len() - self.finished_rows()
+    }
+}
+
+/// The shared results of a render: the image and which rows made it into it.
+struct Canvas {
+    pixels: Mutex<Vec<u8>>,
+    finished: Vec<AtomicBool>,
+}
+
+/// Renders the image on a fresh `workers`-thread runtime, within `cfg.deadline` if set.
+pub(crate) fn render(cfg: &Config, workers: usize) -> Result<Render, Box<dyn Error>> {
     let rt = trellis::Runtime::builder()
         .workers(workers)
         .thread_name("mandelbrot")
@@ -139,34 +217,118 @@ fn render(cfg: &Config, workers: usize) -> Result<(Vec<u8>, Duration), Box<dyn E
     )?);
     progress.set_prefix(label(workers));
     let (size, max_iter) = (cfg.size, cfg.max_iter);
+    let canvas = Arc::new(Canvas {
+        pixels: Mutex::new(vec![0; size * size * 3]),
+        finished: (0..size).map(|_| AtomicBool::new(false)).collect(),
+    });
+
+    let scope = match cfg.deadline {
+        Some(deadline) => CancelScope::new().timeout(deadline),
+        None => CancelScope::new(),
+    };
+    // What cancels the render: the deadline above, or `stop.cancel()` from anywhere. (Ctrl-C
+    // goes here once trellis has signals: a task that waits for SIGINT and calls
+    // `stop.cancel()` ends the render exactly as the deadline does.)
+    let stop = scope.handle();
 
     let start = Instant::now();
-    let pixels = rt.block_on(async {
-        // Spawn every row first, so the workers have the whole image to share out...
-        let rows: Vec<_> = (0..size)
-            .map(|y| {
-                let progress = progress.clone();
-                trellis::spawn(async move {
-                    let row = render_row(y, size, max_iter);
+    let caught = rt.block_on({
+        let (canvas, progress) = (canvas.clone(), progress.clone());
+        scope.run(trellis::nursery(async move |n| {
+            // Finished rows report their domain here; the body deals that domain its next row.
+            let (done_tx, done_rx) = trellis::channel::unbounded::<usize>();
+            let start_row = |y: usize, d: usize| {
+                let (canvas, progress) = (canvas.clone(), progress.clone());
+                let (stop, done_tx) = (stop.clone(), done_tx.clone());
+                n.start_soon_on(DomainId::new(d), move || async move {
+                    // Built on the row's domain: the scratch `Rc` is `!Send`, and the child
+                    // holds it across the checkpoint below, where a cancelled render drops
+                    // the rows that have not started.
+                    let scratch = SCRATCH.with(Rc::clone);
+                    trellis::checkpoint().await;
+                    let mut s = scratch.borrow_mut();
+                    s.rgb.resize(size * 3, 0);
+                    for x0 in (0..size).step_by(CHUNK) {
+                        if stop.cancel_called() {
+                            return; // cancelled mid-row: the row stays black
+                        }
+                        let xs = x0..(x0 + CHUNK).min(size);
+                        render_pixels(y, xs.clone(), size, max_iter, &mut s.rgb[xs.start * 3..]);
+                    }
+                    let row = y * size * 3..(y + 1) * size * 3;
+                    canvas.pixels.lock().unwrap()[row].copy_from_slice(&s.rgb);
+                    canvas.finished[y].store(true, Ordering::Release);
+                    s.rows += 1;
                     progress.inc(1);
-                    row
-                })
-            })
-            .collect();
-        // ...then collect the finished rows in image order.
-        let mut pixels = Vec::with_capacity(size * size * 3);
-        for row in rows {
-            pixels.extend(row.await.expect("row task failed"));
-        }
-        pixels
+                    let _ = done_tx.try_send(d); // the body may be gone (cancelled)
+                });
+            };
+            // Every domain starts with ROWS_IN_FLIGHT rows, then gets one more per finished
+            // row: a domain whose thread gets less CPU takes fewer rows.
+            let mut rows = 0..size;
+            for d in (0..workers).cycle().take(workers * ROWS_IN_FLIGHT) {
+                if let Some(y) = rows.next() {
+                    start_row(y, d);
+                }
+            }
+            for y in rows {
+                let d = done_rx.recv().await.expect("the body holds a sender");
+                start_row(y, d);
+            }
+        }))
     });
     let elapsed = start.elapsed();
     progress.finish_and_clear();
-    Ok((pixels, elapsed))
+    // `None`: the scope caught its cancellation (the deadline passed); otherwise the
+    // nursery's own result, where a failed row would show.
+    if let Some(result) = caught {
+        result?;
+    }
+
+    // Each domain's own count, read on that domain.
+    let per_domain = rt.block_on(async {
+        let mut counts = Vec::with_capacity(workers);
+        for d in 0..workers {
+            let count = trellis::spawn_on(DomainId::new(d), || async {
+                SCRATCH.with(|s| s.borrow().rows)
+            });
+            counts.push(count.await?);
+        }
+        Ok::<_, trellis::JoinError>(counts)
+    })?;
+    drop(rt);
+
+    let canvas = Arc::into_inner(canvas).expect("every row task is gone with its runtime");
+    Ok(Render {
+        pixels: canvas.pixels.into_inner().unwrap(),
+        finished: canvas
+            .finished
+            .into_iter()
+            .map(AtomicBool::into_inner)
+            .collect(),
+        per_domain,
+        elapsed,
+    })
 }
 
 fn label(workers: usize) -> String {
     format!("{workers} worker{}", if workers == 1 { "" } else { "s" })
+}
+
+fn report(r: &Render, workers: usize) -> String {
+    let mut line = format!("{:>10}: {:8.3} s", label(workers), r.elapsed.as_secs_f64());
+    if r.cancelled_rows() > 0 {
+        line += &format!(
+            "  {} rows finished, {} cancelled by the deadline",
+            r.finished_rows(),
+            r.cancelled_rows()
+        );
+    }
+    if workers > 1 {
+        let counts: Vec<String> = r.per_domain.iter().map(|n| n.to_string()).collect();
+        line += &format!("  (rows per domain: {})", counts.join(", "));
+    }
+    line
 }
 
 fn write_png(path: &str, size: usize, pixels: &[u8]) -> Result<(), Box<dyn Error>> {
@@ -183,37 +345,47 @@ fn main() -> Result<(), Box<dyn Error>> {
         eprintln!("error: {err}\n{USAGE}");
         process::exit(2);
     });
-    println!(
-        "Mandelbrot {0}x{0}, max {1} iterations, {0} tasks (one per row)",
+    print!(
+        "Mandelbrot {0}x{0}, max {1} iterations, {0} rows as nursery children over the domains",
         cfg.size, cfg.max_iter
     );
+    match cfg.deadline {
+        Some(d) => println!(", deadline {:.3} s", d.as_secs_f64()),
+        None => println!(),
+    }
 
     let baseline = if cfg.baseline {
-        let (pixels, time) = render(&cfg, 1)?;
-        println!("{:>10}: {:8.3} s", label(1), time.as_secs_f64());
-        Some((pixels, time))
+        let base = render(&cfg, 1)?;
+        println!("{}", report(&base, 1));
+        Some(base)
     } else {
         None
     };
 
-    let (pixels, time) = render(&cfg, cfg.workers)?;
-    print!("{:>10}: {:8.3} s", label(cfg.workers), time.as_secs_f64());
+    let r = render(&cfg, cfg.workers)?;
+    print!("{}", report(&r, cfg.workers));
     match &baseline {
-        Some((base_pixels, base_time)) => {
-            // Same rows, same maths: the parallel image must match the baseline exactly.
-            assert!(
-                *base_pixels == pixels,
-                "parallel image differs from the 1-worker image"
-            );
-            println!(
-                "  speedup {:.2}x vs 1 worker",
-                base_time.as_secs_f64() / time.as_secs_f64()
-            );
+        Some(base) => {
+            // Same rows, same maths: every row both renders finished must match exactly.
+            let row = cfg.size * 3;
+            for y in (0..cfg.size).filter(|&y| base.finished[y] && r.finished[y]) {
+                assert!(
+                    base.pixels[y * row..(y + 1) * row] == r.pixels[y * row..(y + 1) * row],
+                    "row {y} differs from the 1-worker image"
+                );
+            }
+            if base.cancelled_rows() == 0 && r.cancelled_rows() == 0 {
+                let speedup = base.elapsed.as_secs_f64() / r.elapsed.as_secs_f64();
+                println!("  speedup {speedup:.2}x vs 1 worker");
+            } else {
+                // Rows differ in cost by orders of magnitude: rows per second say nothing.
+                println!("  (no speedup: the deadline cut a render short)");
+            }
         }
         None => println!(),
     }
 
-    write_png(&cfg.out, cfg.size, &pixels)?;
+    write_png(&cfg.out, cfg.size, &r.pixels)?;
     println!("wrote {}", cfg.out);
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! Trio's core tests (`src/trio/_core/_tests/test_run.py`), part 1 of 2: running, cancel
 //! scopes, shields and deadlines, ported case by case under Trio's names (the nursery, `start`
-//! and error-group cases are in `nursery_trio_run.rs`). Plus a cancellation-point sweep of our
-//! own at the end. Time-based cases run on the paused virtual clock (`run_paused`), where
+//! and error-group cases are in `nursery_trio_run.rs`). The file mirrors Trio's on purpose,
+//! so a Trio case is found under its own name; the tests grouped by behaviour (and the
+//! cancellation-point sweep of our own) are in `cancel_scope.rs`. Time-based cases run on the paused virtual clock (`run_paused`), where
 //! `mock_clock.jump(d)` is `trellis::time::advance(d)` and `wait_all_tasks_blocked()` is
 //! `settle()`.
 //!
@@ -62,10 +63,6 @@ use trellis::{CancelScope, DomainId, checkpoint, fail_after, shielded};
 /// Bound for the cases that hung before the scope core: a hang fails in seconds.
 const HANG_WATCHDOG: Duration = Duration::from_secs(10);
 
-fn rt() -> trellis::Runtime {
-    trellis::Runtime::builder().workers(2).build().unwrap()
-}
-
 /// Trio's `sleep_forever`: a wait that only a cancellation ends.
 async fn sleep_forever() {
     pending::<()>().await;
@@ -93,7 +90,7 @@ impl std::error::Error for KeyError {}
 #[test]
 fn test_basic() {
     let _w = Watchdog::new("test_basic");
-    let rt = rt();
+    let rt = support::rt(2);
     assert_eq!(rt.block_on(async { 8 }), 8);
     // Trio's calling-convention `TypeError`s are compile errors in Rust.
     assert_eq!(
@@ -108,7 +105,7 @@ fn test_basic() {
 #[test]
 fn test_initial_task_error() {
     let _w = Watchdog::new("test_initial_task_error");
-    let rt = rt();
+    let rt = support::rt(2);
     // An error is a value in Rust: it comes out as it went in.
     assert_eq!(rt.block_on(async { Err::<(), _>(17) }), Err(17));
     // A panic of the main future propagates out of `block_on`.
@@ -127,7 +124,7 @@ fn test_initial_task_error() {
 #[test]
 fn test_run_nesting() {
     let _w = Watchdog::new("test_run_nesting");
-    let rt = Arc::new(rt());
+    let rt = Arc::new(support::rt(2));
     // From inside `block_on`.
     let msg = rt.block_on(async {
         let payload = catch_unwind(AssertUnwindSafe(|| rt.block_on(async {}))).unwrap_err();
@@ -362,7 +359,7 @@ fn test_cancel_shielding() {
 #[test]
 fn test_cancel_shielding_two_domains() {
     let _w = Watchdog::new("test_cancel_shielding_two_domains");
-    let rt = rt();
+    let rt = support::rt(2);
     let outer = CancelScope::new();
     let oh = outer.handle();
     let inner = CancelScope::new().shield(true);
@@ -506,7 +503,7 @@ fn test_basic_timeout_two_domains() {
         (r, Instant::now() - t0)
     }
     let _w = Watchdog::new("test_basic_timeout_two_domains");
-    let rt = support::paused_runtime(2);
+    let rt = support::paused_rt(2);
     // Earlier: 3600 s -> 5 s, the 20 s sleep is cut at 5 s.
     assert_eq!(
         rt.block_on(moved(3600, 20, 5)),
@@ -735,7 +732,7 @@ fn test_cancel_unbound_cancel_called_after_deadline() {
 #[test]
 fn test_cancel_unbound_two_domains() {
     let _w = Watchdog::new("test_cancel_unbound_two_domains");
-    let rt = rt();
+    let rt = support::rt(2);
     let scope = CancelScope::new();
     let h = scope.handle();
     let entered = Arc::new(AtomicBool::new(false));
@@ -826,7 +823,7 @@ fn test_very_deep_cancel_scope_nesting() {
         })
     }
     use std::future::Future;
-    rt().block_on(async {
+    support::rt(2).block_on(async {
         let outer = CancelScope::new();
         let h = outer.handle();
         let t = trellis::spawn(outer.run(nest(500, h.clone())));
@@ -964,7 +961,7 @@ fn test_locals_destroyed_promptly_on_cancel() {
 #[test]
 fn test_locals_destroyed_promptly_on_cancel_two_domains() {
     let _w = Watchdog::new("test_locals_destroyed_promptly_on_cancel_two_domains");
-    rt().block_on(async {
+    support::rt(2).block_on(async {
         let dropped = Arc::new(AtomicBool::new(false));
         let d = dropped.clone();
         let scope = CancelScope::new();
@@ -999,62 +996,4 @@ fn test_cancel_scope_no_cancellederror() {
         assert!(h.cancel_called());
         assert!(!h.cancelled_caught());
     });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Not from Trio
-
-/// Cancellation-point sweep: a task with several checkpoints of different kinds is cancelled
-/// after its k-th poll, for every k; each time its cleanup runs, nothing leaks, and no step
-/// after the cancellation runs.
-#[test]
-fn cancellation_point_sweep() {
-    let _w = Watchdog::new("cancellation_point_sweep");
-    const STEPS: usize = 6;
-    let rt = rt();
-    for k in 0..=STEPS {
-        let steps = Arc::new(AtomicUsize::new(0));
-        let cleaned = Arc::new(AtomicBool::new(false));
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (s, c) = (steps.clone(), cleaned.clone());
-        let scope = CancelScope::new();
-        let h = scope.handle();
-        let out = rt
-            .block_on(rt.spawn(scope.run(async move {
-                let _cleanup = SetOnDrop(c);
-                let step = |i: usize| {
-                    if i == k {
-                        h.cancel(); // cancel "from the outside" after k steps
-                    }
-                    s.fetch_add(1, SeqCst);
-                };
-                step(0);
-                trellis::yield_now().await;
-                step(1);
-                sleep(Duration::ZERO).await;
-                step(2);
-                trellis::checkpoint().await;
-                step(3);
-                trellis::spawn(async {}).await.unwrap();
-                step(4);
-                sleep(Duration::from_millis(1)).await;
-                step(5);
-                trellis::move_on_after(Duration::from_secs(1), trellis::yield_now()).await;
-                step(6);
-                log.lock().unwrap().push(k);
-            })))
-            .unwrap();
-        assert!(cleaned.load(SeqCst), "k={k}: cleanup ran");
-        if k < STEPS {
-            assert_eq!(out, None, "k={k}: cancelled");
-            assert_eq!(
-                steps.load(SeqCst),
-                k + 1,
-                "k={k}: stopped at the next checkpoint"
-            );
-        } else {
-            // Cancelled after the last step: the body finishes without another checkpoint.
-            assert_eq!(steps.load(SeqCst), STEPS + 1);
-        }
-    }
 }

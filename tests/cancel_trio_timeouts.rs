@@ -1,6 +1,7 @@
 //! Trio's timeout tests (`src/trio/_tests/test_timeouts.py`), ported case by case under Trio's
-//! names. Trio's real-clock `check_takes_about` becomes an exact check on the paused virtual
-//! clock (`run_paused`); `mock_clock.jump(d)` is `trellis::time::advance(d)`.
+//! names (the file mirrors Trio's on purpose; the tests grouped by behaviour are in
+//! `cancel_scope.rs`). Trio's real-clock `check_takes_about` becomes an exact check on the
+//! paused virtual clock (`run_paused`); `mock_clock.jump(d)` is `trellis::time::advance(d)`.
 //!
 //! Ported: 9 of 11 cases (`test_context_shields_from_outer` is parametrized in Trio and is two
 //! tests here, plus a variant that cancels from another thread).
@@ -120,7 +121,7 @@ fn test_context_shields_from_outer_fail_after() {
 #[test]
 fn test_context_shields_from_outer_two_domains() {
     let _w = Watchdog::new("test_context_shields_from_outer_two_domains");
-    let rt = trellis::Runtime::builder().workers(2).build().unwrap();
+    let rt = support::rt(2);
     let out = rt.block_on(rt.spawn(async {
         let outer = CancelScope::new();
         let oh = outer.handle();

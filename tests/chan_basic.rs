@@ -14,16 +14,7 @@ use std::time::Duration;
 
 use futures_lite::Stream;
 use support::Watchdog;
-use trellis::Runtime;
 use trellis::channel::{self, RecvError, TryRecvError, TrySendError};
-
-fn rt(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .thread_name("chan-basic")
-        .build()
-        .expect("build runtime")
-}
 
 /// Polls `fut` once with a no-op waker.
 fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
@@ -33,7 +24,7 @@ fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
 #[test]
 fn fifo_per_sender() {
     let _w = Watchdog::new("fifo_per_sender");
-    let rt = rt(2);
+    let rt = support::rt_named(2, "chan-basic");
     for cap in [Some(1), Some(7), None] {
         let (tx, rx) = match cap {
             Some(c) => channel::bounded::<(usize, usize)>(c),
@@ -64,7 +55,7 @@ fn fifo_per_sender() {
 #[test]
 fn bounded_back_pressure() {
     let _w = Watchdog::new("bounded_back_pressure");
-    let rt = rt(2);
+    let rt = support::rt_named(2, "chan-basic");
     rt.block_on(async {
         let (tx, rx) = channel::bounded::<u32>(2);
         tx.send(1).await.unwrap();
@@ -97,7 +88,7 @@ fn bounded_back_pressure() {
 #[test]
 fn many_senders_wait_on_a_full_channel_and_all_complete() {
     let _w = Watchdog::new("many_senders_wait_on_a_full_channel_and_all_complete");
-    let rt = rt(3);
+    let rt = support::rt_named(3, "chan-basic");
     rt.block_on(async {
         let (tx, rx) = channel::bounded::<usize>(1);
         let handles: Vec<_> = (0..50)
@@ -169,7 +160,7 @@ fn try_recv_reports_empty_then_closed() {
 #[test]
 fn stream_yields_every_value_then_ends() {
     let _w = Watchdog::new("stream_yields_every_value_then_ends");
-    let rt = rt(2);
+    let rt = support::rt_named(2, "chan-basic");
     rt.block_on(async {
         let (tx, rx) = channel::bounded::<u32>(4);
         let producer = trellis::spawn(async move {
@@ -192,7 +183,7 @@ fn stream_yields_every_value_then_ends() {
 #[test]
 fn mpmc_each_value_to_exactly_one_receiver() {
     let _w = Watchdog::new("mpmc_each_value_to_exactly_one_receiver");
-    let rt = rt(4);
+    let rt = support::rt_named(4, "chan-basic");
     const N: usize = 10_000;
     let seen: Arc<Vec<AtomicUsize>> = Arc::new((0..N).map(|_| AtomicUsize::new(0)).collect());
     rt.block_on(async {
@@ -226,7 +217,7 @@ fn mpmc_each_value_to_exactly_one_receiver() {
 #[test]
 fn rendezvous_send_completes_only_after_the_take() {
     let _w = Watchdog::new("rendezvous_send_completes_only_after_the_take");
-    let rt = rt(2);
+    let rt = support::rt_named(2, "chan-basic");
     rt.block_on(async {
         let (tx, rx) = channel::bounded::<u32>(0);
         assert_eq!(tx.try_send(1), Err(TrySendError::Full(1)));
@@ -259,7 +250,7 @@ fn rendezvous_send_completes_only_after_the_take() {
 #[test]
 fn rendezvous_one_sender_offers_at_a_time_and_all_complete() {
     let _w = Watchdog::new("rendezvous_one_sender_offers_at_a_time_and_all_complete");
-    let rt = rt(3);
+    let rt = support::rt_named(3, "chan-basic");
     rt.block_on(async {
         let (tx, rx) = channel::bounded::<usize>(0);
         let senders: Vec<_> = (0..20)
@@ -287,7 +278,7 @@ fn rendezvous_one_sender_offers_at_a_time_and_all_complete() {
 #[test]
 fn rendezvous_close_returns_the_offered_value() {
     let _w = Watchdog::new("rendezvous_close_returns_the_offered_value");
-    let rt = rt(2);
+    let rt = support::rt_named(2, "chan-basic");
     rt.block_on(async {
         let (tx, rx) = channel::bounded::<String>(0);
         let sender = trellis::spawn(async move { tx.send("offered".to_string()).await });
@@ -317,7 +308,7 @@ fn rendezvous_try_recv_takes_an_offered_value() {
 #[test]
 fn channel_ops_are_checkpoints() {
     let _w = Watchdog::new("channel_ops_are_checkpoints");
-    let rt = rt(1);
+    let rt = support::rt_named(1, "chan-basic");
     let stop = Arc::new(AtomicBool::new(false));
     let ops = rt.block_on({
         let stop = stop.clone();

@@ -7,21 +7,12 @@ mod support;
 use std::time::Duration;
 
 use support::{Watchdog, panic_message};
-use trellis::Runtime;
 use trellis::channel::{self, RecvError, SendError};
-
-fn rt(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .thread_name("chan-blocking")
-        .build()
-        .expect("build runtime")
-}
 
 #[test]
 fn thread_to_task() {
     let _w = Watchdog::new("thread_to_task");
-    let rt = rt(2);
+    let rt = support::rt_named(2, "chan-blocking");
     let (tx, rx) = channel::bounded::<u32>(2);
     let producer = std::thread::spawn(move || {
         for i in 0..1_000 {
@@ -42,7 +33,7 @@ fn thread_to_task() {
 #[test]
 fn task_to_thread() {
     let _w = Watchdog::new("task_to_thread");
-    let rt = rt(2);
+    let rt = support::rt_named(2, "chan-blocking");
     let (tx, rx) = channel::bounded::<u32>(2);
     let consumer = std::thread::spawn(move || {
         let mut got = Vec::new();
@@ -63,7 +54,7 @@ fn task_to_thread() {
 #[test]
 fn thread_ping_pong_with_a_task() {
     let _w = Watchdog::new("thread_ping_pong_with_a_task");
-    let rt = rt(2);
+    let rt = support::rt_named(2, "chan-blocking");
     let (ping_tx, ping_rx) = channel::bounded::<u32>(1);
     let (pong_tx, pong_rx) = channel::bounded::<u32>(1);
     let echo = rt.spawn(async move {
@@ -127,7 +118,7 @@ fn plain_threads_only() {
 #[test]
 fn rendezvous_send_blocking_returns_after_the_take() {
     let _w = Watchdog::new("rendezvous_send_blocking_returns_after_the_take");
-    let rt = rt(2);
+    let rt = support::rt_named(2, "chan-blocking");
     let (tx, rx) = channel::bounded::<u32>(0);
     let sender = std::thread::spawn(move || {
         tx.send_blocking(1).unwrap();
@@ -147,7 +138,7 @@ fn rendezvous_send_blocking_returns_after_the_take() {
 #[test]
 fn blocking_calls_from_spawn_blocking() {
     let _w = Watchdog::new("blocking_calls_from_spawn_blocking");
-    let rt = rt(2);
+    let rt = support::rt_named(2, "chan-blocking");
     rt.block_on(async {
         let (tx, rx) = channel::bounded::<u32>(1);
         let job = trellis::spawn_blocking(move || {
@@ -168,7 +159,7 @@ fn blocking_calls_from_spawn_blocking() {
 #[test]
 fn blocking_on_a_worker_panics() {
     let _w = Watchdog::new("blocking_on_a_worker_panics");
-    let rt = rt(1);
+    let rt = support::rt_named(1, "chan-blocking");
     let (tx, rx) = channel::unbounded::<u8>();
     let err = rt
         .block_on(rt.spawn(async move { rx.recv_blocking() }))
@@ -190,7 +181,7 @@ fn blocking_on_a_worker_panics() {
 #[test]
 fn oneshot_between_thread_and_task() {
     let _w = Watchdog::new("oneshot_between_thread_and_task");
-    let rt = rt(2);
+    let rt = support::rt_named(2, "chan-blocking");
     let (tx, rx) = channel::oneshot::<String>();
     let t = std::thread::spawn(move || rx.recv_blocking());
     rt.block_on(rt.spawn(async move { tx.send("hi".into()).unwrap() }))

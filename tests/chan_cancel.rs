@@ -11,16 +11,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use support::Watchdog;
+use trellis::CancelScope;
 use trellis::channel::{self, TryRecvError};
-use trellis::{CancelScope, Runtime};
-
-fn rt(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .thread_name("chan-cancel")
-        .build()
-        .expect("build runtime")
-}
 
 /// Yields until `cond` holds; panics (instead of hanging) after many yields.
 async fn yield_until(what: &str, mut cond: impl FnMut() -> bool) {
@@ -41,7 +33,7 @@ fn cancelled_rendezvous_send_whose_value_was_taken_reports_success() {
         "cancelled_rendezvous_send_whose_value_was_taken_reports_success",
         Duration::from_secs(20),
     );
-    let rt = rt(1);
+    let rt = support::rt_named(1, "chan-cancel");
     let (got, sent) = rt
         .block_on(rt.spawn(async {
             let (tx, rx) = channel::bounded::<u32>(0);
@@ -71,7 +63,7 @@ fn cancelled_rendezvous_send_whose_value_was_not_taken_sends_nothing() {
         "cancelled_rendezvous_send_whose_value_was_not_taken_sends_nothing",
         Duration::from_secs(20),
     );
-    let rt = rt(1);
+    let rt = support::rt_named(1, "chan-cancel");
     let (sent, later) = rt
         .block_on(rt.spawn(async {
             let (tx, rx) = channel::bounded::<u32>(0);
@@ -98,7 +90,7 @@ fn cancelled_rendezvous_send_whose_value_was_not_taken_sends_nothing() {
 #[test]
 fn cancelled_recv_takes_nothing() {
     let _w = Watchdog::with_timeout("cancelled_recv_takes_nothing", Duration::from_secs(20));
-    let rt = rt(1);
+    let rt = support::rt_named(1, "chan-cancel");
     for cap in [1usize, 0] {
         let (received, later) = rt
             .block_on(rt.spawn(async move {
@@ -153,7 +145,7 @@ fn cancelled_bounded_send_sends_nothing() {
         "cancelled_bounded_send_sends_nothing",
         Duration::from_secs(20),
     );
-    let rt = rt(1);
+    let rt = support::rt_named(1, "chan-cancel");
     let (sent, values) = rt
         .block_on(rt.spawn(async {
             let (tx, rx) = channel::bounded::<u32>(1);
@@ -196,7 +188,7 @@ fn rendezvous_retry_after_timeout_never_duplicates() {
     );
     const VALUES: u32 = 500;
     for workers in [1, 2] {
-        let rt = rt(workers);
+        let rt = support::rt_named(workers, "chan-cancel");
         let received = rt.block_on(async {
             let (tx, rx) = channel::bounded::<u32>(0);
             let producer = trellis::spawn(async move {

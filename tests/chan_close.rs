@@ -8,21 +8,12 @@ use std::time::Duration;
 
 use futures_lite::StreamExt;
 use support::{Counter, Watchdog};
-use trellis::Runtime;
 use trellis::channel::{self, RecvError, SendError, TryRecvError, TrySendError};
-
-fn rt(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .thread_name("chan-close")
-        .build()
-        .expect("build runtime")
-}
 
 #[test]
 fn close_wakes_every_waiter() {
     let _w = Watchdog::new("close_wakes_every_waiter");
-    let rt = rt(4);
+    let rt = support::rt_named(4, "chan-close");
     const RECEIVERS: usize = 40;
     const SENDERS: usize = 40;
     rt.block_on(async {
@@ -90,7 +81,7 @@ fn close_wakes_every_waiter() {
 #[test]
 fn drain_after_close() {
     let _w = Watchdog::new("drain_after_close");
-    let rt = rt(2);
+    let rt = support::rt_named(2, "chan-close");
     rt.block_on(async {
         for cap in [Some(8), None] {
             let (tx, rx) = match cap {
@@ -117,7 +108,7 @@ fn drain_after_close() {
 #[test]
 fn dropping_every_sender_closes() {
     let _w = Watchdog::new("dropping_every_sender_closes");
-    let rt = rt(2);
+    let rt = support::rt_named(2, "chan-close");
     rt.block_on(async {
         let (tx, rx) = channel::unbounded::<u8>();
         let tx2 = tx.clone();
@@ -142,7 +133,7 @@ fn dropping_every_sender_closes() {
 #[test]
 fn dropping_every_receiver_closes() {
     let _w = Watchdog::new("dropping_every_receiver_closes");
-    let rt = rt(2);
+    let rt = support::rt_named(2, "chan-close");
     rt.block_on(async {
         let (tx, rx) = channel::bounded::<String>(1);
         tx.send("queued".into()).await.unwrap();
@@ -169,7 +160,7 @@ fn dropping_every_receiver_closes() {
 #[test]
 fn stream_ends_after_close_and_drain() {
     let _w = Watchdog::new("stream_ends_after_close_and_drain");
-    let rt = rt(2);
+    let rt = support::rt_named(2, "chan-close");
     rt.block_on(async {
         let (tx, mut rx) = channel::bounded::<u8>(4);
         tx.send(1).await.unwrap();
@@ -185,7 +176,7 @@ fn stream_ends_after_close_and_drain() {
 fn close_races_with_senders_and_receivers() {
     // Every send that returned Ok is received; every failed send returned its value.
     let _w = Watchdog::new("close_races_with_senders_and_receivers");
-    let rt = rt(4);
+    let rt = support::rt_named(4, "chan-close");
     for round in 0..50 {
         let (ok_sent, received) = rt.block_on(async move {
             let (tx, rx) = if round % 2 == 0 {

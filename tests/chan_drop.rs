@@ -13,16 +13,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use support::{Counter, Out, Watchdog};
-use trellis::Runtime;
 use trellis::channel::{self, RecvError, SendError, TrySendError};
-
-fn rt(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .thread_name("chan-drop")
-        .build()
-        .expect("build runtime")
-}
 
 /// Polls `fut` once with `waker`.
 fn poll_with<F: Future + Unpin>(fut: &mut F, waker: &Waker) -> Poll<F::Output> {
@@ -48,7 +39,7 @@ fn channels_lose_nothing() {
     // Every value ends up in exactly one place: received, returned by a failed send, or
     // dropped by the channel; each is dropped exactly once.
     let _w = Watchdog::new("channels_lose_nothing");
-    let rt = rt(3);
+    let rt = support::rt_named(3, "chan-drop");
     let drops = Counter::new();
     let (received, returned) = rt.block_on({
         let drops = drops.clone();
@@ -286,7 +277,7 @@ fn cancelled_recv_in_tasks_loses_no_message() {
     // The same on a runtime: a task races `recv` against a timer, select-style, and drops the
     // receive when the timer wins; every message still arrives exactly once.
     let _w = Watchdog::new("cancelled_recv_in_tasks_loses_no_message");
-    let rt = rt(2);
+    let rt = support::rt_named(2, "chan-drop");
     const N: u32 = 300;
     let got = rt.block_on(async {
         let (tx, rx) = channel::bounded::<u32>(1);

@@ -10,29 +10,20 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use support::Watchdog;
-use trellis::Runtime;
 use trellis::channel::{self, RecvError, TryRecvError, oneshot};
-
-fn rt(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .thread_name("chan-oneshot")
-        .build()
-        .expect("build runtime")
-}
 
 #[test]
 fn send_then_recv() {
     let _w = Watchdog::new("send_then_recv");
     let (tx, rx) = channel::oneshot();
     tx.send(5u8).unwrap();
-    assert_eq!(rt(1).block_on(rx), Ok(5));
+    assert_eq!(support::rt_named(1, "chan-oneshot").block_on(rx), Ok(5));
 }
 
 #[test]
 fn recv_waits_for_the_send() {
     let _w = Watchdog::new("recv_waits_for_the_send");
-    let rt = rt(2);
+    let rt = support::rt_named(2, "chan-oneshot");
     rt.block_on(async {
         let (tx, rx) = channel::oneshot::<&str>();
         let sender = trellis::spawn(async move {
@@ -47,7 +38,7 @@ fn recv_waits_for_the_send() {
 #[test]
 fn sender_dropped_without_sending() {
     let _w = Watchdog::new("sender_dropped_without_sending");
-    let rt = rt(2);
+    let rt = support::rt_named(2, "chan-oneshot");
     rt.block_on(async {
         let (tx, rx) = channel::oneshot::<u8>();
         let dropper = trellis::spawn(async move {
@@ -101,7 +92,7 @@ fn cancelled_recv_keeps_the_value_for_the_next() {
 #[test]
 fn request_reply_across_workers() {
     let _w = Watchdog::new("request_reply_across_workers");
-    let rt = rt(4);
+    let rt = support::rt_named(4, "chan-oneshot");
     rt.block_on(async {
         let (requests, inbox) = channel::bounded::<(u64, oneshot::Sender<u64>)>(10);
         let servers: Vec<_> = (0..2)

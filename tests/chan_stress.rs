@@ -14,14 +14,6 @@ const CONSUMERS: usize = 4;
 const MESSAGES: u64 = 100_000;
 const PER_PRODUCER: u64 = MESSAGES / PRODUCERS;
 
-fn rt(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .thread_name("chan-stress")
-        .build()
-        .expect("build runtime")
-}
-
 fn expected_sum() -> u64 {
     (0..MESSAGES).sum()
 }
@@ -154,21 +146,30 @@ fn run_tasks_to_threads(rt: &Runtime, tx: Sender<u64>, rx: Receiver<u64>) -> (u6
 fn stress_bounded_1_tasks() {
     let _w = Watchdog::new("stress_bounded_1_tasks");
     let (tx, rx) = channel::bounded(1);
-    assert_eq!(run_tasks(&rt(4), tx, rx), (MESSAGES, expected_sum()));
+    assert_eq!(
+        run_tasks(&support::rt_named(4, "chan-stress"), tx, rx),
+        (MESSAGES, expected_sum())
+    );
 }
 
 #[test]
 fn stress_unbounded_tasks() {
     let _w = Watchdog::new("stress_unbounded_tasks");
     let (tx, rx) = channel::unbounded();
-    assert_eq!(run_tasks(&rt(4), tx, rx), (MESSAGES, expected_sum()));
+    assert_eq!(
+        run_tasks(&support::rt_named(4, "chan-stress"), tx, rx),
+        (MESSAGES, expected_sum())
+    );
 }
 
 #[test]
 fn stress_rendezvous_tasks() {
     let _w = Watchdog::new("stress_rendezvous_tasks");
     let (tx, rx) = channel::bounded(0);
-    assert_eq!(run_tasks(&rt(4), tx, rx), (MESSAGES, expected_sum()));
+    assert_eq!(
+        run_tasks(&support::rt_named(4, "chan-stress"), tx, rx),
+        (MESSAGES, expected_sum())
+    );
 }
 
 #[test]
@@ -176,7 +177,7 @@ fn stress_bounded_1_threads_to_tasks() {
     let _w = Watchdog::new("stress_bounded_1_threads_to_tasks");
     let (tx, rx) = channel::bounded(1);
     assert_eq!(
-        run_threads_to_tasks(&rt(2), tx, rx),
+        run_threads_to_tasks(&support::rt_named(2, "chan-stress"), tx, rx),
         (MESSAGES, expected_sum())
     );
 }
@@ -186,7 +187,7 @@ fn stress_bounded_1_tasks_to_threads() {
     let _w = Watchdog::new("stress_bounded_1_tasks_to_threads");
     let (tx, rx) = channel::bounded(1);
     assert_eq!(
-        run_tasks_to_threads(&rt(2), tx, rx),
+        run_tasks_to_threads(&support::rt_named(2, "chan-stress"), tx, rx),
         (MESSAGES, expected_sum())
     );
 }
@@ -196,7 +197,7 @@ fn stress_unbounded_tasks_to_threads() {
     let _w = Watchdog::new("stress_unbounded_tasks_to_threads");
     let (tx, rx) = channel::unbounded();
     assert_eq!(
-        run_tasks_to_threads(&rt(2), tx, rx),
+        run_tasks_to_threads(&support::rt_named(2, "chan-stress"), tx, rx),
         (MESSAGES, expected_sum())
     );
 }

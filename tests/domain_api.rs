@@ -14,7 +14,7 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::Duration;
 
-use domain_common::{Home, build, domain_threads};
+use domain_common::{Home, domain_threads};
 use support::{Watchdog, panic_message, wait_until};
 use trellis::{DomainId, Runtime};
 
@@ -56,7 +56,7 @@ fn domain_id_traits_and_formatting() {
 #[test]
 fn current_is_none_off_workers_and_names_each_worker() {
     let _wd = Watchdog::new("current_is_none_off_workers_and_names_each_worker");
-    let rt = build(3, "trl-dapi1");
+    let rt = support::rt_named(3, "trl-dapi1");
     assert_eq!(trellis::domain::current(), None, "plain thread");
     rt.block_on(async { assert_eq!(trellis::domain::current(), None, "block_on thread") });
     let on_blocking = rt
@@ -89,7 +89,7 @@ fn current_is_none_off_workers_and_names_each_worker() {
 fn count_is_the_number_of_workers_everywhere_in_the_runtime() {
     let _wd = Watchdog::new("count_is_the_number_of_workers_everywhere_in_the_runtime");
     for workers in [1, 2, 5] {
-        let rt = build(workers, "trl-dapi2");
+        let rt = support::rt_named(workers, "trl-dapi2");
         assert_eq!(rt.block_on(async { trellis::domain::count() }), workers);
         assert_eq!(
             rt.block_on(rt.spawn(async { trellis::domain::count() }))
@@ -119,7 +119,7 @@ fn count_panics_outside_a_runtime() {
 #[test]
 fn spawn_local_outside_a_domain_panics_naming_spawn_on() {
     let _wd = Watchdog::new("spawn_local_outside_a_domain_panics_naming_spawn_on");
-    let rt = build(2, "trl-dapi3");
+    let rt = support::rt_named(2, "trl-dapi3");
     // From the block_on thread.
     let msg = rt.block_on(async { panic_of(|| trellis::spawn_local(async {})) });
     assert!(msg.contains("spawn_on"), "block_on: {msg}");
@@ -139,7 +139,7 @@ fn spawn_local_outside_a_domain_panics_naming_spawn_on() {
 #[test]
 fn spawn_on_an_unknown_domain_panics_with_the_range_and_never_hangs() {
     let _wd = Watchdog::new("spawn_on_an_unknown_domain_panics_with_the_range_and_never_hangs");
-    let rt = build(2, "trl-dapi4");
+    let rt = support::rt_named(2, "trl-dapi4");
     for bad in [2, 3, 1000, usize::MAX] {
         // From block_on.
         let msg = rt.block_on(async { panic_of(|| trellis::spawn_on(d(bad), || async {})) });
@@ -185,7 +185,7 @@ fn spawn_on_outside_a_runtime_panics_clearly() {
 #[test]
 fn spawn_on_from_everywhere_builds_the_future_on_the_target() {
     let _wd = Watchdog::new("spawn_on_from_everywhere_builds_the_future_on_the_target");
-    let rt = build(3, "trl-dapi5");
+    let rt = support::rt_named(3, "trl-dapi5");
     let threads = domain_threads(&rt);
     let threads = Arc::new(threads);
     // The closure runs on the target thread, and the (!Send) future it builds stays there.
@@ -239,7 +239,7 @@ fn spawn_on_from_everywhere_builds_the_future_on_the_target() {
 #[test]
 fn join_handle_of_a_pinned_task_is_awaitable_from_anywhere() {
     let _wd = Watchdog::new("join_handle_of_a_pinned_task_is_awaitable_from_anywhere");
-    let rt = build(3, "trl-dapi6");
+    let rt = support::rt_named(3, "trl-dapi6");
     let home = Home::new();
     let spawn = |v: u32| {
         let h = home.clone();
@@ -295,7 +295,7 @@ fn join_handle_of_a_pinned_task_is_awaitable_from_anywhere() {
 #[test]
 fn abort_of_a_pinned_task_from_another_domain_drops_it_at_home() {
     let _wd = Watchdog::new("abort_of_a_pinned_task_from_another_domain_drops_it_at_home");
-    let rt = build(2, "trl-dapi7");
+    let rt = support::rt_named(2, "trl-dapi7");
     let home = Home::new();
     for round in 0..20 {
         let h = home.clone();
@@ -328,7 +328,7 @@ fn abort_of_a_pinned_task_from_another_domain_drops_it_at_home() {
 #[test]
 fn panics_in_pinned_tasks_and_spawn_on_closures_become_join_errors() {
     let _wd = Watchdog::new("panics_in_pinned_tasks_and_spawn_on_closures_become_join_errors");
-    let rt = build(2, "trl-dapi8");
+    let rt = support::rt_named(2, "trl-dapi8");
     let home = Home::new();
     // The closure panics while building the future (on the target thread).
     let err = rt
@@ -367,7 +367,7 @@ fn panics_in_pinned_tasks_and_spawn_on_closures_become_join_errors() {
 #[test]
 fn spawn_local_output_may_be_not_send() {
     let _wd = Watchdog::new("spawn_local_output_may_be_not_send");
-    let rt = build(2, "trl-dapi9");
+    let rt = support::rt_named(2, "trl-dapi9");
     let v = rt
         .block_on(rt.spawn_on(d(1), || async {
             let shared = Rc::new(std::cell::RefCell::new(vec![1]));
@@ -387,8 +387,8 @@ fn spawn_local_output_may_be_not_send() {
 #[test]
 fn two_runtimes_have_separate_domains() {
     let _wd = Watchdog::new("two_runtimes_have_separate_domains");
-    let a = build(2, "trl-dapiA");
-    let b = build(3, "trl-dapiB");
+    let a = support::rt_named(2, "trl-dapiA");
+    let b = support::rt_named(3, "trl-dapiB");
     let ta = domain_threads(&a);
     let tb = domain_threads(&b);
     assert!(ta.iter().all(|t| !tb.contains(t)));
@@ -414,7 +414,7 @@ fn two_runtimes_have_separate_domains() {
 #[test]
 fn spawn_local_from_a_stealable_task_pins_to_the_domain_that_polls_it() {
     let _wd = Watchdog::new("spawn_local_from_a_stealable_task_pins_to_the_domain_that_polls_it");
-    let rt = build(2, "trl-dapiC");
+    let rt = support::rt_named(2, "trl-dapiC");
     let home = Home::new();
     let threads = domain_threads(&rt);
     for _ in 0..50 {

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
-use domain_common::{build, domain_threads};
+use domain_common::domain_threads;
 use support::{Watchdog, panic_message, wait_until};
 use trellis::{DomainId, Runtime};
 
@@ -42,7 +42,7 @@ fn initialised_lazily_once_per_domain_that_uses_it() {
             Cell::new(0)
         };
     }
-    let rt = build(4, "trl-dloc1");
+    let rt = support::rt_named(4, "trl-dloc1");
     assert_eq!(INITS.load(SeqCst), 0, "initialised before first use");
     // Domains 1 and 3 use it, many times, from several tasks.
     for round in 0..10 {
@@ -78,7 +78,7 @@ fn values_are_isolated_between_domains() {
     trellis::domain_local! {
         static MINE: RefCell<Vec<usize>> = RefCell::new(Vec::new());
     }
-    let rt = build(3, "trl-dloc2");
+    let rt = support::rt_named(3, "trl-dloc2");
     for round in 0..5 {
         for i in 0..3 {
             on(&rt, i, move || {
@@ -102,8 +102,8 @@ fn values_are_isolated_between_runtimes() {
             RefCell::new(String::new())
         };
     }
-    let a = build(2, "trl-dlocA");
-    let b = build(2, "trl-dlocB");
+    let a = support::rt_named(2, "trl-dlocA");
+    let b = support::rt_named(2, "trl-dlocB");
     on(&a, 0, || NAME.with(|n| n.borrow_mut().push_str("a0")));
     on(&b, 0, || NAME.with(|n| n.borrow_mut().push_str("b0")));
     on(&a, 1, || NAME.with(|n| n.borrow_mut().push_str("a1")));
@@ -115,7 +115,7 @@ fn values_are_isolated_between_runtimes() {
     drop(a);
     drop(b);
     // A new runtime starts fresh.
-    let c = build(1, "trl-dlocC");
+    let c = support::rt_named(1, "trl-dlocC");
     assert_eq!(on(&c, 0, || NAME.with(|n| n.borrow().clone())), "");
     assert_eq!(INITS.load(SeqCst), 5);
 }
@@ -138,7 +138,7 @@ fn a_not_send_value_works_across_awaits_and_pinned_tasks() {
         CACHE.with(|c| c.borrow_mut().insert(n, v));
         v
     }
-    let rt = build(2, "trl-dloc3");
+    let rt = support::rt_named(2, "trl-dloc3");
     let (v, cached) = rt
         .block_on(rt.spawn_on(d(1), || async {
             // Hold a clone of the Rc across awaits, share it with spawn_local tasks.
@@ -194,7 +194,7 @@ fn values_are_dropped_on_their_own_domain_at_shutdown() {
             Tracked { id, log: &LOG }
         };
     }
-    let rt = build(3, "trl-dloc4");
+    let rt = support::rt_named(3, "trl-dloc4");
     let threads = domain_threads(&rt);
     for i in 0..3 {
         on(&rt, i, || VALUE.with(|v| v.id));
@@ -244,7 +244,7 @@ fn pinned_tasks_dropped_at_shutdown_still_see_their_domain_locals() {
             SEEN_IN_DROP.lock().unwrap().push(STATE.with(|v| v.0.get()));
         }
     }
-    let rt = build(2, "trl-dloc5");
+    let rt = support::rt_named(2, "trl-dloc5");
     let mut handles = Vec::new();
     for i in 0..2u32 {
         on(&rt, i as usize, move || STATE.with(|v| v.0.set(10 + i)));
@@ -281,7 +281,7 @@ fn init_may_use_another_domain_local() {
         static BASE: Cell<u32> = Cell::new(trellis::domain::current().unwrap().index() as u32 * 100);
         static DERIVED: RefCell<Vec<u32>> = RefCell::new(vec![BASE.with(Cell::get) + 1]);
     }
-    let rt = build(2, "trl-dloc6");
+    let rt = support::rt_named(2, "trl-dloc6");
     // DERIVED first: its init uses BASE, which is created inside.
     assert_eq!(on(&rt, 1, || DERIVED.with(|v| v.borrow()[0])), 101);
     assert_eq!(on(&rt, 1, || BASE.with(Cell::get)), 100);
@@ -297,7 +297,7 @@ fn with_may_nest_and_reenter_other_domain_locals() {
         static A: Cell<u32> = Cell::new(1);
         static B: Cell<u32> = Cell::new(2);
     }
-    let rt = build(1, "trl-dloc7");
+    let rt = support::rt_named(1, "trl-dloc7");
     let v = on(&rt, 0, || {
         A.with(|a| B.with(|b| A.with(|a2| a.get() + b.get() + a2.get())))
     });
@@ -316,7 +316,7 @@ fn use_outside_a_domain_panics_with_a_hint() {
     }
     let m = msg(catch_unwind(|| X.with(|x| *x)));
     assert!(m.contains("outside a domain"), "{m}");
-    let rt = build(1, "trl-dloc8");
+    let rt = support::rt_named(1, "trl-dloc8");
     let m = rt.block_on(async { msg(catch_unwind(AssertUnwindSafe(|| X.with(|x| *x)))) });
     assert!(m.contains("outside a domain"), "block_on: {m}");
     let m = rt
@@ -332,7 +332,7 @@ fn stealable_tasks_use_the_value_of_the_domain_that_polls_them() {
     trellis::domain_local! {
         static WHO: usize = trellis::domain::current().unwrap().index();
     }
-    let rt = build(2, "trl-dloc9");
+    let rt = support::rt_named(2, "trl-dloc9");
     let pairs = rt.block_on(async {
         let hs: Vec<_> = (0..200)
             .map(|_| {
@@ -384,7 +384,7 @@ fn spawn_and_wake_from_a_domain_local_drop_do_not_strand_tasks() {
     trellis::domain_local! {
         static HOOK: OnDrop = OnDrop(RefCell::new(None));
     }
-    let rt = build(1, "trl-dlocA");
+    let rt = support::rt_named(1, "trl-dlocA");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let waiting = Arc::new(AtomicUsize::new(0));
     let w2 = waiting.clone();
@@ -461,7 +461,7 @@ fn domain_local_drops_may_use_the_domain_locals_they_depend_on() {
     }
     let mut domains = 0;
     for _ in 0..5 {
-        let rt = build(4, "trl-dlocB");
+        let rt = support::rt_named(4, "trl-dlocB");
         for i in 0..4 {
             on(&rt, i, || CACHE.with(|_| ()));
         }
@@ -498,7 +498,7 @@ fn a_panicking_init_is_not_cached() {
             7
         };
     }
-    let rt = build(1, "trl-dlocC");
+    let rt = support::rt_named(1, "trl-dlocC");
     let err = rt
         .block_on(rt.spawn_on(d(0), || async { FLAKY.with(|v| *v) }))
         .unwrap_err();
@@ -546,7 +546,7 @@ fn domain_local_drop_reading_itself_does_not_recreate_it() {
             ReadsItself(7)
         };
     }
-    let rt = build(1, "trl-dlself");
+    let rt = support::rt_named(1, "trl-dlself");
     assert_eq!(on(&rt, 0, || SELF_READER.with(|v| v.0)), 7);
     assert!(
         drop_within(rt, Duration::from_secs(10)),
@@ -586,7 +586,7 @@ fn domain_local_try_with_reports_a_dropped_value_at_teardown() {
         static NEWER: Newer = { OLDER.with(|_| ()); Newer };
     }
     assert!(OLDER.try_with(|o| o.0).is_err(), "outside a domain");
-    let rt = build(1, "trl-dltry");
+    let rt = support::rt_named(1, "trl-dltry");
     on(&rt, 0, || NEWER.with(|_| ()));
     assert!(drop_within(rt, Duration::from_secs(10)), "shutdown hung");
     assert_eq!(*SEEN.lock().unwrap(), ["newer: own false, older Ok(3)"]);

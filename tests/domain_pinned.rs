@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::Duration;
 
-use domain_common::{DropOn, Home, build, domain_threads};
+use domain_common::{DropOn, Home, domain_threads};
 use support::{Watchdog, spin_until, wait_until};
 use trellis::{DomainId, JoinHandle, Runtime};
 
@@ -27,7 +27,7 @@ fn d(i: usize) -> DomainId {
 #[test]
 fn pinned_tasks_that_complete_run_and_drop_at_home() {
     let _wd = Watchdog::new("pinned_tasks_that_complete_run_and_drop_at_home");
-    let rt = build(3, "trl-dpin1");
+    let rt = support::rt_named(3, "trl-dpin1");
     let home = Home::new();
     let threads = domain_threads(&rt);
     for (i, expected) in threads.iter().enumerate() {
@@ -123,7 +123,7 @@ fn abort_from(
 #[test]
 fn pinned_task_aborted_while_parked_is_dropped_at_home() {
     let _wd = Watchdog::new("pinned_task_aborted_while_parked_is_dropped_at_home");
-    let rt = build(2, "trl-dpin2");
+    let rt = support::rt_named(2, "trl-dpin2");
     let home = Home::new();
     let mut keep = Vec::new();
     for (n, source) in SOURCES.into_iter().enumerate() {
@@ -157,7 +157,7 @@ fn pinned_task_aborted_while_parked_is_dropped_at_home() {
 fn pinned_task_aborted_before_its_first_poll_is_dropped_at_home_unpolled() {
     let _wd =
         Watchdog::new("pinned_task_aborted_before_its_first_poll_is_dropped_at_home_unpolled");
-    let rt = build(2, "trl-dpin3");
+    let rt = support::rt_named(2, "trl-dpin3");
     let home = Home::new();
     for source in SOURCES {
         let case = format!("abort before first poll from {source:?}");
@@ -199,7 +199,7 @@ fn pinned_task_aborted_before_its_first_poll_is_dropped_at_home_unpolled() {
 #[allow(clippy::async_yields_async)] // a task hands a JoinHandle back, on purpose
 fn spawn_on_aborted_before_it_runs_drops_the_closure_at_home() {
     let _wd = Watchdog::new("spawn_on_aborted_before_it_runs_drops_the_closure_at_home");
-    let rt = build(2, "trl-dpin4");
+    let rt = support::rt_named(2, "trl-dpin4");
     let threads = domain_threads(&rt);
     let log = Arc::new(Mutex::new(Vec::new()));
     let built = Arc::new(AtomicBool::new(false));
@@ -247,7 +247,7 @@ type Msg = (&'static str, mpsc::Sender<()>);
 #[test]
 fn pinned_task_woken_from_everywhere_is_polled_only_at_home() {
     let _wd = Watchdog::new("pinned_task_woken_from_everywhere_is_polled_only_at_home");
-    let rt = build(3, "trl-dpin5");
+    let rt = support::rt_named(3, "trl-dpin5");
     let home = Home::new();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
     let h = home.clone();
@@ -335,7 +335,7 @@ fn pinned_tasks_parked_queued_sleeping_and_yielding_are_dropped_at_home_at_shutd
         "pinned_tasks_parked_queued_sleeping_and_yielding_are_dropped_at_home_at_shutdown",
     );
     let workers = 3;
-    let rt = build(workers, "trl-dpin6");
+    let rt = support::rt_named(workers, "trl-dpin6");
     let parked = Home::new();
     let sleeping = Home::new();
     let yielding = Home::new();
@@ -458,7 +458,7 @@ fn pinned_tasks_parked_queued_sleeping_and_yielding_are_dropped_at_home_at_shutd
 fn closures_of_queued_spawn_on_are_dropped_on_the_target_thread_at_shutdown() {
     let _wd =
         Watchdog::new("closures_of_queued_spawn_on_are_dropped_on_the_target_thread_at_shutdown");
-    let rt = build(2, "trl-dpin7");
+    let rt = support::rt_named(2, "trl-dpin7");
     let threads = domain_threads(&rt);
     let shutdown_seen = Arc::new(AtomicBool::new(false));
     struct SetOnDrop(Arc<AtomicBool>);
@@ -508,7 +508,7 @@ fn closures_of_queued_spawn_on_are_dropped_on_the_target_thread_at_shutdown() {
 fn stress(workers: usize) {
     const PAIRS: usize = 10_000;
     let case = format!("stress with {workers} domains");
-    let rt = build(workers, "trl-dpin8");
+    let rt = support::rt_named(workers, "trl-dpin8");
     let home = Home::new();
     let kept = Arc::new(Mutex::new(Vec::new()));
     let spawn_pair = {
@@ -632,7 +632,7 @@ fn aborts_and_wakes_racing_with_shutdown_still_drop_pinned_tasks_at_home() {
         Watchdog::new("aborts_and_wakes_racing_with_shutdown_still_drop_pinned_tasks_at_home");
     for round in 0..20 {
         let case = format!("round {round}");
-        let rt = build(3, "trl-dpin9");
+        let rt = support::rt_named(3, "trl-dpin9");
         let home = Home::new();
         let mut senders = Vec::new();
         let mut handles = Vec::new();

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::thread;
 use std::time::Duration;
 
-use domain_common::{Home, build, domain_threads};
+use domain_common::{Home, domain_threads};
 use support::{Watchdog, spin_until};
 use trellis::DomainId;
 
@@ -29,7 +29,7 @@ fn half(started: &AtomicUsize) -> bool {
 #[test]
 fn pinned_tasks_are_never_stolen_while_stealable_ones_are() {
     let _wd = Watchdog::new("pinned_tasks_are_never_stolen_while_stealable_ones_are");
-    let rt = build(2, "trl-dsch1");
+    let rt = support::rt_named(2, "trl-dsch1");
     let threads = domain_threads(&rt);
     let home = Home::new();
     for round in 0..5 {
@@ -90,7 +90,7 @@ fn pinned_tasks_are_never_stolen_while_stealable_ones_are() {
 #[test]
 fn no_stranded_work_with_pinned_tasks_present() {
     let _wd = Watchdog::new("no_stranded_work_with_pinned_tasks_present");
-    let rt = build(2, "trl-dsch2");
+    let rt = support::rt_named(2, "trl-dsch2");
     let home = Home::new();
     for round in 0..10 {
         // Both domains hold parked pinned tasks and domain 0 has runnable pinned work queued;
@@ -152,7 +152,7 @@ fn no_stranded_work_with_pinned_tasks_present() {
 #[test]
 fn pinned_task_blocking_its_domain_does_not_stop_other_domains() {
     let _wd = Watchdog::new("pinned_task_blocking_its_domain_does_not_stop_other_domains");
-    let rt = build(3, "trl-dsch3");
+    let rt = support::rt_named(3, "trl-dsch3");
     let release = Arc::new(AtomicBool::new(false));
     let r2 = release.clone();
     let blocker = rt.spawn_on(d(0), move || async move {
@@ -194,7 +194,7 @@ async fn yield_until(stop: Arc<AtomicBool>, count: Arc<AtomicUsize>) {
 #[test]
 fn busy_stealable_yielders_do_not_starve_pinned_tasks() {
     let _wd = Watchdog::new("busy_stealable_yielders_do_not_starve_pinned_tasks");
-    let rt = build(1, "trl-dsch4");
+    let rt = support::rt_named(1, "trl-dsch4");
     let stop = Arc::new(AtomicBool::new(false));
     let stealable_polls = Arc::new(AtomicUsize::new(0));
     let yielders: Vec<_> = (0..4)
@@ -255,7 +255,7 @@ fn busy_stealable_yielders_do_not_starve_pinned_tasks() {
 #[test]
 fn busy_pinned_yielders_do_not_starve_stealable_tasks() {
     let _wd = Watchdog::new("busy_pinned_yielders_do_not_starve_stealable_tasks");
-    let rt = build(1, "trl-dsch5");
+    let rt = support::rt_named(1, "trl-dsch5");
     let stop = Arc::new(AtomicBool::new(false));
     let pinned_polls = Arc::new(AtomicUsize::new(0));
     let yielders: Vec<_> = (0..4)
@@ -315,7 +315,7 @@ fn busy_pinned_yielders_do_not_starve_stealable_tasks() {
 fn one_pinned_and_one_stealable_yielder_share_a_worker() {
     let _wd = Watchdog::new("one_pinned_and_one_stealable_yielder_share_a_worker");
     const N: usize = 2_000;
-    let rt = build(1, "trl-dsch6");
+    let rt = support::rt_named(1, "trl-dsch6");
     for pinned_counts in [true, false] {
         let stop = Arc::new(AtomicBool::new(false));
         let pinned = Arc::new(AtomicUsize::new(0));

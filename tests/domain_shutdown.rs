@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
-use domain_common::{DropOn, Home, build, domain_threads};
+use domain_common::{DropOn, Home, domain_threads};
 use support::{Counter, Watchdog, wait_until};
 use trellis::{DomainId, JoinError, JoinHandle};
 
@@ -37,7 +37,7 @@ fn dropping_the_runtime_drops_parked_pinned_tasks_on_every_domain_once_at_home()
     );
     for workers in [1, 2, 4] {
         let case = format!("{workers} domains");
-        let rt = build(workers, "trl-dsd1");
+        let rt = support::rt_named(workers, "trl-dsd1");
         let home = Home::new();
         let mut handles = Vec::new();
         let mut keep = Vec::new();
@@ -79,7 +79,7 @@ fn dropping_the_runtime_drops_parked_pinned_tasks_on_every_domain_once_at_home()
 #[test]
 fn shutdown_timeout_drops_pinned_tasks_at_home() {
     let _wd = Watchdog::new("shutdown_timeout_drops_pinned_tasks_at_home");
-    let rt = build(2, "trl-dsd2");
+    let rt = support::rt_named(2, "trl-dsd2");
     let home = Home::new();
     let mut handles = Vec::new();
     for i in 0..100 {
@@ -156,7 +156,7 @@ fn spawning_from_a_pinned_tasks_drop_during_shutdown_never_hangs() {
     let _wd = Watchdog::new("spawning_from_a_pinned_tasks_drop_during_shutdown_never_hangs");
     for round in 0..10 {
         let workers = 2 + round % 2;
-        let rt = build(workers, "trl-dsd3");
+        let rt = support::rt_named(workers, "trl-dsd3");
         let threads = domain_threads(&rt);
         let home = Home::new();
         let child = Home::new();
@@ -230,7 +230,7 @@ fn spawning_from_a_pinned_tasks_drop_during_shutdown_never_hangs() {
 fn runtime_dropped_from_its_own_pinned_task_still_drops_pinned_tasks_at_home() {
     let _wd =
         Watchdog::new("runtime_dropped_from_its_own_pinned_task_still_drops_pinned_tasks_at_home");
-    let rt = build(3, "trl-dsd4");
+    let rt = support::rt_named(3, "trl-dsd4");
     let home = Home::new();
     let mut handles = Vec::new();
     for i in 0..60 {
@@ -275,7 +275,7 @@ fn wakes_and_aborts_from_a_pinned_drop_during_shutdown_are_harmless() {
         }
     }
     for round in 0..10 {
-        let rt = build(3, "trl-dsd5");
+        let rt = support::rt_named(3, "trl-dsd5");
         let home = Home::new();
         let mut handles = Vec::new();
         let mut prev: Option<JoinHandle<()>> = None;
@@ -324,7 +324,7 @@ fn wakes_and_aborts_from_a_pinned_drop_during_shutdown_are_harmless() {
 #[test]
 fn spawn_on_from_a_detached_blocking_thread_after_shutdown_is_cancelled() {
     let _wd = Watchdog::new("spawn_on_from_a_detached_blocking_thread_after_shutdown_is_cancelled");
-    let rt = build(2, "trl-dsd6");
+    let rt = support::rt_named(2, "trl-dsd6");
     let (go_tx, go_rx) = mpsc::channel::<()>();
     let (started_tx, started_rx) = mpsc::channel::<()>();
     let (res_tx, res_rx) = mpsc::channel();
@@ -380,7 +380,7 @@ fn spawn_on_from_a_detached_blocking_thread_after_shutdown_is_cancelled() {
 fn shutdown_timeout_with_a_stuck_pinned_task_drops_its_domain_at_home_later() {
     let _wd =
         Watchdog::new("shutdown_timeout_with_a_stuck_pinned_task_drops_its_domain_at_home_later");
-    let rt = build(2, "trl-dsd7");
+    let rt = support::rt_named(2, "trl-dsd7");
     let home = Home::new();
     let (stuck_tx, stuck_rx) = mpsc::channel::<()>();
     let (release_tx, release_rx) = mpsc::channel::<()>();

@@ -35,7 +35,7 @@ fn set_soft_limit(limit: u64) -> u64 {
 #[test]
 fn an_accept_loop_survives_emfile_without_spinning() {
     let _w = Watchdog::new("an_accept_loop_survives_emfile_without_spinning");
-    let rt = trellis::Runtime::builder().workers(1).build().unwrap();
+    let rt = support::rt(1);
     rt.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

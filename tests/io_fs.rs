@@ -16,17 +16,10 @@ fn temp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("trellis-io-fs-{}-{name}", std::process::id()))
 }
 
-fn rt() -> trellis::Runtime {
-    trellis::Runtime::builder()
-        .workers(2)
-        .build()
-        .expect("build runtime")
-}
-
 #[test]
 fn whole_file_calls_round_trip() {
     let _w = Watchdog::new("whole_file_calls_round_trip");
-    rt().block_on(async {
+    support::rt(2).block_on(async {
         let path = temp("whole");
         trellis::fs::write(&path, "héllo").await.unwrap();
         assert_eq!(trellis::fs::read_to_string(&path).await.unwrap(), "héllo");
@@ -44,7 +37,7 @@ fn whole_file_calls_round_trip() {
 #[test]
 fn a_file_reads_writes_and_seeks_through_futures_io() {
     let _w = Watchdog::new("a_file_reads_writes_and_seeks_through_futures_io");
-    rt().block_on(async {
+    support::rt(2).block_on(async {
         let path = temp("rw");
         let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
         let mut f = File::create(&path).await.unwrap();
@@ -82,7 +75,7 @@ fn a_file_reads_writes_and_seeks_through_futures_io() {
 #[test]
 fn cancelled_reads_lose_no_byte() {
     let _w = Watchdog::new("cancelled_reads_lose_no_byte");
-    rt().block_on(async {
+    support::rt(2).block_on(async {
         let path = temp("cancel");
         let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 256) as u8).collect();
         trellis::fs::write(&path, &data).await.unwrap();
@@ -124,7 +117,7 @@ fn cancelled_reads_lose_no_byte() {
 #[test]
 fn a_failed_buffered_write_is_reported_by_flush() {
     let _w = Watchdog::new("a_failed_buffered_write_is_reported_by_flush");
-    rt().block_on(async {
+    support::rt(2).block_on(async {
         let path = temp("ro");
         trellis::fs::write(&path, "x").await.unwrap();
         let mut f = File::open(&path).await.unwrap(); // read-only

@@ -10,16 +10,8 @@ use std::time::Duration;
 
 use futures_lite::StreamExt;
 use support::Watchdog;
-use trellis::Runtime;
 use trellis::signal::{SignalKind, signal};
 use trellis::sync::Event;
-
-fn rt(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .build()
-        .expect("build runtime")
-}
 
 fn raise(signum: i32) {
     // SAFETY: sending a signal to this process; a handler for it is installed.
@@ -29,7 +21,7 @@ fn raise(signum: i32) {
 #[test]
 fn a_signal_stream_reports_deliveries() {
     let _w = Watchdog::new("a_signal_stream_reports_deliveries");
-    rt(2).block_on(async {
+    support::rt(2).block_on(async {
         let mut usr1 = signal(SignalKind::user_defined1()).unwrap();
         for _ in 0..3 {
             raise(libc::SIGUSR1);
@@ -54,7 +46,7 @@ fn a_signal_stream_reports_deliveries() {
 #[test]
 fn signals_that_cannot_be_handled_are_refused_with_a_message() {
     let _w = Watchdog::new("signals_that_cannot_be_handled_are_refused_with_a_message");
-    rt(1).block_on(async {
+    support::rt(1).block_on(async {
         for bad in [libc::SIGKILL, libc::SIGSTOP, libc::SIGSEGV, 0, 1000] {
             let err = signal(SignalKind::from_raw(bad)).unwrap_err();
             assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
@@ -66,7 +58,7 @@ fn signals_that_cannot_be_handled_are_refused_with_a_message() {
 #[test]
 fn ctrl_c_cancels_the_root_nursery_then_a_bounded_shield_drains() {
     let _w = Watchdog::new("ctrl_c_cancels_the_root_nursery_then_a_bounded_shield_drains");
-    rt(2).block_on(async {
+    support::rt(2).block_on(async {
         let listening = Arc::new(Event::new());
         let workers_stopped = Arc::new(AtomicUsize::new(0));
         let outcome = trellis::nursery(async |n| {

@@ -11,15 +11,8 @@ use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use support::Watchdog;
+use trellis::DomainId;
 use trellis::net::{TcpListener, TcpStream};
-use trellis::{DomainId, Runtime};
-
-fn rt(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .build()
-        .expect("build runtime")
-}
 
 /// Serves echo on `listener` until cancelled: one child per connection.
 async fn echo_server(listener: TcpListener) -> std::io::Result<()> {
@@ -61,7 +54,7 @@ async fn round_trip(addr: std::net::SocketAddr, data: Vec<u8>) -> Vec<u8> {
 #[test]
 fn echo_with_many_concurrent_clients_and_large_payloads() {
     let _w = Watchdog::new("echo_with_many_concurrent_clients_and_large_payloads");
-    rt(2).block_on(async {
+    support::rt(2).block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = trellis::spawn(echo_server(listener));
@@ -83,7 +76,7 @@ fn echo_with_many_concurrent_clients_and_large_payloads() {
 #[test]
 fn a_large_write_is_partial_and_small_reads_reassemble_it() {
     let _w = Watchdog::new("a_large_write_is_partial_and_small_reads_reassemble_it");
-    rt(2).block_on(async {
+    support::rt(2).block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mut client = TcpStream::connect(addr).await.unwrap();
@@ -117,7 +110,7 @@ fn a_large_write_is_partial_and_small_reads_reassemble_it() {
 #[test]
 fn a_thousand_simultaneous_connections() {
     let _w = Watchdog::new("a_thousand_simultaneous_connections");
-    rt(2).block_on(async {
+    support::rt(2).block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = trellis::spawn(echo_server(listener));
@@ -151,7 +144,7 @@ fn a_thousand_simultaneous_connections() {
 #[test]
 fn a_refused_connect_fails_promptly() {
     let _w = Watchdog::new("a_refused_connect_fails_promptly");
-    rt(1).block_on(async {
+    support::rt(1).block_on(async {
         let addr = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap()
@@ -164,7 +157,7 @@ fn a_refused_connect_fails_promptly() {
 #[test]
 fn half_close_delivers_eof_and_the_other_direction_still_works() {
     let _w = Watchdog::new("half_close_delivers_eof_and_the_other_direction_still_works");
-    rt(2).block_on(async {
+    support::rt(2).block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mut client = TcpStream::connect(addr).await.unwrap();
@@ -185,7 +178,7 @@ fn half_close_delivers_eof_and_the_other_direction_still_works() {
 #[test]
 fn an_accept_loop_in_a_nursery_is_cancelled_cleanly() {
     let _w = Watchdog::new("an_accept_loop_in_a_nursery_is_cancelled_cleanly");
-    rt(2).block_on(async {
+    support::rt(2).block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let served = Arc::new(AtomicUsize::new(0));
@@ -222,7 +215,7 @@ fn an_accept_loop_in_a_nursery_is_cancelled_cleanly() {
 #[test]
 fn reads_cancelled_by_deadlines_lose_no_byte() {
     let _w = Watchdog::new("reads_cancelled_by_deadlines_lose_no_byte");
-    rt(2).block_on(async {
+    support::rt(2).block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mut writer = TcpStream::connect(addr).await.unwrap();
@@ -267,7 +260,7 @@ fn reads_cancelled_by_deadlines_lose_no_byte() {
 #[test]
 fn readiness_is_delivered_while_every_worker_computes() {
     let _w = Watchdog::new("readiness_is_delivered_while_every_worker_computes");
-    let rt = rt(2);
+    let rt = support::rt(2);
     rt.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -316,7 +309,7 @@ fn readiness_is_delivered_while_every_worker_computes() {
 fn sockets_used_from_pinned_tasks_stay_on_their_domains() {
     let _w = Watchdog::new("sockets_used_from_pinned_tasks_stay_on_their_domains");
     let workers = 3;
-    rt(workers).block_on(async move {
+    support::rt(workers).block_on(async move {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = trellis::spawn(echo_server(listener));

@@ -7,20 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use support::Watchdog;
-use trellis::Runtime;
 use trellis::net::UdpSocket;
-
-fn rt(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .build()
-        .expect("build runtime")
-}
 
 #[test]
 fn a_datagram_round_trip() {
     let _w = Watchdog::new("a_datagram_round_trip");
-    rt(2).block_on(async {
+    support::rt(2).block_on(async {
         let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let server_addr = server.local_addr().unwrap();
@@ -40,7 +32,7 @@ fn a_datagram_round_trip() {
 #[test]
 fn many_tasks_receive_on_one_socket() {
     let _w = Watchdog::new("many_tasks_receive_on_one_socket");
-    rt(2).block_on(async {
+    support::rt(2).block_on(async {
         let sink = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
         let addr = sink.local_addr().unwrap();
         // Eight receivers wait on the same socket at once; each takes 25 datagrams.
@@ -77,7 +69,7 @@ fn many_tasks_receive_on_one_socket() {
 #[test]
 fn a_connected_socket_reports_a_refused_peer() {
     let _w = Watchdog::new("a_connected_socket_reports_a_refused_peer");
-    rt(1).block_on(async {
+    support::rt(1).block_on(async {
         let gone = {
             let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
             s.local_addr().unwrap()
@@ -99,7 +91,7 @@ fn a_connected_socket_reports_a_refused_peer() {
 #[test]
 fn a_cancelled_recv_leaves_the_datagram_queued() {
     let _w = Watchdog::new("a_cancelled_recv_leaves_the_datagram_queued");
-    rt(2).block_on(async {
+    support::rt(2).block_on(async {
         let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let mut buf = [0u8; 16];

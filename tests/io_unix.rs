@@ -12,20 +12,12 @@ use std::task::{Context, Wake, Waker};
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use support::Watchdog;
-use trellis::Runtime;
 use trellis::net::{UnixListener, UnixStream};
-
-fn rt(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .build()
-        .expect("build runtime")
-}
 
 #[test]
 fn a_unix_listener_serves_a_client() {
     let _w = Watchdog::new("a_unix_listener_serves_a_client");
-    rt(2).block_on(async {
+    support::rt(2).block_on(async {
         let path =
             std::env::temp_dir().join(format!("trellis-io-unix-{}.sock", std::process::id()));
         let _ = std::fs::remove_file(&path);
@@ -72,7 +64,7 @@ impl Wake for CountWakes {
 #[test]
 fn a_reused_fd_never_wakes_the_closed_sockets_waiter() {
     let _w = Watchdog::new("a_reused_fd_never_wakes_the_closed_sockets_waiter");
-    rt(1).block_on(async {
+    support::rt(1).block_on(async {
         let (mut old, _old_peer) = UnixStream::pair().unwrap();
         let old_fd = old.as_raw_fd();
         let wakes = Arc::new(CountWakes::default());

@@ -12,13 +12,6 @@ use std::time::Duration;
 use support::{Counter, Watchdog, wait_until};
 use trellis::{DomainId, Nursery, TaskFailure};
 
-fn rt(workers: usize) -> trellis::Runtime {
-    trellis::Runtime::builder()
-        .workers(workers)
-        .build()
-        .unwrap()
-}
-
 fn only_panic(err: &trellis::NurseryError) -> String {
     assert_eq!(err.len(), 1, "{err}");
     match &err.failures()[0] {
@@ -30,7 +23,7 @@ fn only_panic(err: &trellis::NurseryError) -> String {
 #[test]
 fn a_panic_in_the_make_closure_of_start_soon_on_fails_the_nursery() {
     let _w = Watchdog::with_timeout("make_panics", Duration::from_secs(20));
-    let rt = rt(2);
+    let rt = support::rt(2);
     for domain in 0..2 {
         let r = rt.block_on(trellis::nursery(async |n| {
             n.start_soon_on(DomainId::new(domain), || -> std::future::Ready<()> {
@@ -63,7 +56,7 @@ impl Drop for StartOnDrop<'_> {
 #[test]
 fn start_soon_from_a_drop_in_the_body_while_the_nursery_future_is_dropped_does_not_panic() {
     let _w = Watchdog::with_timeout("start_soon_in_drop", Duration::from_secs(20));
-    let rt = rt(2);
+    let rt = support::rt(2);
     let ran = Counter::new();
     let after = Counter::new();
     let (r, a) = (ran.clone(), after.clone());
@@ -92,7 +85,7 @@ fn start_soon_from_a_drop_in_the_body_while_the_nursery_future_is_dropped_does_n
 #[test]
 fn a_handle_start_soon_after_the_nursery_closed_is_refused() {
     let _w = Watchdog::with_timeout("handle_after_close", Duration::from_secs(20));
-    let rt = rt(1);
+    let rt = support::rt(1);
     rt.block_on(async {
         let mut kept = None;
         trellis::nursery(async |n| kept = Some(n.handle()))

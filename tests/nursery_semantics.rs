@@ -12,13 +12,6 @@ use support::Watchdog;
 use trellis::time::sleep;
 use trellis::{CancelScope, DomainId, TaskFailure};
 
-fn rt(workers: usize) -> trellis::Runtime {
-    trellis::Runtime::builder()
-        .workers(workers)
-        .build()
-        .unwrap()
-}
-
 /// Counts drops, recording the thread each happened on.
 #[derive(Clone, Default)]
 struct Drops {
@@ -50,7 +43,7 @@ impl std::error::Error for ErrA {}
 #[test]
 fn nursery_waits_for_every_child_on_every_domain() {
     let _w = Watchdog::new("nursery waits");
-    let rt = rt(2);
+    let rt = support::rt(2);
     let done = Arc::new(AtomicUsize::new(0));
     rt.block_on(async {
         trellis::nursery(async |n| {
@@ -77,7 +70,7 @@ fn nursery_waits_for_every_child_on_every_domain() {
 #[test]
 fn first_failure_cancels_the_rest_body_included_and_every_failure_is_reported() {
     let _w = Watchdog::new("first failure");
-    let rt = rt(2);
+    let rt = support::rt(2);
     let drops = Drops::default();
     let body_after = Arc::new(AtomicBool::new(false));
     let err = rt
@@ -118,7 +111,7 @@ fn first_failure_cancels_the_rest_body_included_and_every_failure_is_reported() 
 #[test]
 fn panics_are_failures_and_never_lost() {
     let _w = Watchdog::new("panics");
-    let rt = rt(2);
+    let rt = support::rt(2);
     let err = rt
         .block_on(trellis::nursery(async |n| {
             n.start_soon(async { panic!("child blew up") });
@@ -137,7 +130,7 @@ fn panics_are_failures_and_never_lost() {
 #[test]
 fn cancellation_crosses_threads_and_pinned_children_drop_at_home() {
     let _w = Watchdog::new("crosses threads");
-    let rt = rt(2);
+    let rt = support::rt(2);
     let homes = Arc::new(Mutex::new(Vec::new()));
     let drops = Drops::default();
     rt.block_on(async {
@@ -175,7 +168,7 @@ fn cancellation_crosses_threads_and_pinned_children_drop_at_home() {
 #[test]
 fn drain_the_scope_completes_only_after_the_nursery_children_are_dropped() {
     let _w = Watchdog::new("drain");
-    let rt = rt(2);
+    let rt = support::rt(2);
     let drops = Drops::default();
     rt.block_on(async {
         let scope = CancelScope::new();
@@ -211,7 +204,7 @@ fn drain_the_scope_completes_only_after_the_nursery_children_are_dropped() {
 #[test]
 fn children_inherit_the_nursery_scopes_not_the_scopes_around_start_soon() {
     let _w = Watchdog::new("inherit");
-    let rt = rt(2);
+    let rt = support::rt(2);
     let finished = Arc::new(AtomicBool::new(false));
     rt.block_on(async {
         trellis::nursery(async |n| {
@@ -255,7 +248,7 @@ fn children_inherit_the_nursery_scopes_not_the_scopes_around_start_soon() {
 #[test]
 fn own_cancellation_is_a_clean_exit() {
     let _w = Watchdog::new("own cancel");
-    let rt = rt(2);
+    let rt = support::rt(2);
     rt.block_on(async {
         // From the body.
         trellis::nursery(async |n| {
@@ -290,7 +283,7 @@ fn own_cancellation_is_a_clean_exit() {
 #[test]
 fn never_returning_children_compile_and_are_cancelled() {
     let _w = support::Watchdog::new("never_returning_children_compile_and_are_cancelled");
-    let rt = rt(1);
+    let rt = support::rt(1);
     rt.block_on(async {
         trellis::nursery(async |n| {
             n.start_soon(async {
@@ -309,7 +302,7 @@ fn never_returning_children_compile_and_are_cancelled() {
 #[test]
 fn start_returns_the_started_value_and_early_failures_go_to_the_caller() {
     let _w = Watchdog::new("start");
-    let rt = rt(2);
+    let rt = support::rt(2);
     let after_started = Arc::new(AtomicBool::new(false));
     let a = after_started.clone();
     let result = rt.block_on(trellis::nursery(async |n| {
@@ -363,11 +356,7 @@ fn start_returns_the_started_value_and_early_failures_go_to_the_caller() {
 #[test]
 fn nested_nursery_errors_propagate_as_a_childs_error() {
     let _w = support::Watchdog::new("nested_nursery_errors_propagate_as_a_childs_error");
-    fn assert_send_sync<T: Send + Sync + 'static>() {}
-    assert_send_sync::<trellis::NurseryError>();
-    assert_send_sync::<TaskFailure>();
-    let _w = Watchdog::new("nested");
-    let err = rt(2)
+    let err = support::rt(2)
         .block_on(trellis::nursery(async |n| {
             n.start_soon(async {
                 trellis::nursery(async |inner| {

@@ -25,7 +25,7 @@ impl std::error::Error for Boom {}
 #[test]
 fn start_in_a_cancelled_scope_does_not_complete_even_if_started_was_called_at_once() {
     let _w = Watchdog::with_timeout("start_in_cancelled_scope", Duration::from_secs(20));
-    let rt = trellis::Runtime::builder().workers(2).build().unwrap();
+    let rt = support::rt(2);
     let built = Counter::new();
     let b = built.clone();
     let r = rt.block_on(trellis::nursery(async |n| {
@@ -94,7 +94,7 @@ fn a_value_started_after_the_caller_left_is_dropped_and_the_child_runs_on() {
 #[test]
 fn a_child_failure_before_started_reaches_exactly_one_party_when_a_sibling_cancels_the_caller() {
     let _w = Watchdog::with_timeout("start_race", Duration::from_secs(60));
-    let rt = trellis::Runtime::builder().workers(2).build().unwrap();
+    let rt = support::rt(2);
     for round in 0..300 {
         let seen_by_caller = Arc::new(AtomicBool::new(false));
         let seen = seen_by_caller.clone();

@@ -21,17 +21,10 @@ impl std::fmt::Display for Boom {
 }
 impl std::error::Error for Boom {}
 
-fn rt(workers: usize) -> trellis::Runtime {
-    trellis::Runtime::builder()
-        .workers(workers)
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn a_spawned_childs_value_is_awaited_in_the_body() {
     let _w = Watchdog::with_timeout("spawn_value", Duration::from_secs(20));
-    let out = rt(2).block_on(async {
+    let out = support::rt(2).block_on(async {
         let mut sum = 0;
         trellis::nursery(async |n| {
             let handles: Vec<_> = (0..100u64)
@@ -112,7 +105,7 @@ fn a_nursery_handle_starts_every_kind_of_child() {
     let _w = Watchdog::with_timeout("handle_kinds", Duration::from_secs(20));
     let ran = Counter::new();
     let r = ran.clone();
-    let out = rt(2).block_on(trellis::nursery(async |n| {
+    let out = support::rt(2).block_on(trellis::nursery(async |n| {
         let h = n.handle();
         n.start_soon(async move {
             let (a, b, c, d) = (r.clone(), r.clone(), r.clone(), r.clone());
@@ -148,7 +141,7 @@ fn a_nursery_handle_starts_every_kind_of_child() {
 #[test]
 fn a_closed_nursery_handle_refuses_every_kind_of_child() {
     let _w = Watchdog::with_timeout("handle_closed", Duration::from_secs(20));
-    rt(1).block_on(async {
+    support::rt(1).block_on(async {
         let mut kept = None;
         trellis::nursery(async |n| kept = Some(n.handle()))
             .await
@@ -170,12 +163,4 @@ fn a_closed_nursery_handle_refuses_every_kind_of_child() {
             other => panic!("expected NurseryClosed, got {other:?}"),
         }
     });
-}
-
-#[test]
-fn child_and_nursery_handles_cross_threads() {
-    fn assert_send_sync<T: Send + Sync + 'static>() {}
-    assert_send_sync::<trellis::ChildHandle<u8>>();
-    assert_send_sync::<trellis::NurseryHandle>();
-    assert_send_sync::<NoValue>();
 }

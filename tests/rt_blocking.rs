@@ -15,12 +15,11 @@ use trellis::Runtime;
 const LIMIT: Duration = Duration::from_secs(30);
 
 fn build(workers: usize, max_blocking: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .max_blocking_threads(max_blocking)
-        .thread_name("trl-blk")
-        .build()
-        .expect("build runtime")
+    support::build(
+        support::builder(workers)
+            .max_blocking_threads(max_blocking)
+            .thread_name("trl-blk"),
+    )
 }
 
 #[test]
@@ -349,13 +348,7 @@ fn blocking_pool_grows_to_run_jobs_that_wait_for_each_other() {
 #[test]
 fn last_runtime_reference_dropped_inside_a_blocking_job() {
     let _wd = Watchdog::new("last_runtime_reference_dropped_inside_a_blocking_job");
-    let rt = Arc::new(
-        Runtime::builder()
-            .workers(2)
-            .thread_name("trl-bdrop")
-            .build()
-            .unwrap(),
-    );
+    let rt = Arc::new(support::rt_named(2, "trl-bdrop"));
     let tracker = support::Tracker::new();
     let parked: Vec<_> = (0..10)
         .map(|_| rt.spawn(tracker.track(std::future::pending::<()>())))

@@ -10,14 +10,6 @@ use std::time::Duration;
 use support::{Watchdog, panic_message};
 use trellis::Runtime;
 
-fn build(workers: usize, name: &'static str) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .thread_name(name)
-        .build()
-        .expect("build runtime")
-}
-
 #[test]
 fn workers_zero_is_a_build_error_with_a_helpful_message() {
     let _wd = Watchdog::new("workers_zero_is_a_build_error_with_a_helpful_message");
@@ -68,7 +60,7 @@ fn run_returns_the_future_output() {
 #[test]
 fn thread_name_is_applied_to_worker_threads() {
     let _wd = Watchdog::new("thread_name_is_applied_to_worker_threads");
-    let rt = build(2, "trl-named");
+    let rt = support::rt_named(2, "trl-named");
     // From a task spawned from outside...
     let name = rt
         .block_on(rt.spawn(async { support::thread_name() }))
@@ -92,7 +84,7 @@ fn thread_name_is_applied_to_worker_threads() {
 #[test]
 fn block_on_runs_on_the_calling_thread() {
     let _wd = Watchdog::new("block_on_runs_on_the_calling_thread");
-    let rt = build(1, "trl-bo-caller");
+    let rt = support::rt_named(1, "trl-bo-caller");
     let me = std::thread::current().id();
     let (there, task_thread) = rt.block_on(async {
         let there = std::thread::current().id();
@@ -111,7 +103,7 @@ fn block_on_runs_on_the_calling_thread() {
 #[test]
 fn block_on_inside_a_task_panics_with_an_explanation() {
     let _wd = Watchdog::new("block_on_inside_a_task_panics_with_an_explanation");
-    let rt = Arc::new(build(2, "trl-bo-task"));
+    let rt = Arc::new(support::rt_named(2, "trl-bo-task"));
     let rt2 = Arc::clone(&rt);
     let h = rt.spawn(async move { rt2.block_on(async { 1 }) });
     let err = rt
@@ -130,7 +122,7 @@ fn block_on_inside_a_task_panics_with_an_explanation() {
 #[test]
 fn nested_block_on_panics_with_an_explanation() {
     let _wd = Watchdog::new("nested_block_on_panics_with_an_explanation");
-    let rt = build(1, "trl-bo-nest");
+    let rt = support::rt_named(1, "trl-bo-nest");
     let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(async { rt.block_on(async { 1 }) })
     }));
@@ -148,8 +140,8 @@ fn nested_block_on_panics_with_an_explanation() {
 #[test]
 fn nested_block_on_of_another_runtime_panics() {
     let _wd = Watchdog::new("nested_block_on_of_another_runtime_panics");
-    let rt1 = build(1, "trl-bo-n1");
-    let rt2 = build(1, "trl-bo-n2");
+    let rt1 = support::rt_named(1, "trl-bo-n1");
+    let rt2 = support::rt_named(1, "trl-bo-n2");
     let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt1.block_on(async { rt2.block_on(async { 1 }) })
     }));
@@ -163,7 +155,7 @@ fn nested_block_on_of_another_runtime_panics() {
 #[test]
 fn block_on_after_a_panicking_block_on_still_works() {
     let _wd = Watchdog::new("block_on_after_a_panicking_block_on_still_works");
-    let rt = build(1, "trl-bo-pan");
+    let rt = support::rt_named(1, "trl-bo-pan");
     let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(async {
             trellis::yield_now().await;
@@ -181,7 +173,7 @@ fn block_on_after_a_panicking_block_on_still_works() {
 #[test]
 fn runtime_is_shared_across_threads_with_concurrent_block_on() {
     let _wd = Watchdog::new("runtime_is_shared_across_threads_with_concurrent_block_on");
-    let rt = build(2, "trl-shared");
+    let rt = support::rt_named(2, "trl-shared");
     let total: usize = std::thread::scope(|s| {
         let hs: Vec<_> = (0..4)
             .map(|t| {
@@ -212,8 +204,8 @@ fn runtime_is_shared_across_threads_with_concurrent_block_on() {
 #[test]
 fn several_runtimes_live_in_one_process() {
     let _wd = Watchdog::new("several_runtimes_live_in_one_process");
-    let a = build(1, "trl-rt-a");
-    let b = build(2, "trl-rt-b");
+    let a = support::rt_named(1, "trl-rt-a");
+    let b = support::rt_named(2, "trl-rt-b");
     let na = a
         .block_on(async { trellis::spawn(async { support::thread_name() }).await })
         .unwrap()
@@ -235,7 +227,7 @@ fn several_runtimes_live_in_one_process() {
 #[test]
 fn rt_spawn_from_a_plain_thread_is_awaitable_anywhere() {
     let _wd = Watchdog::new("rt_spawn_from_a_plain_thread_is_awaitable_anywhere");
-    let rt = build(2, "trl-plain");
+    let rt = support::rt_named(2, "trl-plain");
     let h = rt.spawn(async { 11 });
     // Awaited by a foreign executor on a plain thread.
     assert_eq!(futures_lite::future::block_on(h).unwrap(), 11);

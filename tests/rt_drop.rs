@@ -58,11 +58,7 @@ fn occupy_workers(rt: &Runtime) -> Vec<(mpsc::Sender<()>, trellis::JoinHandle<()
 
 fn run_case(workers: usize, body: Body, handle: Handle, abort: Abort) {
     let case = format!("workers={workers} body={body:?} handle={handle:?} abort={abort:?}");
-    let rt = Runtime::builder()
-        .workers(workers)
-        .thread_name("trl-drop")
-        .build()
-        .expect("build");
+    let rt = support::rt_named(workers, "trl-drop");
     let tracker = Tracker::new();
     let outs = Counter::new();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -206,11 +202,7 @@ fn drop_matrix_two_workers() {
 #[test]
 fn spawned_equals_dropped_on_normal_completion() {
     let _wd = Watchdog::new("spawned_equals_dropped_on_normal_completion");
-    let rt = Runtime::builder()
-        .workers(2)
-        .thread_name("trl-drop")
-        .build()
-        .unwrap();
+    let rt = support::rt_named(2, "trl-drop");
     let tracker = Tracker::new();
     let outs = Counter::new();
     let t = tracker.clone();
@@ -247,11 +239,7 @@ fn spawned_equals_dropped_on_normal_completion() {
 #[test]
 fn finished_output_survives_runtime_drop() {
     let _wd = Watchdog::new("finished_output_survives_runtime_drop");
-    let rt = Runtime::builder()
-        .workers(1)
-        .thread_name("trl-drop")
-        .build()
-        .unwrap();
+    let rt = support::rt_named(1, "trl-drop");
     let outs = Counter::new();
     let o = outs.clone();
     let h = rt.spawn(async move { Out::new(3, &o) });
@@ -267,11 +255,7 @@ fn finished_output_survives_runtime_drop() {
 #[test]
 fn finished_output_dropped_with_handle_after_runtime_drop() {
     let _wd = Watchdog::new("finished_output_dropped_with_handle_after_runtime_drop");
-    let rt = Runtime::builder()
-        .workers(1)
-        .thread_name("trl-drop")
-        .build()
-        .unwrap();
+    let rt = support::rt_named(1, "trl-drop");
     let outs = Counter::new();
     let o = outs.clone();
     let h = rt.spawn(async move { Out::new(3, &o) });

@@ -9,13 +9,6 @@ use std::time::Duration;
 use support::{Watchdog, panic_message};
 use trellis::{DomainId, TaskFailure};
 
-fn rt(workers: usize) -> trellis::Runtime {
-    trellis::Runtime::builder()
-        .workers(workers)
-        .build()
-        .unwrap()
-}
-
 /// The message of the body's (only) panic in a nursery that failed.
 fn body_panic(r: Result<(), trellis::NurseryError>) -> String {
     let err = r.expect_err("the body panicked");
@@ -28,7 +21,7 @@ fn body_panic(r: Result<(), trellis::NurseryError>) -> String {
 #[test]
 fn start_soon_on_an_unknown_domain_names_nursery_start_soon_on() {
     let _w = Watchdog::with_timeout("unknown_domain", Duration::from_secs(20));
-    let msg = body_panic(rt(2).block_on(trellis::nursery(async |n| {
+    let msg = body_panic(support::rt(2).block_on(trellis::nursery(async |n| {
         n.start_soon_on(DomainId::new(9), || async {});
     })));
     assert!(
@@ -42,7 +35,7 @@ fn start_soon_on_an_unknown_domain_names_nursery_start_soon_on() {
 fn start_soon_local_outside_a_domain_names_nursery_start_soon_local() {
     let _w = Watchdog::with_timeout("local_outside_domain", Duration::from_secs(20));
     // The body of a nursery awaited by `block_on` runs on the calling thread: no domain.
-    let msg = body_panic(rt(1).block_on(trellis::nursery(async |n| {
+    let msg = body_panic(support::rt(1).block_on(trellis::nursery(async |n| {
         n.start_soon_local(async {});
     })));
     assert!(
@@ -54,7 +47,7 @@ fn start_soon_local_outside_a_domain_names_nursery_start_soon_local() {
 #[test]
 fn a_nursery_handle_used_from_a_plain_thread_names_its_method() {
     let _w = Watchdog::with_timeout("handle_plain_thread", Duration::from_secs(20));
-    let rt = rt(1);
+    let rt = support::rt(1);
     rt.block_on(trellis::nursery(async |n| {
         let h = n.handle();
         let payload = std::thread::spawn(move || h.start_soon(async {}))
@@ -74,7 +67,7 @@ fn a_nursery_handle_used_from_a_plain_thread_names_its_method() {
 #[test]
 fn a_nested_run_names_trellis_run() {
     let _w = Watchdog::with_timeout("nested_run", Duration::from_secs(20));
-    let rt = rt(1);
+    let rt = support::rt(1);
     // From a future driven by `block_on`.
     let payload = catch_unwind(AssertUnwindSafe(|| {
         rt.block_on(async { trellis::run(async {}) })
@@ -120,7 +113,7 @@ fn bounded_with_a_capacity_too_large_to_allocate_names_bounded() {
 #[test]
 fn a_panic_any_payload_is_described() {
     let _w = Watchdog::with_timeout("panic_any", Duration::from_secs(20));
-    let rt = rt(1);
+    let rt = support::rt(1);
     let err = rt
         .block_on(rt.spawn(async { std::panic::panic_any(42u32) }))
         .unwrap_err();

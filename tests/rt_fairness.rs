@@ -10,12 +10,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use support::{Watchdog, spin_until};
-use trellis::Runtime;
 
 #[test]
 fn yield_now_alternates_with_tasks_from_block_on() {
     let _wd = Watchdog::new("yield_now_alternates_with_tasks_from_block_on");
-    let rt = Runtime::builder().workers(1).build().unwrap();
+    let rt = support::rt(1);
     for round in 0..5 {
         let log = Arc::new(Mutex::new(Vec::new()));
         rt.block_on(async {

@@ -25,11 +25,7 @@ fn cpu_during_one_second() -> Duration {
 #[test]
 fn idle_runtime_does_not_spin() {
     let _wd = Watchdog::new("idle_runtime_does_not_spin");
-    let rt = Runtime::builder()
-        .workers(2)
-        .thread_name("trl-idle")
-        .build()
-        .expect("build runtime");
+    let rt = support::rt_named(2, "trl-idle");
     // Warm up: run some work on both workers, then let them go idle.
     let sum: u64 = rt.block_on(async {
         let hs: Vec<_> = (0..1000u64)
@@ -70,13 +66,7 @@ fn idle_runtime_does_not_spin() {
 
     // A paused clock with every thread idle and no timer to jump to: nothing to do, so
     // nothing may spin (the last sleeper must block, not poll for a jump).
-    let paused = std::sync::Arc::new(
-        Runtime::builder()
-            .workers(2)
-            .start_paused(true)
-            .build()
-            .expect("build runtime"),
-    );
+    let paused = std::sync::Arc::new(support::paused_rt(2));
     let (tx, rx) = trellis::channel::oneshot::<()>();
     let waiter = rt_thread(paused.clone(), rx);
     let stuck = paused.spawn(std::future::pending::<()>());

@@ -73,11 +73,7 @@ impl Instrument for Recorder {
 }
 
 fn instrumented(workers: usize, recorder: &Arc<Recorder>) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .instrument(recorder.clone())
-        .build()
-        .unwrap()
+    support::build(support::builder(workers).instrument(recorder.clone()))
 }
 
 #[test]
@@ -202,7 +198,7 @@ fn instrument_names_pinned_blocking_and_nursery_children() {
 fn uninstrumented_runtime_has_no_names_to_pay_for() {
     // Names are accepted (and ignored) without an instrument; nothing breaks.
     let _wd = Watchdog::new("uninstrumented_runtime_has_no_names_to_pay_for");
-    let rt = Runtime::builder().workers(1).build().unwrap();
+    let rt = support::rt(1);
     let v = rt.block_on(async {
         trellis::nursery(async |n| n.start_soon_named("x", async {}))
             .await
@@ -219,11 +215,7 @@ fn uninstrumented_runtime_has_no_names_to_pay_for() {
 #[test]
 fn advance_moves_the_paused_clock_and_fires_due_timers() {
     let _wd = Watchdog::new("advance_moves_the_paused_clock_and_fires_due_timers");
-    let rt = Runtime::builder()
-        .workers(2)
-        .start_paused(true)
-        .build()
-        .unwrap();
+    let rt = support::paused_rt(2);
     rt.block_on(async {
         let start = Instant::now();
         let nap = sleep(Duration::from_secs(1)); // deadline: start + 1 s
@@ -243,7 +235,7 @@ fn advance_moves_the_paused_clock_and_fires_due_timers() {
 #[should_panic(expected = "needs a paused clock")]
 fn advance_without_a_paused_clock_panics() {
     let _w = support::Watchdog::new("advance_without_a_paused_clock_panics");
-    let rt = Runtime::builder().workers(1).build().unwrap();
+    let rt = support::rt(1);
     rt.block_on(async { advance(Duration::from_secs(1)) });
 }
 
@@ -276,11 +268,7 @@ fn panicking_poll_hook_fails_the_task_and_the_worker_survives() {
         Duration::from_secs(30),
     );
     for before in [true, false] {
-        let rt = Runtime::builder()
-            .workers(1)
-            .instrument(Arc::new(PanickingHook { before }))
-            .build()
-            .unwrap();
+        let rt = support::build(support::builder(1).instrument(Arc::new(PanickingHook { before })));
         let tracker = support::Tracker::new();
         let (boom, pending_boom) = rt.block_on(async {
             let boom = TaskBuilder::new()
@@ -342,11 +330,7 @@ fn panicking_scheduling_hooks_are_contained() {
         "panicking_scheduling_hooks_are_contained",
         Duration::from_secs(30),
     );
-    let rt = Runtime::builder()
-        .workers(1)
-        .instrument(Arc::new(PanicsOutsidePolls))
-        .build()
-        .unwrap();
+    let rt = support::build(support::builder(1).instrument(Arc::new(PanicsOutsidePolls)));
     // A timer wakes the task (task_scheduled from the timer's wake), then it exits.
     let h = rt.spawn(async {
         sleep(Duration::from_millis(2)).await;

@@ -13,14 +13,6 @@ use trellis::Runtime;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-fn build(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .thread_name("trl-join")
-        .build()
-        .expect("build runtime")
-}
-
 /// Occupies the single worker of `rt` inside a poll until the returned sender is used.
 fn occupy_worker(rt: &Runtime) -> (mpsc::Sender<()>, trellis::JoinHandle<()>) {
     let (started_tx, started_rx) = mpsc::channel();
@@ -36,7 +28,7 @@ fn occupy_worker(rt: &Runtime) -> (mpsc::Sender<()>, trellis::JoinHandle<()>) {
 #[test]
 fn abort_before_first_poll() {
     let _wd = Watchdog::new("abort_before_first_poll");
-    let rt = build(1);
+    let rt = support::rt_named(1, "trl-join");
     let (release, blocker) = occupy_worker(&rt);
     let tracker = Tracker::new();
     let h = rt.spawn(tracker.track(async { 1 }));
@@ -59,7 +51,7 @@ fn abort_before_first_poll() {
 #[test]
 fn abort_while_parked() {
     let _wd = Watchdog::new("abort_while_parked");
-    let rt = build(2);
+    let rt = support::rt_named(2, "trl-join");
     let tracker = Tracker::new();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let h = rt.spawn(tracker.track(async move {
@@ -81,7 +73,7 @@ fn abort_while_parked() {
 #[test]
 fn abort_while_running_takes_effect_at_the_next_checkpoint() {
     let _wd = Watchdog::new("abort_while_running_takes_effect_at_the_next_checkpoint");
-    let rt = build(2);
+    let rt = support::rt_named(2, "trl-join");
     let running = Arc::new(AtomicBool::new(false));
     let aborted = Arc::new(AtomicBool::new(false));
     let after_yield = Arc::new(AtomicBool::new(false));
@@ -112,7 +104,7 @@ fn abort_while_running_takes_effect_at_the_next_checkpoint() {
 #[test]
 fn abort_after_completion_returns_the_value() {
     let _wd = Watchdog::new("abort_after_completion_returns_the_value");
-    let rt = build(2);
+    let rt = support::rt_named(2, "trl-join");
     let drops = Counter::new();
     let d = drops.clone();
     let h = rt.spawn(async move { Out::new(17, &d) });
@@ -131,7 +123,7 @@ fn abort_after_completion_returns_the_value() {
 #[test]
 fn is_finished_tracks_completion() {
     let _wd = Watchdog::new("is_finished_tracks_completion");
-    let rt = build(2);
+    let rt = support::rt_named(2, "trl-join");
     let tracker = Tracker::new();
     let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
     let h = rt.spawn(tracker.track(async move { rx.await.unwrap() + 1 }));
@@ -145,7 +137,7 @@ fn is_finished_tracks_completion() {
 #[test]
 fn dropping_the_handle_detaches_the_task() {
     let _wd = Watchdog::new("dropping_the_handle_detaches_the_task");
-    let rt = build(2);
+    let rt = support::rt_named(2, "trl-join");
     let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
     let (done_tx, done_rx) = mpsc::channel();
     let tracker = Tracker::new();
@@ -164,7 +156,7 @@ fn dropping_the_handle_detaches_the_task() {
 #[test]
 fn handles_are_awaitable_from_other_tasks() {
     let _wd = Watchdog::new("handles_are_awaitable_from_other_tasks");
-    let rt = build(2);
+    let rt = support::rt_named(2, "trl-join");
     let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
     let producer = rt.spawn(async move { rx.await.unwrap() * 2 });
     let consumer = rt.spawn(async move { producer.await.unwrap() + 1 });
@@ -175,7 +167,7 @@ fn handles_are_awaitable_from_other_tasks() {
 #[test]
 fn abort_racing_wake_and_completion() {
     let _wd = Watchdog::new("abort_racing_wake_and_completion");
-    let rt = build(2);
+    let rt = support::rt_named(2, "trl-join");
     let tracker = Tracker::new();
     let outputs = Counter::new();
     let n = 1000;
@@ -249,7 +241,7 @@ fn abort_racing_wake_and_completion() {
 #[test]
 fn join_error_formats_and_classifies() {
     let _wd = Watchdog::new("join_error_formats_and_classifies");
-    let rt = build(1);
+    let rt = support::rt_named(1, "trl-join");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let parked = rt.spawn(async move {
         let _ = rx.await;

@@ -9,20 +9,11 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
 use support::{Counter, Tracker, Watchdog, panic_message, wait_until};
-use trellis::Runtime;
-
-fn build(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .thread_name("trl-panic")
-        .build()
-        .expect("build runtime")
-}
 
 #[test]
 fn panicking_task_gives_a_panic_join_error_with_the_payload() {
     let _wd = Watchdog::new("panicking_task_gives_a_panic_join_error_with_the_payload");
-    let rt = build(2);
+    let rt = support::rt_named(2, "trl-panic");
     let err = rt
         .block_on(rt.spawn(async {
             trellis::yield_now().await;
@@ -41,7 +32,7 @@ fn panic_payload_of_any_type_is_retrievable() {
     let _wd = Watchdog::new("panic_payload_of_any_type_is_retrievable");
     #[derive(Debug, PartialEq)]
     struct Custom(u32);
-    let rt = build(1);
+    let rt = support::rt_named(1, "trl-panic");
     let err = rt
         .block_on(rt.spawn(async {
             std::panic::panic_any(Custom(7));
@@ -63,7 +54,7 @@ fn panic_payload_of_any_type_is_retrievable() {
 #[test]
 fn worker_lives_on_after_a_panic() {
     let _wd = Watchdog::new("worker_lives_on_after_a_panic");
-    let rt = build(1);
+    let rt = support::rt_named(1, "trl-panic");
     let before = rt
         .block_on(rt.spawn(async { std::thread::current().id() }))
         .unwrap();
@@ -84,7 +75,7 @@ fn worker_lives_on_after_a_panic() {
 #[test]
 fn many_panics_lose_no_other_task() {
     let _wd = Watchdog::new("many_panics_lose_no_other_task");
-    let rt = build(2);
+    let rt = support::rt_named(2, "trl-panic");
     let tracker = Tracker::new();
     let ok_ran = Arc::new(AtomicUsize::new(0));
     let (panics, oks) = rt.block_on(async {
@@ -132,7 +123,7 @@ fn many_panics_lose_no_other_task() {
 #[test]
 fn panic_with_detached_handle_is_not_fatal() {
     let _wd = Watchdog::new("panic_with_detached_handle_is_not_fatal");
-    let rt = build(1);
+    let rt = support::rt_named(1, "trl-panic");
     let tracker = Tracker::new();
     for _ in 0..10 {
         drop(rt.spawn(tracker.track(async { panic!("nobody is listening") })));
@@ -158,7 +149,7 @@ impl Drop for PanicOnDrop {
 #[test]
 fn panic_in_drop_during_abort_does_not_kill_the_worker() {
     let _wd = Watchdog::new("panic_in_drop_during_abort_does_not_kill_the_worker");
-    let rt = build(1);
+    let rt = support::rt_named(1, "trl-panic");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let polled = Counter::new();
     let p = polled.clone();
@@ -180,7 +171,7 @@ fn panic_in_drop_during_abort_does_not_kill_the_worker() {
 #[test]
 fn panic_in_output_drop_with_detached_handle_is_not_fatal() {
     let _wd = Watchdog::new("panic_in_output_drop_with_detached_handle_is_not_fatal");
-    let rt = build(1);
+    let rt = support::rt_named(1, "trl-panic");
     let done = Counter::new();
     let d = done.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -214,7 +205,7 @@ fn panicking_waker_fired_by_a_timer_is_contained() {
         "panicking_waker_fired_by_a_timer_is_contained",
         Duration::from_secs(30),
     );
-    let rt = Runtime::builder().workers(1).build().unwrap();
+    let rt = support::rt(1);
     let woken = Counter::new();
     let w2 = woken.clone();
     let task = rt.spawn(async move {

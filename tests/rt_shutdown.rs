@@ -13,18 +13,10 @@ use support::{
     Counter, Tracker, Watchdog, count_exit_of_current_thread, live_threads_named,
     no_live_threads_named, spin_until, wait_until,
 };
-use trellis::{JoinHandle, Runtime};
+use trellis::JoinHandle;
 
 const LIMIT: Duration = Duration::from_secs(30);
 const HOUR: Duration = Duration::from_secs(3600);
-
-fn build(workers: usize, name: &'static str) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .thread_name(name)
-        .build()
-        .expect("build runtime")
-}
 
 /// Records which threads ran tasks, and counts their exits through a thread-local destructor.
 #[derive(Clone, Default)]
@@ -66,7 +58,7 @@ fn assert_all_cancelled<T: std::fmt::Debug>(handles: Vec<JoinHandle<T>>, what: &
 fn shutdown_drops_parked_sleeping_queued_and_yielding_tasks_exactly_once() {
     let _wd =
         Watchdog::new("shutdown_drops_parked_sleeping_queued_and_yielding_tasks_exactly_once");
-    let rt = build(2, "trl-sd1");
+    let rt = support::rt_named(2, "trl-sd1");
     let tracker = Tracker::new();
     let threads = ThreadLog::default();
     let mut senders = Vec::new();
@@ -138,7 +130,7 @@ fn shutdown_with_one_worker_blocked_until_shutdown_begins() {
     let _wd = Watchdog::new("shutdown_with_one_worker_blocked_until_shutdown_begins");
     // The only worker is stuck in a poll while 500 tasks queue up behind it; it is released
     // from another thread while the main thread is already in drop(Runtime).
-    let rt = build(1, "trl-sd2");
+    let rt = support::rt_named(1, "trl-sd2");
     let tracker = Tracker::new();
     let (started_tx, started_rx) = mpsc::channel();
     let release = Arc::new(AtomicBool::new(false));
@@ -193,7 +185,7 @@ impl Drop for SpawnOnDrop {
 #[test]
 fn spawn_during_shutdown_yields_cancelled() {
     let _wd = Watchdog::new("spawn_during_shutdown_yields_cancelled");
-    let rt = build(2, "trl-sd3");
+    let rt = support::rt_named(2, "trl-sd3");
     let child = Tracker::new();
     let (report_tx, report_rx) = mpsc::channel();
     let polled = Counter::new();
@@ -233,7 +225,7 @@ struct WakeOnDrop(#[allow(dead_code)] tokio::sync::oneshot::Sender<()>);
 fn wake_from_drop_during_shutdown_is_harmless() {
     let _wd = Watchdog::new("wake_from_drop_during_shutdown_is_harmless");
     for _ in 0..20 {
-        let rt = build(2, "trl-sd4");
+        let rt = support::rt_named(2, "trl-sd4");
         let tracker = Tracker::new();
         let mut handles = Vec::new();
         let mut keep = Vec::new();
@@ -264,7 +256,7 @@ fn wake_from_drop_during_shutdown_is_harmless() {
 #[test]
 fn join_handle_waiting_on_another_thread_wakes_at_shutdown() {
     let _wd = Watchdog::new("join_handle_waiting_on_another_thread_wakes_at_shutdown");
-    let rt = build(2, "trl-sd5");
+    let rt = support::rt_named(2, "trl-sd5");
     let tracker = Tracker::new();
     let (_tx, rx) = tokio::sync::oneshot::channel::<()>();
     let h = rt.spawn(tracker.track(async move {
@@ -286,7 +278,7 @@ fn join_handle_waiting_on_another_thread_wakes_at_shutdown() {
 #[test]
 fn shutdown_timeout_drops_everything_and_returns_promptly() {
     let _wd = Watchdog::new("shutdown_timeout_drops_everything_and_returns_promptly");
-    let rt = build(2, "trl-sd6");
+    let rt = support::rt_named(2, "trl-sd6");
     let tracker = Tracker::new();
     let mut handles = Vec::new();
     let mut senders = Vec::new();
@@ -320,7 +312,7 @@ fn shutdown_timeout_drops_everything_and_returns_promptly() {
 #[test]
 fn shutdown_timeout_returns_with_a_task_stuck_in_a_blocking_loop() {
     let _wd = Watchdog::new("shutdown_timeout_returns_with_a_task_stuck_in_a_blocking_loop");
-    let rt = build(2, "trl-sd7");
+    let rt = support::rt_named(2, "trl-sd7");
     let tracker = Tracker::new();
     let running = Arc::new(AtomicBool::new(false));
     let release = Arc::new(AtomicBool::new(false));
@@ -366,7 +358,7 @@ fn shutdown_timeout_returns_with_a_task_stuck_in_a_blocking_loop() {
 #[test]
 fn shutdown_timeout_returns_with_a_stuck_blocking_closure() {
     let _wd = Watchdog::new("shutdown_timeout_returns_with_a_stuck_blocking_closure");
-    let rt = build(1, "trl-sd8");
+    let rt = support::rt_named(1, "trl-sd8");
     let running = Arc::new(AtomicBool::new(false));
     let release = Arc::new(AtomicBool::new(false));
     let (run2, rel2) = (running.clone(), release.clone());
@@ -401,7 +393,7 @@ fn create_and_drop_cycles_lose_nothing() {
     let _wd = Watchdog::new("create_and_drop_cycles_lose_nothing");
     let tracker = Tracker::new();
     for cycle in 0..50 {
-        let rt = build(2, "trl-sd9");
+        let rt = support::rt_named(2, "trl-sd9");
         let t = tracker.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let mut handles = Vec::new();
@@ -455,7 +447,7 @@ fn create_and_drop_cycles_lose_nothing() {
 #[test]
 fn drop_runtime_on_another_thread() {
     let _wd = Watchdog::new("drop_runtime_on_another_thread");
-    let rt = build(2, "trl-sdx");
+    let rt = support::rt_named(2, "trl-sdx");
     let tracker = Tracker::new();
     let h = rt.spawn(tracker.track(std::future::pending::<()>()));
     std::thread::spawn(move || drop(rt)).join().unwrap();
@@ -472,7 +464,7 @@ fn spawn_from_a_task_running_across_shutdown_yields_cancelled() {
     let _wd = Watchdog::new("spawn_from_a_task_running_across_shutdown_yields_cancelled");
     // A task stuck in one poll while shutdown_timeout gives up on it; when released it spawns
     // (on its worker thread, after shutdown) a task and a blocking closure.
-    let rt = build(2, "trl-sdy");
+    let rt = support::rt_named(2, "trl-sdy");
     let child = Tracker::new();
     let blocking_ran = Arc::new(AtomicBool::new(false));
     let running = Arc::new(AtomicBool::new(false));
@@ -538,7 +530,7 @@ impl Drop for PanicOnDrop {
 #[test]
 fn panic_in_a_future_drop_during_shutdown_loses_nothing_else() {
     let _wd = Watchdog::new("panic_in_a_future_drop_during_shutdown_loses_nothing_else");
-    let rt = build(2, "trl-sdp");
+    let rt = support::rt_named(2, "trl-sdp");
     let tracker = Tracker::new();
     let mut handles = Vec::new();
     for i in 0..100 {
@@ -579,7 +571,7 @@ fn last_runtime_reference_dropped_inside_its_own_task() {
     let _wd = Watchdog::new("last_runtime_reference_dropped_inside_its_own_task");
     // The runtime is shared through an Arc; the last reference is held by one of its own tasks,
     // so drop(Runtime) runs on one of its worker threads. No deadlock, nothing lost.
-    let rt = Arc::new(build(2, "trl-sdself"));
+    let rt = Arc::new(support::rt_named(2, "trl-sdself"));
     let tracker = Tracker::new();
     let parked: Vec<_> = (0..20)
         .map(|_| rt.spawn(tracker.track(std::future::pending::<()>())))
@@ -619,7 +611,7 @@ fn shutdown_timeout_drops_tasks_queued_behind_a_stuck_poll_before_returning() {
         Watchdog::new("shutdown_timeout_drops_tasks_queued_behind_a_stuck_poll_before_returning");
     const QUEUED: usize = 10;
     for workers in [1, 2] {
-        let rt = build(workers, "trl-sdq");
+        let rt = support::rt_named(workers, "trl-sdq");
         let tracker = Tracker::new();
         let (queued_tx, queued_rx) = mpsc::channel::<Vec<JoinHandle<()>>>();
         let (release_tx, release_rx) = mpsc::channel::<()>();

@@ -7,20 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
 use support::{Watchdog, panic_message};
-use trellis::Runtime;
-
-fn build(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .thread_name("trl-spawn")
-        .build()
-        .expect("build runtime")
-}
 
 #[test]
 fn spawn_from_block_on() {
     let _wd = Watchdog::new("spawn_from_block_on");
-    let rt = build(2);
+    let rt = support::rt_named(2, "trl-spawn");
     let v = rt.block_on(async {
         let a = trellis::spawn(async { 1 });
         let b = trellis::spawn(async { String::from("two") });
@@ -32,7 +23,7 @@ fn spawn_from_block_on() {
 #[test]
 fn spawn_from_tasks_nested() {
     let _wd = Watchdog::new("spawn_from_tasks_nested");
-    let rt = build(2);
+    let rt = support::rt_named(2, "trl-spawn");
     let v = rt.block_on(async {
         trellis::spawn(async {
             let inner = trellis::spawn(async {
@@ -50,7 +41,7 @@ fn spawn_from_tasks_nested() {
 #[test]
 fn rt_spawn_from_outside_then_block_on_the_handle() {
     let _wd = Watchdog::new("rt_spawn_from_outside_then_block_on_the_handle");
-    let rt = build(2);
+    let rt = support::rt_named(2, "trl-spawn");
     let hs: Vec<_> = (0..100u64)
         .map(|i| rt.spawn(async move { i * i }))
         .collect();
@@ -59,7 +50,7 @@ fn rt_spawn_from_outside_then_block_on_the_handle() {
 }
 
 fn ten_thousand_tasks_complete(workers: usize) {
-    let rt = build(workers);
+    let rt = support::rt_named(workers, "trl-spawn");
     let ran = Arc::new(AtomicUsize::new(0));
     let ran2 = ran.clone();
     let sum = rt.block_on(async move {
@@ -102,7 +93,7 @@ fn ten_thousand_tasks_complete_two_workers() {
 #[test]
 fn ten_thousand_tasks_spawned_from_a_task_complete() {
     let _wd = Watchdog::new("ten_thousand_tasks_spawned_from_a_task_complete");
-    let rt = build(2);
+    let rt = support::rt_named(2, "trl-spawn");
     let sum = rt
         .block_on(rt.spawn(async {
             let hs: Vec<_> = (0..10_000u64)
@@ -121,7 +112,7 @@ fn ten_thousand_tasks_spawned_from_a_task_complete() {
 #[test]
 fn tasks_spawned_from_many_plain_threads_complete() {
     let _wd = Watchdog::new("tasks_spawned_from_many_plain_threads_complete");
-    let rt = build(2);
+    let rt = support::rt_named(2, "trl-spawn");
     let ran = Arc::new(AtomicUsize::new(0));
     std::thread::scope(|s| {
         for _ in 0..4 {
@@ -160,7 +151,7 @@ fn spawn_outside_a_runtime_panics_with_an_explanation() {
 fn yield_now_lets_other_tasks_run() {
     let _wd = Watchdog::new("yield_now_lets_other_tasks_run");
     // One worker: a task that yields between steps interleaves with another such task.
-    let rt = build(1);
+    let rt = support::rt_named(1, "trl-spawn");
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
     let (l1, l2) = (log.clone(), log.clone());
     // Both are spawned from a task on the worker, so both sit in that worker's queue.
@@ -192,7 +183,7 @@ fn yield_now_lets_other_tasks_run() {
 #[test]
 fn yield_now_from_block_on_completes() {
     let _wd = Watchdog::new("yield_now_from_block_on_completes");
-    let rt = build(1);
+    let rt = support::rt_named(1, "trl-spawn");
     let n = rt.block_on(async {
         let mut n = 0;
         for _ in 0..1000 {

@@ -12,18 +12,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use support::{Watchdog, spin_until, wait_until};
-use trellis::Runtime;
 
 /// How long each half spins waiting for the other before giving up (the test then fails cleanly).
 const SPIN_LIMIT: Duration = Duration::from_secs(20);
-
-fn build(workers: usize, name: &'static str) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .thread_name(name)
-        .build()
-        .expect("build runtime")
-}
 
 /// One half of a computation that can only finish when both halves run at the same time.
 fn half(started: &AtomicUsize) -> bool {
@@ -34,7 +25,7 @@ fn half(started: &AtomicUsize) -> bool {
 #[test]
 fn no_stranded_work() {
     let _wd = Watchdog::new("no_stranded_work");
-    let rt = build(2, "trl-steal1");
+    let rt = support::rt_named(2, "trl-steal1");
     for round in 0..10 {
         let (a_ok, b_ok) = rt
             .block_on(rt.spawn(async {
@@ -59,7 +50,7 @@ fn no_stranded_work() {
 #[test]
 fn woken_task_is_stealable_while_the_waker_computes() {
     let _wd = Watchdog::new("woken_task_is_stealable_while_the_waker_computes");
-    let rt = build(2, "trl-steal2");
+    let rt = support::rt_named(2, "trl-steal2");
     for round in 0..10 {
         let (a_ok, b_ok) = rt
             .block_on(rt.spawn(async {
@@ -93,7 +84,7 @@ fn woken_task_is_stealable_while_the_waker_computes() {
 #[test]
 fn spawned_task_runs_while_the_spawner_blocks_its_thread() {
     let _wd = Watchdog::new("spawned_task_runs_while_the_spawner_blocks_its_thread");
-    let rt = build(2, "trl-steal3");
+    let rt = support::rt_named(2, "trl-steal3");
     for round in 0..10 {
         let got = rt
             .block_on(rt.spawn(async {
@@ -127,7 +118,7 @@ fn tree_sum(lo: u64, hi: u64) -> Pin<Box<dyn Future<Output = u64> + Send>> {
 fn fork_join_tree_sums_correctly() {
     let _wd = Watchdog::new("fork_join_tree_sums_correctly");
     for workers in [1, 2, 3] {
-        let rt = build(workers, "trl-steal4");
+        let rt = support::rt_named(workers, "trl-steal4");
         let n = 200_000u64;
         let sum = rt.block_on(rt.spawn(tree_sum(0, n))).unwrap();
         assert_eq!(sum, n * (n - 1) / 2, "workers={workers}");
@@ -140,7 +131,7 @@ fn fork_join_tree_sums_correctly() {
 #[test]
 fn timers_fire_while_tasks_yield_in_a_loop() {
     let _wd = Watchdog::new("timers_fire_while_tasks_yield_in_a_loop");
-    let rt = build(1, "trl-steal5");
+    let rt = support::rt_named(1, "trl-steal5");
     let flag = Arc::new(AtomicBool::new(false));
     let yields = rt
         .block_on(rt.spawn({
@@ -168,7 +159,7 @@ fn timers_fire_while_tasks_yield_in_a_loop() {
 #[test]
 fn timers_fire_while_every_worker_runs_a_yield_loop() {
     let _wd = Watchdog::new("timers_fire_while_every_worker_runs_a_yield_loop");
-    let rt = build(2, "trl-steal6");
+    let rt = support::rt_named(2, "trl-steal6");
     let flag = Arc::new(AtomicBool::new(false));
     let mut spinners = Vec::new();
     for _ in 0..4 {
@@ -193,7 +184,7 @@ fn timers_fire_while_every_worker_runs_a_yield_loop() {
 #[test]
 fn injected_task_runs_while_the_worker_yields_in_a_loop() {
     let _wd = Watchdog::new("injected_task_runs_while_the_worker_yields_in_a_loop");
-    let rt = build(1, "trl-steal7");
+    let rt = support::rt_named(1, "trl-steal7");
     let flag = Arc::new(AtomicBool::new(false));
     let looping = Arc::new(AtomicBool::new(false));
     let (f2, l2) = (flag.clone(), looping.clone());
@@ -214,7 +205,7 @@ fn injected_task_runs_while_the_worker_yields_in_a_loop() {
 #[test]
 fn remote_wake_runs_while_the_worker_yields_in_a_loop() {
     let _wd = Watchdog::new("remote_wake_runs_while_the_worker_yields_in_a_loop");
-    let rt = build(1, "trl-steal8");
+    let rt = support::rt_named(1, "trl-steal8");
     let flag = Arc::new(AtomicBool::new(false));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let waiting = Arc::new(AtomicBool::new(false));
@@ -240,7 +231,7 @@ fn remote_wake_runs_while_the_worker_yields_in_a_loop() {
 #[test]
 fn block_on_future_progresses_while_workers_are_busy() {
     let _wd = Watchdog::new("block_on_future_progresses_while_workers_are_busy");
-    let rt = build(1, "trl-steal9");
+    let rt = support::rt_named(1, "trl-steal9");
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = stop.clone();
     let spinner = rt.spawn(async move {
@@ -266,7 +257,7 @@ fn block_on_future_progresses_while_workers_are_busy() {
 fn tasks_woken_by_timers_in_the_driver_run_in_parallel() {
     let _wd = Watchdog::new("tasks_woken_by_timers_in_the_driver_run_in_parallel");
     for workers in [2, 4] {
-        let rt = build(workers, "trl-steal-tm");
+        let rt = support::rt_named(workers, "trl-steal-tm");
         for round in 0..3 {
             let started = Arc::new(AtomicUsize::new(0));
             let at =

@@ -15,17 +15,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use support::{Counter, Tracker, Watchdog, spin_until, wait_until};
-use trellis::Runtime;
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-fn build(workers: usize, name: &'static str) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .thread_name(name)
-        .build()
-        .expect("build runtime")
-}
 
 /// Returns `Pending` once, after handing its waker to another thread and spinning (inside the
 /// poll) until that thread has called `wake`; completes when polled again. A runtime that drops
@@ -59,7 +50,7 @@ impl Future for WokenDuringPoll {
 fn wake_during_poll_is_not_lost() {
     let _wd = Watchdog::new("wake_during_poll_is_not_lost");
     for workers in [1, 2] {
-        let rt = build(workers, "trl-wake1");
+        let rt = support::rt_named(workers, "trl-wake1");
         let (tx, rx) = mpsc::channel::<(Waker, Arc<AtomicBool>)>();
         let waker_thread = std::thread::spawn(move || {
             while let Ok((waker, woken)) = rx.recv() {
@@ -114,7 +105,7 @@ impl Future for SelfWake {
 #[test]
 fn self_wake_inside_poll_reschedules() {
     let _wd = Watchdog::new("self_wake_inside_poll_reschedules");
-    let rt = build(1, "trl-wake2");
+    let rt = support::rt_named(1, "trl-wake2");
     let n = rt.block_on(rt.spawn(SelfWake { polls: 0 })).unwrap();
     assert_eq!(n, 100);
     // Also on the block_on thread.
@@ -143,7 +134,7 @@ impl Future for Signal {
 fn wake_from_a_plain_thread_racing_the_poll() {
     let _wd = Watchdog::new("wake_from_a_plain_thread_racing_the_poll");
     // The waker may be called before, during or after the poll that registered it.
-    let rt = build(2, "trl-wake3");
+    let rt = support::rt_named(2, "trl-wake3");
     for _ in 0..2000 {
         let done = Arc::new(AtomicBool::new(false));
         let slot = Arc::new(Mutex::new(None::<Waker>));
@@ -166,7 +157,7 @@ fn wake_from_a_plain_thread_racing_the_poll() {
 #[test]
 fn ping_pong_between_tasks() {
     let _wd = Watchdog::new("ping_pong_between_tasks");
-    let rt = build(2, "trl-wake4");
+    let rt = support::rt_named(2, "trl-wake4");
     let rounds = 20_000u32;
     let (to_b, mut b_rx) = tokio::sync::mpsc::channel::<u32>(1);
     let (to_a, mut a_rx) = tokio::sync::mpsc::channel::<u32>(1);
@@ -192,7 +183,7 @@ fn ping_pong_between_tasks() {
 #[test]
 fn ping_pong_between_a_task_and_a_plain_thread() {
     let _wd = Watchdog::new("ping_pong_between_a_task_and_a_plain_thread");
-    let rt = build(2, "trl-wake5");
+    let rt = support::rt_named(2, "trl-wake5");
     let rounds = 5_000u32;
     let (to_task, mut task_rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
     let (to_thread, thread_rx) = mpsc::channel::<u32>();
@@ -216,7 +207,7 @@ fn ping_pong_between_a_task_and_a_plain_thread() {
 fn spawn_into_an_idle_runtime_repeatedly() {
     let _wd = Watchdog::new("spawn_into_an_idle_runtime_repeatedly");
     // Each spawn must wake a parked worker; awaited on a plain thread (not via block_on).
-    let rt = build(2, "trl-wake6");
+    let rt = support::rt_named(2, "trl-wake6");
     for i in 0..3000u32 {
         if i % 500 == 0 {
             std::thread::sleep(Duration::from_millis(5)); // let the workers park deeply
@@ -229,7 +220,7 @@ fn spawn_into_an_idle_runtime_repeatedly() {
 #[test]
 fn block_on_is_woken_by_a_plain_thread() {
     let _wd = Watchdog::new("block_on_is_woken_by_a_plain_thread");
-    let rt = build(1, "trl-wake7");
+    let rt = support::rt_named(1, "trl-wake7");
     for i in 0..500u32 {
         let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
         let t = std::thread::spawn(move || {
@@ -246,7 +237,7 @@ fn block_on_is_woken_by_a_plain_thread() {
 #[test]
 fn join_handle_wakes_the_latest_waker() {
     let _wd = Watchdog::new("join_handle_wakes_the_latest_waker");
-    let rt = build(2, "trl-wake8");
+    let rt = support::rt_named(2, "trl-wake8");
     let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
     let mut h = rt.spawn(async move { rx.await.unwrap() });
     // First poll of the handle from one task (registers that task's waker) ...
@@ -269,7 +260,7 @@ fn join_handle_wakes_the_latest_waker() {
 #[test]
 fn stale_wakers_are_harmless_after_completion_and_after_runtime_drop() {
     let _wd = Watchdog::new("stale_wakers_are_harmless_after_completion_and_after_runtime_drop");
-    let rt = build(2, "trl-wake9");
+    let rt = support::rt_named(2, "trl-wake9");
     let tracker = Tracker::new();
     let wakers = Arc::new(Mutex::new(Vec::<Waker>::new()));
     let mut handles = Vec::new();
@@ -317,7 +308,7 @@ fn stale_wakers_are_harmless_after_completion_and_after_runtime_drop() {
 #[test]
 fn waker_of_a_parked_task_survives_runtime_drop() {
     let _wd = Watchdog::new("waker_of_a_parked_task_survives_runtime_drop");
-    let rt = build(1, "trl-wakeA");
+    let rt = support::rt_named(1, "trl-wakeA");
     let slot = Arc::new(Mutex::new(None::<Waker>));
     let done = Arc::new(AtomicBool::new(false));
     let tracker = Tracker::new();
@@ -344,7 +335,7 @@ fn waker_of_a_parked_task_survives_runtime_drop() {
 fn many_wakers_from_many_threads_at_once() {
     let _wd = Watchdog::new("many_wakers_from_many_threads_at_once");
     // 4 threads hammer the waker of one task that counts its polls until told to stop.
-    let rt = build(2, "trl-wakeB");
+    let rt = support::rt_named(2, "trl-wakeB");
     let slot = Arc::new(Mutex::new(None::<Waker>));
     let stop = Arc::new(AtomicBool::new(false));
     let polls = Arc::new(AtomicUsize::new(0));

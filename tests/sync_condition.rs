@@ -167,7 +167,7 @@ fn condition_cancel_in_each_phase() {
 fn condition_queue_across_domains() {
     let _w = Watchdog::new("condition_queue_across_domains");
     const ITEMS: usize = 2000;
-    let rt = trellis::Runtime::builder().workers(2).build().unwrap();
+    let rt = support::rt(2);
     let c = Arc::new(Condition::new());
     let queue = Arc::new(Mutex::new(VecDeque::new()));
     let produced_all = Arc::new(AtomicBool::new(false));
@@ -235,7 +235,7 @@ fn condition_notify_vs_cancel_two_workers() {
         "condition_notify_vs_cancel_two_workers",
         std::time::Duration::from_secs(180),
     );
-    let rt = trellis::Runtime::builder().workers(2).build().unwrap();
+    let rt = support::rt(2);
     let mut outcomes = [0usize; 2];
     for round in 0..300 {
         let c = Arc::new(Condition::new());

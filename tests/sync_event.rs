@@ -119,7 +119,7 @@ fn event_wait_times_out_on_the_paused_clock() {
 #[test]
 fn event_set_vs_wait_two_workers() {
     let _w = Watchdog::new("event_set_vs_wait_two_workers");
-    let rt = trellis::Runtime::builder().workers(2).build().unwrap();
+    let rt = support::rt(2);
     for round in 0..2000 {
         rt.block_on(async {
             let e = Arc::new(Event::new());
@@ -144,7 +144,7 @@ fn event_set_vs_wait_two_workers() {
 #[test]
 fn event_waiters_on_both_domains_set_from_a_plain_thread() {
     let _w = Watchdog::new("event_waiters_on_both_domains_set_from_a_plain_thread");
-    let rt = trellis::Runtime::builder().workers(2).build().unwrap();
+    let rt = support::rt(2);
     let e = Arc::new(Event::new());
     let e2 = e.clone();
     let setter = std::thread::spawn(move || {

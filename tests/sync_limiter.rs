@@ -311,7 +311,7 @@ fn limiter_cancelled_at_hand_off_two_workers() {
 #[test]
 fn limiter_total_change_vs_cancellations_two_workers() {
     let _w = Watchdog::new("limiter_total_change_vs_cancellations_two_workers");
-    let rt = trellis::Runtime::builder().workers(2).build().unwrap();
+    let rt = support::rt(2);
     for round in 0..50 {
         let c = Arc::new(CapacityLimiter::new(1));
         let borrowers: Vec<Borrower> = (0..40).map(|_| Borrower::new()).collect();

@@ -148,7 +148,7 @@ fn lock_across_domains() {
 #[test]
 fn lock_from_plain_threads_and_tasks() {
     let _w = Watchdog::new("lock_from_plain_threads_and_tasks");
-    let rt = trellis::Runtime::builder().workers(2).build().unwrap();
+    let rt = support::rt(2);
     let l = Arc::new(Lock::new());
     let counter = Arc::new(AtomicUsize::new(0));
     let threads: Vec<_> = (0..3)

@@ -181,7 +181,7 @@ fn semaphore_cancelled_at_hand_off_two_workers() {
 #[test]
 fn semaphore_many_permits_with_cancellations_two_workers() {
     let _w = Watchdog::new("semaphore_many_permits_with_cancellations_two_workers");
-    let rt = trellis::Runtime::builder().workers(2).build().unwrap();
+    let rt = support::rt(2);
     for round in 0..20 {
         let s = Arc::new(Semaphore::new(4));
         let inside = Arc::new(AtomicUsize::new(0));
@@ -243,7 +243,7 @@ impl Drop for Leave<'_> {
 #[test]
 fn semaphore_from_plain_threads() {
     let _w = Watchdog::new("semaphore_from_plain_threads");
-    let rt = trellis::Runtime::builder().workers(2).build().unwrap();
+    let rt = support::rt(2);
     let s = Arc::new(Semaphore::new(2));
     let inside = Arc::new(AtomicUsize::new(0));
     let max_inside = Arc::new(AtomicUsize::new(0));
@@ -301,7 +301,7 @@ fn semaphore_across_domains() {
 #[test]
 fn semaphore_release_wakes_waiter_on_its_own_domain() {
     let _w = Watchdog::new("semaphore_release_wakes_waiter_on_its_own_domain");
-    let rt = trellis::Runtime::builder().workers(2).build().unwrap();
+    let rt = support::rt(2);
     rt.block_on(async {
         let s = Arc::new(Semaphore::new(0));
         let s2 = s.clone();

@@ -8,25 +8,16 @@ use std::time::Duration;
 
 use futures_lite::StreamExt;
 use support::{Tracker, Watchdog, wait_until};
-use trellis::Runtime;
 use trellis::time::{Instant, interval};
 
 /// Allowance for timer granularity when checking that a tick is not early.
 const EPSILON: Duration = Duration::from_millis(1);
 const SANITY: Duration = Duration::from_secs(20);
 
-fn build(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .thread_name("trl-ival")
-        .build()
-        .expect("build runtime")
-}
-
 #[test]
 fn first_tick_is_immediate_and_the_second_is_not() {
     let _wd = Watchdog::new("first_tick_is_immediate_and_the_second_is_not");
-    let rt = build(1);
+    let rt = support::rt_named(1, "trl-ival");
     rt.block_on(rt.spawn(async {
         let start = Instant::now();
         let mut iv = interval(Duration::from_secs(10));
@@ -44,7 +35,7 @@ fn first_tick_is_immediate_and_the_second_is_not() {
 }
 
 fn ticks_never_early(period: Duration, n: u32) {
-    let rt = build(2);
+    let rt = support::rt_named(2, "trl-ival");
     let count = rt
         .block_on(rt.spawn(async move {
             let created = Instant::now();
@@ -83,7 +74,7 @@ fn ticks_are_spaced_by_the_period() {
 #[test]
 fn interval_is_a_stream() {
     let _wd = Watchdog::new("interval_is_a_stream");
-    let rt = build(1);
+    let rt = support::rt_named(1, "trl-ival");
     let period = Duration::from_millis(10);
     let (created, ticks) = rt
         .block_on(rt.spawn(async move {
@@ -104,7 +95,7 @@ fn interval_is_a_stream() {
 #[test]
 fn interval_on_the_block_on_thread() {
     let _wd = Watchdog::new("interval_on_the_block_on_thread");
-    let rt = build(1);
+    let rt = support::rt_named(1, "trl-ival");
     let period = Duration::from_millis(5);
     let elapsed = rt.block_on(async move {
         let created = Instant::now();
@@ -123,7 +114,7 @@ fn interval_on_the_block_on_thread() {
 #[test]
 fn slow_consumer_gets_no_early_ticks_and_no_hang() {
     let _wd = Watchdog::new("slow_consumer_gets_no_early_ticks_and_no_hang");
-    let rt = build(1);
+    let rt = support::rt_named(1, "trl-ival");
     let period = Duration::from_millis(5);
     rt.block_on(rt.spawn(async move {
         let created = Instant::now();
@@ -148,7 +139,7 @@ async fn tick_forever(period: Duration) {
 #[test]
 fn aborting_a_ticking_task_is_fine() {
     let _wd = Watchdog::new("aborting_a_ticking_task_is_fine");
-    let rt = build(2);
+    let rt = support::rt_named(2, "trl-ival");
     let tracker = Tracker::new();
     let hs: Vec<_> = (0..100)
         .map(|i| rt.spawn(tracker.track(tick_forever(Duration::from_millis(1 + i % 7)))))
@@ -169,7 +160,7 @@ fn aborting_a_ticking_task_is_fine() {
 #[test]
 fn zero_period_is_rejected_or_works_without_hanging() {
     let _wd = Watchdog::new("zero_period_is_rejected_or_works_without_hanging");
-    let rt = build(1);
+    let rt = support::rt_named(1, "trl-ival");
     let res = rt.block_on(rt.spawn(async {
         let mut iv = interval(Duration::ZERO);
         for _ in 0..100 {
@@ -192,7 +183,7 @@ fn zero_period_is_rejected_or_works_without_hanging() {
 #[test]
 fn huge_period_never_ticks_again_or_is_rejected_clearly() {
     let _wd = Watchdog::new("huge_period_never_ticks_again_or_is_rejected_clearly");
-    let rt = build(1);
+    let rt = support::rt_named(1, "trl-ival");
     // Either the second tick is "never" (pending), or `interval` rejects the period with a
     // panic that names it; a raw `Instant` overflow panic from inside `tick` is neither.
     let res = rt.block_on(rt.spawn(async {

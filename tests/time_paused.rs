@@ -8,16 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use support::Watchdog;
+use trellis::DomainId;
 use trellis::time::{Instant, interval, sleep, sleep_until};
-use trellis::{DomainId, Runtime};
-
-fn paused(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .start_paused(true)
-        .build()
-        .expect("build runtime")
-}
 
 const fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
@@ -30,7 +22,7 @@ const fn ms(m: u64) -> Duration {
 #[test]
 fn paused_clock_stands_still_without_timers() {
     let _wd = Watchdog::new("paused_clock_stands_still_without_timers");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let start = Instant::now();
         for _ in 0..100 {
             trellis::yield_now().await;
@@ -44,7 +36,7 @@ fn paused_clock_stands_still_without_timers() {
 fn paused_sleep_of_an_hour_is_exact() {
     // A one-hour sleep: the test would hit the watchdog if the clock did not jump.
     let _wd = Watchdog::new("paused_sleep_of_an_hour_is_exact");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let start = Instant::now();
         sleep(secs(3600)).await;
         assert_eq!(start.elapsed(), secs(3600));
@@ -57,7 +49,7 @@ fn paused_sleep_of_an_hour_is_exact() {
 fn paused_timers_fire_in_deadline_order_at_exact_times() {
     let _wd = Watchdog::new("paused_timers_fire_in_deadline_order_at_exact_times");
     for workers in [1, 2, 4] {
-        paused(workers).block_on(async {
+        support::paused_rt(workers).block_on(async {
             let start = Instant::now();
             let seen = Arc::new(Mutex::new(Vec::new()));
             let mut handles = Vec::new();
@@ -86,7 +78,7 @@ fn paused_clock_does_not_jump_while_a_wake_is_in_flight() {
     // running), B's sleep would start after the 100 s jump.
     let _wd = Watchdog::new("paused_clock_does_not_jump_while_a_wake_is_in_flight");
     for workers in [2, 3, 4] {
-        let rt = paused(workers);
+        let rt = support::paused_rt(workers);
         for round in 0..100 {
             rt.block_on(async {
                 let start = Instant::now();
@@ -115,7 +107,7 @@ fn paused_clock_does_not_jump_while_a_wake_is_in_flight() {
 #[test]
 fn paused_clock_waits_for_pinned_tasks_and_block_on() {
     let _wd = Watchdog::new("paused_clock_waits_for_pinned_tasks_and_block_on");
-    let rt = paused(3);
+    let rt = support::paused_rt(3);
     rt.block_on(async {
         let start = Instant::now();
         let mut handles = Vec::new();
@@ -145,7 +137,7 @@ fn paused_clock_holds_while_a_blocking_job_runs() {
     // A blocking job is work in progress: the pending 1 s timer must not fire while it runs,
     // even though every worker and the block_on thread are idle.
     let _wd = Watchdog::new("paused_clock_holds_while_a_blocking_job_runs");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let start = Instant::now();
         let timer = trellis::spawn(async move {
             sleep(secs(1)).await;
@@ -167,7 +159,7 @@ fn paused_clock_holds_while_a_blocking_job_runs() {
 #[test]
 fn paused_deadlines_of_cancel_scopes_are_exact() {
     let _wd = Watchdog::new("paused_deadlines_of_cancel_scopes_are_exact");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let start = Instant::now();
         assert_eq!(trellis::move_on_after(secs(5), sleep(secs(60))).await, None);
         assert_eq!(start.elapsed(), secs(5));
@@ -189,7 +181,7 @@ fn paused_deadlines_of_cancel_scopes_are_exact() {
 #[test]
 fn paused_interval_ticks_on_exact_period() {
     let _wd = Watchdog::new("paused_interval_ticks_on_exact_period");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let start = Instant::now();
         let mut ticks = interval(ms(300));
         let mut at = Vec::new();
@@ -205,8 +197,8 @@ fn paused_clock_is_per_runtime() {
     // Outside any runtime `Instant::now` is the system clock; a running runtime's clock is
     // unaffected by a paused one.
     let _wd = Watchdog::new("paused_clock_is_per_runtime");
-    let virt = paused(1);
-    let real = Runtime::builder().workers(1).build().unwrap();
+    let virt = support::paused_rt(1);
+    let real = support::rt(1);
     let t0 = virt.block_on(async {
         let t0 = Instant::now();
         sleep(secs(1000)).await;
@@ -229,7 +221,7 @@ fn paused_clock_waits_for_a_task_spawned_from_block_on() {
     let _wd = Watchdog::new("paused_clock_waits_for_a_task_spawned_from_block_on");
     for round in 0..300 {
         let workers = 1 + round % 2;
-        let rt = paused(workers);
+        let rt = support::paused_rt(workers);
         rt.block_on(async {
             let start = Instant::now();
             let first_poll = Arc::new(Mutex::new(None));
@@ -257,7 +249,7 @@ fn paused_clock_waits_for_a_child_spawned_on_another_domain() {
     use std::task::Poll;
     let _wd = Watchdog::new("paused_clock_waits_for_a_child_spawned_on_another_domain");
     for round in 0..200 {
-        let rt = paused(2);
+        let rt = support::paused_rt(2);
         // Let both workers go to sleep first (one in the driver, as the last sleeper).
         std::thread::sleep(ms(2));
         let seen = rt

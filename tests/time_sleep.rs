@@ -9,23 +9,14 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
 use support::{Tracker, Watchdog, wait_until};
-use trellis::Runtime;
 use trellis::time::{Instant, sleep, sleep_until};
 
 const SANITY: Duration = Duration::from_secs(20);
 
-fn build(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .thread_name("trl-time")
-        .build()
-        .expect("build runtime")
-}
-
 #[test]
 fn sleep_elapses_at_least_its_duration() {
     let _wd = Watchdog::new("sleep_elapses_at_least_its_duration");
-    let rt = build(2);
+    let rt = support::rt_named(2, "trl-time");
     for ms in [1u64, 10, 50] {
         let d = Duration::from_millis(ms);
         let took = rt
@@ -43,7 +34,7 @@ fn sleep_elapses_at_least_its_duration() {
 #[test]
 fn sleep_on_the_block_on_thread() {
     let _wd = Watchdog::new("sleep_on_the_block_on_thread");
-    let rt = build(1);
+    let rt = support::rt_named(1, "trl-time");
     let d = Duration::from_millis(20);
     let took = rt.block_on(async move {
         let start = Instant::now();
@@ -60,7 +51,7 @@ fn sleep_on_the_block_on_thread() {
 #[test]
 fn sleep_until_reaches_its_deadline() {
     let _wd = Watchdog::new("sleep_until_reaches_its_deadline");
-    let rt = build(2);
+    let rt = support::rt_named(2, "trl-time");
     let (deadline, woke) = rt
         .block_on(rt.spawn(async {
             let deadline = Instant::now() + Duration::from_millis(30);
@@ -85,7 +76,7 @@ fn sleep_until_reaches_its_deadline() {
 #[test]
 fn zero_and_past_deadlines_complete() {
     let _wd = Watchdog::new("zero_and_past_deadlines_complete");
-    let rt = build(1);
+    let rt = support::rt_named(1, "trl-time");
     rt.block_on(rt.spawn(async {
         sleep(Duration::ZERO).await;
         sleep(Duration::from_nanos(1)).await;
@@ -105,7 +96,7 @@ fn zero_and_past_deadlines_complete() {
 fn sleep_zero_in_a_loop_lets_others_run() {
     let _wd = Watchdog::new("sleep_zero_in_a_loop_lets_others_run");
     // sleep(0) is a checkpoint: a loop of them on the single worker must not starve a sibling.
-    let rt = build(1);
+    let rt = support::rt_named(1, "trl-time");
     let flag = Arc::new(AtomicUsize::new(0));
     let f2 = flag.clone();
     rt.block_on(rt.spawn(async move {
@@ -125,7 +116,7 @@ fn sleep_zero_in_a_loop_lets_others_run() {
 #[test]
 fn hundred_thousand_concurrent_sleeps_all_complete() {
     let _wd = Watchdog::new("hundred_thousand_concurrent_sleeps_all_complete");
-    let rt = build(2);
+    let rt = support::rt_named(2, "trl-time");
     let done = Arc::new(AtomicUsize::new(0));
     let early = Arc::new(AtomicUsize::new(0));
     let (d, e) = (done.clone(), early.clone());
@@ -159,7 +150,7 @@ fn hundred_thousand_concurrent_sleeps_all_complete() {
 #[test]
 fn aborting_a_sleeping_task_is_fine() {
     let _wd = Watchdog::new("aborting_a_sleeping_task_is_fine");
-    let rt = build(2);
+    let rt = support::rt_named(2, "trl-time");
     let tracker = Tracker::new();
     let hs: Vec<_> = (0..1000)
         .map(|i| {
@@ -190,7 +181,7 @@ fn aborting_a_sleeping_task_is_fine() {
 #[test]
 fn dropping_a_sleep_before_and_after_its_first_poll() {
     let _wd = Watchdog::new("dropping_a_sleep_before_and_after_its_first_poll");
-    let rt = build(1);
+    let rt = support::rt_named(1, "trl-time");
     rt.block_on(rt.spawn(async {
         // Never polled.
         drop(sleep(Duration::from_secs(3600)));
@@ -216,7 +207,7 @@ fn dropping_a_sleep_before_and_after_its_first_poll() {
 fn sleep_future_moves_between_polls() {
     let _wd = Watchdog::new("sleep_future_moves_between_polls");
     // A pinned-and-boxed sleep polled on one task, then awaited in another after moving the box.
-    let rt = build(2);
+    let rt = support::rt_named(2, "trl-time");
     let took = rt.block_on(async {
         let start = Instant::now();
         let mut s = Box::pin(sleep(Duration::from_millis(20)));
@@ -230,7 +221,7 @@ fn sleep_future_moves_between_polls() {
 #[test]
 fn earlier_timer_registered_later_fires_first() {
     let _wd = Watchdog::new("earlier_timer_registered_later_fires_first");
-    let rt = build(1);
+    let rt = support::rt_named(1, "trl-time");
     rt.block_on(rt.spawn(async {
         let long = trellis::spawn(sleep(Duration::from_secs(20)));
         trellis::yield_now().await;
@@ -249,7 +240,7 @@ fn earlier_timer_registered_later_fires_first() {
 #[test]
 fn huge_durations_never_fire_or_are_rejected_clearly() {
     let _wd = Watchdog::new("huge_durations_never_fire_or_are_rejected_clearly");
-    let rt = build(1);
+    let rt = support::rt_named(1, "trl-time");
     for d in [
         Duration::MAX,
         Duration::from_secs(u64::MAX / 2),
@@ -283,7 +274,7 @@ fn huge_durations_never_fire_or_are_rejected_clearly() {
 #[test]
 fn sleep_repolled_from_other_workers_still_fires() {
     let _wd = Watchdog::new("sleep_repolled_from_other_workers_still_fires");
-    let rt = build(2);
+    let rt = support::rt_named(2, "trl-time");
     let elapsed = rt
         .block_on(rt.spawn(async {
             // Background load so the polling task migrates between workers.

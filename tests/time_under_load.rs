@@ -1,7 +1,7 @@
 //! Deadlines under CPU load (ARCHITECTURE.md, guarantee G16): a due timer fires within about one
 //! task slice (the poll that was running when it fell due), on any worker count, whether the
 //! workers yield between CPU-bound slices or one of them runs a long poll after leaving the
-//! I/O driver.
+//! driver role.
 //!
 //! The checks count slices or look at flags instead of timing the wake-up: "how many slices
 //! started after the deadline before the sleeper ran" does not change when the OS preempts the
@@ -17,15 +17,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use support::{Watchdog, spin_until};
-use trellis::Runtime;
-
-fn build(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .thread_name("trl-load")
-        .build()
-        .expect("build runtime")
-}
 
 /// No deadline armed.
 const UNARMED: u64 = u64::MAX;
@@ -36,7 +27,7 @@ const UNARMED: u64 = u64::MAX;
 /// OS may preempt one worker thread while another starts slices, but a worker that finds the
 /// timer due at a poll boundary runs the woken sleeper next.
 fn late_slices(workers: usize, slice: Duration, rounds: usize) -> usize {
-    let rt = build(workers);
+    let rt = support::rt_named(workers, "trl-load");
     let base = Instant::now();
     let now_ns = move || base.elapsed().as_nanos() as u64;
     let stop = Arc::new(AtomicBool::new(false));
@@ -108,7 +99,7 @@ fn due_timer_fires_within_a_slice_while_workers_yield() {
 fn sleeper_wakes_while_the_driver_holder_runs_a_long_poll() {
     let _wd = Watchdog::new("sleeper_wakes_while_the_driver_holder_runs_a_long_poll");
     for workers in [2, 4] {
-        let rt = build(workers);
+        let rt = support::rt_named(workers, "trl-load");
         for round in 0..3 {
             let b_woke = Arc::new(AtomicBool::new(false));
             let b2 = b_woke.clone();
@@ -143,7 +134,7 @@ fn sleeper_wakes_while_the_driver_holder_runs_a_long_poll() {
 fn fail_after_around_cpu_children_fires_within_a_slice() {
     let _wd = Watchdog::new("fail_after_around_cpu_children_fires_within_a_slice");
     for workers in [1, 2] {
-        let rt = build(workers);
+        let rt = support::rt_named(workers, "trl-load");
         let late = Arc::new(AtomicUsize::new(0));
         let l2 = late.clone();
         let timed_out = rt

@@ -12,15 +12,7 @@ use futures_lite::StreamExt;
 use support::{Counter, DropToken, Watchdog};
 use trellis::time::{Instant, sleep};
 use trellis::util::{AsyncGenerator, GeneratorClosed, Yielder, with_async_generator};
-use trellis::{BoxError, CancelScope, Runtime, TaskFailure};
-
-fn paused(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .start_paused(true)
-        .build()
-        .expect("build runtime")
-}
+use trellis::{BoxError, CancelScope, TaskFailure};
 
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
@@ -66,7 +58,7 @@ async fn squares_in_range(
 #[test]
 fn test_trio_agen_full_iteration() {
     let _wd = Watchdog::new("test_trio_agen_full_iteration");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let last = with_async_generator(
             |y| squares_in_range(y, 0, 50, None, 1),
             async |mut squares| {
@@ -86,7 +78,7 @@ fn test_trio_agen_full_iteration() {
 #[test]
 fn test_trio_agen_caller_exits() {
     let _wd = Watchdog::new("test_trio_agen_caller_exits");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let exited_at = with_async_generator(
             |y| squares_in_range(y, 0, 50, None, 1),
             async |mut squares| {
@@ -107,7 +99,7 @@ fn test_trio_agen_caller_exits() {
 #[test]
 fn test_trio_agen_caller_cancelled() {
     let _wd = Watchdog::new("test_trio_agen_caller_cancelled");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let t0 = Instant::now();
         let out = trellis::move_on_after(
             secs(1.0),
@@ -131,7 +123,7 @@ fn test_trio_agen_caller_cancelled() {
 #[test]
 fn test_trio_agen_aborts_yield() {
     let _wd = Watchdog::new("test_trio_agen_aborts_yield");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let t0 = Instant::now();
         let seen = with_async_generator(
             |y| squares_in_range(y, 0, 50, Some(secs(0.5)), 1),
@@ -156,7 +148,7 @@ fn test_trio_agen_aborts_yield() {
 #[test]
 fn test_trio_agen_aborts_yield_and_continues() {
     let _wd = Watchdog::new("test_trio_agen_aborts_yield_and_continues");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let sum = with_async_generator(
             |y| squares_in_range(y, 0, 50, Some(secs(0.5)), 99),
             async |mut squares| {
@@ -182,7 +174,7 @@ fn test_trio_agen_aborts_yield_and_continues() {
 #[test]
 fn async_generator_producer_holds_a_nursery_across_yields() {
     let _wd = Watchdog::new("async_generator_producer_holds_a_nursery_across_yields");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let t0 = Instant::now();
         let got = with_async_generator(
             |y: Yielder<(u32, Duration)>| async move {
@@ -223,7 +215,7 @@ fn async_generator_producer_holds_a_nursery_across_yields() {
 #[test]
 fn async_generator_dropped_stream_ends_the_producer_quietly() {
     let _wd = Watchdog::new("async_generator_dropped_stream_ends_the_producer_quietly");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let (noticed, notice) = trellis::channel::oneshot();
         let out = with_async_generator(
             |y: Yielder<u8>| async move {
@@ -250,7 +242,7 @@ fn async_generator_dropped_stream_ends_the_producer_quietly() {
 #[test]
 fn async_generator_closed_inside_box_error_is_quiet() {
     let _wd = Watchdog::new("async_generator_closed_inside_box_error_is_quiet");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let out = with_async_generator(
             |y: Yielder<u8>| async move {
                 loop {
@@ -271,7 +263,7 @@ fn async_generator_closed_inside_box_error_is_quiet() {
 #[test]
 fn async_generator_producer_error_propagates() {
     let _wd = Watchdog::new("async_generator_producer_error_propagates");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let t0 = Instant::now();
         let consumer_done = Arc::new(AtomicBool::new(false));
         let done = consumer_done.clone();
@@ -300,7 +292,7 @@ fn async_generator_producer_error_propagates() {
 #[test]
 fn async_generator_producer_panic_propagates() {
     let _wd = Watchdog::new("async_generator_producer_panic_propagates");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let err = with_async_generator(
             |y: Yielder<u8>| async move {
                 y.yield_(1).await.unwrap();
@@ -322,7 +314,7 @@ fn async_generator_producer_panic_propagates() {
 #[test]
 fn async_generator_consumer_cancellation_drops_the_producer() {
     let _wd = Watchdog::new("async_generator_consumer_cancellation_drops_the_producer");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let dropped = Counter::new();
         let token = DropToken(dropped.clone());
         let scope = CancelScope::new();
@@ -356,7 +348,7 @@ fn async_generator_consumer_cancellation_drops_the_producer() {
 #[test]
 fn async_generator_cancelled_yield_is_not_delivered() {
     let _wd = Watchdog::new("async_generator_cancelled_yield_is_not_delivered");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let got = with_async_generator(
             |y: Yielder<&'static str>| async move {
                 let skipped = trellis::move_on_after(secs(1.0), y.yield_("stale")).await;
@@ -381,7 +373,7 @@ fn async_generator_cancelled_yield_is_not_delivered() {
 #[test]
 fn async_generator_consumer_return_cancels_a_producer_not_at_a_yield() {
     let _wd = Watchdog::new("async_generator_consumer_return_cancels_a_producer_not_at_a_yield");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let t0 = Instant::now();
         let dropped = Counter::new();
         let token = DropToken(dropped.clone());
@@ -419,7 +411,7 @@ fn async_generator_types_are_send() {
     assert_send_unpin::<trellis::util::IterFailAfter<AsyncGenerator<u8>>>();
     assert_send_unpin::<trellis::util::Azip<(AsyncGenerator<u8>, AsyncGenerator<String>)>>();
     let _wd = Watchdog::new("async_generator_types_are_send");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let block = with_async_generator(
             |y: Yielder<u8>| async move { y.yield_(3).await },
             async |values| values.collect::<Vec<_>>().await,

@@ -13,17 +13,9 @@ use std::time::Duration;
 
 use futures_lite::{Stream, StreamExt, stream};
 use support::{Counter, DropToken, Watchdog};
+use trellis::CancelScope;
 use trellis::time::{Instant, sleep};
 use trellis::util::{azip, azip_longest, try_azip};
-use trellis::{CancelScope, Runtime};
-
-fn paused(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .start_paused(true)
-        .build()
-        .expect("build runtime")
-}
 
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
@@ -62,7 +54,7 @@ fn after<T: Send + 'static>(
 #[test]
 fn test_azip() {
     let _wd = Watchdog::new("test_azip");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let t0 = Instant::now();
         let mut expected = (0..5).zip(0..3).zip(0..3).map(|((a, b), c)| (a, b, c));
         let mut zipped = azip((
@@ -81,7 +73,7 @@ fn test_azip() {
 #[test]
 fn test_azip_longest() {
     let _wd = Watchdog::new("test_azip_longest");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let t0 = Instant::now();
         // Python's `zip_longest(range(5), range(3), fillvalue=-10)`.
         let mut expected = (0..5).map(|i| (i, if i < 3 { i } else { -10 }));
@@ -99,7 +91,7 @@ fn test_azip_longest() {
 #[test]
 fn azip_of_nothing_yields_unit_forever() {
     let _wd = Watchdog::new("azip_of_nothing_yields_unit_forever");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let units: Vec<()> = azip(()).take(1000).collect().await;
         assert_eq!(units.len(), 1000);
         let empty: Vec<Vec<()>> = azip(Vec::<stream::Empty<()>>::new())
@@ -114,7 +106,7 @@ fn azip_of_nothing_yields_unit_forever() {
 #[test]
 fn azip_longest_of_nothing_yields_nothing() {
     let _wd = Watchdog::new("azip_longest_of_nothing_yields_nothing");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         assert_eq!(azip_longest(()).next().await, None);
         assert_eq!(
             azip_longest(Vec::<stream::Empty<u8>>::new()).next().await,
@@ -128,7 +120,7 @@ fn azip_longest_of_nothing_yields_nothing() {
 #[test]
 fn azip_last_round_waits_for_every_stream_and_drops_its_items() {
     let _wd = Watchdog::new("azip_last_round_waits_for_every_stream_and_drops_its_items");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let t0 = Instant::now();
         let produced = Counter::new();
         let counted = produced.clone();
@@ -152,7 +144,7 @@ fn azip_last_round_waits_for_every_stream_and_drops_its_items() {
 #[test]
 fn azip_polls_a_round_concurrently() {
     let _wd = Watchdog::new("azip_polls_a_round_concurrently");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let t0 = Instant::now();
         let round = azip((
             after(1.0, 1u8, None),
@@ -170,7 +162,7 @@ fn azip_polls_a_round_concurrently() {
 #[test]
 fn azip_vec_array_and_tuple_forms() {
     let _wd = Watchdog::new("azip_vec_array_and_tuple_forms");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let rows: Vec<Vec<i32>> = azip(vec![periodic_iter(0..3), periodic_iter(10..12)])
             .collect()
             .await;
@@ -219,7 +211,7 @@ impl Stream for PanicsAfterEnd {
 #[test]
 fn azip_longest_never_polls_an_ended_stream_again() {
     let _wd = Watchdog::new("azip_longest_never_polls_an_ended_stream_again");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let short = PanicsAfterEnd {
             items: vec![1],
             ended: false,
@@ -246,7 +238,7 @@ fn azip_round_is_a_checkpoint() {
     let _wd = Watchdog::new("azip_round_is_a_checkpoint");
     // One worker, the consumer a task on it: the other task runs only if the consumer is
     // switched out.
-    paused(1).block_on(async {
+    support::paused_rt(1).block_on(async {
         trellis::spawn(async {
             let mut units = azip(());
             let ran = Arc::new(AtomicBool::new(false));
@@ -282,7 +274,7 @@ fn azip_round_is_a_checkpoint() {
 #[test]
 fn try_azip_error_cancels_the_round_and_ends_the_zip() {
     let _wd = Watchdog::new("try_azip_error_cancels_the_round_and_ends_the_zip");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let t0 = Instant::now();
         let dropped = Counter::new();
         let good = periodic_iter([Ok(1), Ok(2)]);
@@ -309,7 +301,7 @@ fn try_azip_error_cancels_the_round_and_ends_the_zip() {
 #[test]
 fn try_azip_without_errors_zips_the_ok_values() {
     let _wd = Watchdog::new("try_azip_without_errors_zips_the_ok_values");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let rows: Vec<Result<Vec<u8>, String>> = try_azip(vec![
             stream::iter(vec![Ok(1), Ok(2), Ok(3)]),
             stream::iter(vec![Ok(10), Ok(20)]),
@@ -329,7 +321,7 @@ fn try_azip_without_errors_zips_the_ok_values() {
 #[test]
 fn azip_zips_err_items_as_values() {
     let _wd = Watchdog::new("azip_zips_err_items_as_values");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let rows: Vec<_> = azip((
             stream::iter([Err::<u8, &str>("a"), Ok(2)]),
             stream::iter([1, 2]),

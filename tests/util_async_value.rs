@@ -14,11 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use support::{SETTLE, Watchdog, run_paused as run, settle};
+use trellis::CancelScope;
 use trellis::time::{Instant, sleep};
 use trellis::util::{
     AsyncBool, AsyncValue, SharedValue, any_transition, any_value, equal_to, transition_to,
 };
-use trellis::{CancelScope, Runtime};
 
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
@@ -657,7 +657,7 @@ fn test_wait_value_held_for_restarts_when_the_value_stops_matching_at_once() {
 #[test]
 fn test_predicate_panic_commits_the_value_and_skips_later_predicates() {
     let _w = Watchdog::new("predicate panic");
-    let rt = Runtime::builder().workers(2).build().unwrap();
+    let rt = support::rt(2);
     rt.block_on(async {
         let v = AsyncValue::shared(0);
         let (v0, v1, v2) = (v.clone(), v.clone(), v.clone());
@@ -696,7 +696,7 @@ fn test_predicate_panic_commits_the_value_and_skips_later_predicates() {
 #[test]
 fn test_set_from_a_plain_thread_wakes_a_task_on_any_domain() {
     let _w = Watchdog::new("cross-thread set");
-    let rt = Runtime::builder().workers(2).build().unwrap();
+    let rt = support::rt(2);
     let ready = Arc::new(AsyncBool::new(false));
     let r = ready.clone();
     let waiter = rt.spawn_on(trellis::DomainId::new(1), move || async move {

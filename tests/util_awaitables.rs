@@ -8,18 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
-use support::{Counter, DropToken, Watchdog, assert_elapsed, paused_runtime};
+use support::{Counter, DropToken, Watchdog, assert_elapsed, paused_rt};
 use trellis::time::{Instant, sleep};
 use trellis::util::{AsyncBool, wait_all, wait_any, wait_any_value};
 use trellis::{NurseryError, TaskFailure};
 
 /// One second of virtual time.
 const S: Duration = Duration::from_secs(1);
-
-/// A runtime with a paused clock: time jumps to the next timer whenever every task is blocked.
-fn rt() -> trellis::Runtime {
-    paused_runtime(2)
-}
 
 #[derive(Debug)]
 struct Boom(&'static str);
@@ -54,7 +49,7 @@ fn only_error(err: &NurseryError) -> &Boom {
 #[test]
 fn test_all() {
     let _w = Watchdog::new("test_all");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let count = Arc::new(AtomicUsize::new(0));
         let t0 = Instant::now();
         wait_all((foo(S, count.clone()), foo(2 * S, count.clone())))
@@ -68,7 +63,7 @@ fn test_all() {
 #[test]
 fn test_any() {
     let _w = Watchdog::new("test_any");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let count = Arc::new(AtomicUsize::new(0));
         let t0 = Instant::now();
         wait_any((foo(S, count.clone()), foo(2 * S, count.clone())))
@@ -87,7 +82,7 @@ fn test_any() {
 #[test]
 fn wait_any_and_wait_all_with_no_futures_return_at_once() {
     let _w = Watchdog::new("no futures");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let t0 = Instant::now();
         wait_any(()).await.unwrap();
         wait_all(()).await.unwrap();
@@ -103,7 +98,7 @@ fn wait_any_and_wait_all_with_no_futures_return_at_once() {
 fn wait_any_failure_is_grouped_even_alone_and_cancels_the_rest() {
     // `wait_any(boom, sleep_forever)` raises ExceptionGroup([ValueError('x')]) (verified).
     let _w = Watchdog::new("wait_any failure");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let drops = Counter::new();
         let t0 = Instant::now();
         let boom = async {
@@ -120,7 +115,7 @@ fn wait_any_failure_is_grouped_even_alone_and_cancels_the_rest() {
 #[test]
 fn wait_all_failure_cancels_the_rest() {
     let _w = Watchdog::new("wait_all failure");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let drops = Counter::new();
         let count = Arc::new(AtomicUsize::new(0));
         let t0 = Instant::now();
@@ -146,7 +141,7 @@ fn wait_all_failure_cancels_the_rest() {
 #[test]
 fn every_failure_is_reported_in_completion_order() {
     let _w = Watchdog::new("every failure");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let first = async {
             sleep(S).await;
             Err::<(), _>(Boom("first"))
@@ -168,7 +163,7 @@ fn every_failure_is_reported_in_completion_order() {
 #[test]
 fn a_panic_is_a_failure() {
     let _w = Watchdog::new("panic");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let drops = Counter::new();
         let err = wait_any((
             async {
@@ -191,7 +186,7 @@ fn wait_any_waits_for_the_cancelled_ones_to_finish_their_shielded_cleanup() {
     // The nursery waits for its cancelled children: a shielded cleanup runs to its end
     // before `wait_any` returns.
     let _w = Watchdog::new("shielded cleanup");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let cleaned = AsyncBool::shared(false);
         let c = cleaned.clone();
         let slow = async move {
@@ -213,7 +208,7 @@ fn wait_any_waits_for_the_cancelled_ones_to_finish_their_shielded_cleanup() {
 #[test]
 fn wait_any_is_cancelled_by_an_enclosing_scope() {
     let _w = Watchdog::new("enclosing scope");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let drops = Counter::new();
         let t0 = Instant::now();
         let out = trellis::move_on_after(
@@ -230,7 +225,7 @@ fn wait_any_is_cancelled_by_an_enclosing_scope() {
 #[test]
 fn tuples_arrays_and_vecs_of_futures() {
     let _w = Watchdog::new("shapes");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let count = Arc::new(AtomicUsize::new(0));
         let t0 = Instant::now();
         // A Vec built from an iterator: the shortest wins.
@@ -280,7 +275,7 @@ fn several_may_return_in_the_same_tick() {
     // Both are due at the same instant: whichever returns first wins; a second return after
     // the cancel is not an error.
     let _w = Watchdog::new("same tick");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let count = Arc::new(AtomicUsize::new(0));
         let t0 = Instant::now();
         wait_any((foo(S, count.clone()), foo(S, count.clone())))
@@ -296,7 +291,7 @@ fn the_futures_run_in_parallel_on_the_pool() {
     // They are nursery children: each may run on its own worker (here each blocks its thread
     // until the other has started, which needs two threads).
     let _w = Watchdog::new("parallel");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let started = Arc::new(AtomicUsize::new(0));
         let both = |started: Arc<AtomicUsize>| async move {
             started.fetch_add(1, SeqCst);
@@ -318,7 +313,7 @@ fn the_returned_futures_are_send() {
     let g = wait_all(vec![std::future::ready(())]);
     assert_send(&g);
     // And so they can be spawned.
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         trellis::spawn(wait_any((sleep(S), sleep(2 * S))))
             .await
             .unwrap()
@@ -331,7 +326,7 @@ fn the_returned_futures_are_send() {
 #[test]
 fn wait_any_reports_the_winner() {
     let _w = Watchdog::new("wait_any_reports_the_winner");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let count = Arc::new(AtomicUsize::new(0));
         let won = wait_any((
             foo(3 * S, count.clone()),
@@ -352,7 +347,7 @@ fn wait_any_reports_the_winner() {
 #[test]
 fn wait_any_value_returns_the_winners_value() {
     let _w = Watchdog::new("wait_any_value_returns_the_winners_value");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let t0 = Instant::now();
         let drops = Counter::new();
         let futures: Vec<_> = [3u32, 1, 2]
@@ -381,7 +376,7 @@ fn wait_any_value_returns_the_winners_value() {
 #[test]
 fn wait_any_value_panics_fail_errors_are_values() {
     let _w = Watchdog::new("wait_any_value_panics_fail_errors_are_values");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let err: Result<u8, Boom> = Err(Boom("value"));
         let won = wait_any_value([std::future::ready(err)]).await.unwrap();
         assert!(matches!(won, Some((0, Err(Boom("value"))))));

@@ -7,18 +7,13 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::{Counter, DropToken, Watchdog, assert_elapsed, paused_runtime};
+use support::{Counter, DropToken, Watchdog, assert_elapsed, paused_rt};
 use trellis::time::{Instant, sleep};
 use trellis::util::{AsyncBool, move_on_when, move_on_when_in, run_and_cancelling};
 use trellis::{CancelHandle, CancelScope, NurseryError, TaskFailure};
 
 /// One second of virtual time.
 const S: Duration = Duration::from_secs(1);
-
-/// A runtime with a paused clock: time jumps to the next timer whenever every task is blocked.
-fn rt() -> trellis::Runtime {
-    paused_runtime(2)
-}
 
 #[derive(Debug)]
 struct KeyError(&'static str);
@@ -62,7 +57,7 @@ async fn mock(calls: Calls, arg: &'static str, bar: i32) {
 #[test]
 fn test_move_on_when() {
     let _w = Watchdog::new("test_move_on_when");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let event = AsyncBool::shared(false);
 
         let mut scope: Option<CancelHandle> = None;
@@ -102,7 +97,7 @@ fn test_move_on_when() {
 #[test]
 fn test_move_on_when_deadline() {
     let _w = Watchdog::new("test_move_on_when_deadline");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let t0 = Instant::now();
         let mut scope: Option<CancelHandle> = None;
         let out = move_on_when(std::future::pending::<()>(), async |s| {
@@ -125,7 +120,7 @@ fn test_move_on_when_args() {
     // trio-util passes `fn, *args, **kwargs`; here the trigger is a future built with its
     // arguments. It is always awaited, even though the body returns at once.
     let _w = Watchdog::new("test_move_on_when_args");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let calls = Calls::default();
         move_on_when(mock(calls.clone(), "foo", 10), async |_| {})
             .await
@@ -137,7 +132,7 @@ fn test_move_on_when_args() {
 #[test]
 fn test_run_and_cancelling() {
     let _w = Watchdog::new("test_run_and_cancelling");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let event = AsyncBool::shared(false);
         let e = event.clone();
         let task = async move {
@@ -168,7 +163,7 @@ fn test_run_and_cancelling() {
 #[test]
 fn test_run_and_cancelling_args() {
     let _w = Watchdog::new("test_run_and_cancelling_args");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let calls = Calls::default();
         run_and_cancelling(mock(calls.clone(), "foo", 10), async {})
             .await
@@ -182,7 +177,7 @@ fn test_run_and_cancelling_args() {
 #[test]
 fn move_on_when_returns_the_body_value_and_the_body_may_borrow() {
     let _w = Watchdog::new("body value");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let mut log = Vec::new();
         let out = move_on_when(sleep(S), async |_| {
             log.push("ran");
@@ -200,7 +195,7 @@ fn move_on_when_returns_the_body_value_and_the_body_may_borrow() {
 fn move_on_when_body_error_is_grouped_and_cancels_the_trigger() {
     // A `KeyError` from the body comes out as ExceptionGroup([KeyError]) (verified).
     let _w = Watchdog::new("body error");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let drops = Counter::new();
         let t0 = Instant::now();
         let err = move_on_when(forever(drops.clone()), async |_| {
@@ -218,7 +213,7 @@ fn move_on_when_body_error_is_grouped_and_cancels_the_trigger() {
 #[test]
 fn move_on_when_trigger_error_cancels_the_body_and_propagates() {
     let _w = Watchdog::new("trigger error");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let drops = Counter::new();
         let t0 = Instant::now();
         let mut scope: Option<CancelHandle> = None;
@@ -245,7 +240,7 @@ fn move_on_when_trigger_error_cancels_the_body_and_propagates() {
 #[test]
 fn move_on_when_body_panic_is_a_failure() {
     let _w = Watchdog::new("body panic");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let drops = Counter::new();
         let err = move_on_when(forever(drops.clone()), async |_| {
             sleep(S).await;
@@ -263,7 +258,7 @@ fn move_on_when_body_panic_is_a_failure() {
 #[test]
 fn move_on_when_trigger_that_returns_at_once_interrupts_the_body_at_its_first_checkpoint() {
     let _w = Watchdog::new("trigger at once");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let t0 = Instant::now();
         let mut reached = false;
         let out = move_on_when(async {}, async |_| {
@@ -281,7 +276,7 @@ fn move_on_when_trigger_that_returns_at_once_interrupts_the_body_at_its_first_ch
 #[test]
 fn move_on_when_body_can_cancel_its_own_scope() {
     let _w = Watchdog::new("own cancel");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let mut scope: Option<CancelHandle> = None;
         let out = move_on_when(std::future::pending::<()>(), async |s| {
             s.cancel();
@@ -299,7 +294,7 @@ fn move_on_when_body_can_cancel_its_own_scope() {
 #[test]
 fn move_on_when_in_with_a_timeout() {
     let _w = Watchdog::new("timeout");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let t0 = Instant::now();
         let scope = CancelScope::new().timeout(2 * S);
         let handle = scope.handle();
@@ -320,7 +315,7 @@ fn move_on_when_shield_protects_the_body_from_enclosing_cancellation() {
     // completes at 2 s; then the enclosing scope catches (the value is lost, as in Trio where
     // the code after the `async with` block does not run).
     let _w = Watchdog::new("shield");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let t0 = Instant::now();
         let mut finished = false;
         let trigger_drops = Counter::new();
@@ -346,7 +341,7 @@ fn move_on_when_shield_protects_the_body_from_enclosing_cancellation() {
 #[test]
 fn move_on_when_shield_protects_the_body_from_a_failing_trigger() {
     let _w = Watchdog::new("shield vs failing trigger");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let t0 = Instant::now();
         let mut finished = false;
         let trigger = async {
@@ -369,7 +364,7 @@ fn move_on_when_shield_protects_the_body_from_a_failing_trigger() {
 fn move_on_when_shield_does_not_stop_the_trigger() {
     // The trigger cancels this very scope: a shield is no protection against it.
     let _w = Watchdog::new("shield vs trigger");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let t0 = Instant::now();
         let scope = CancelScope::new().shield(true);
         let handle = scope.handle();
@@ -387,7 +382,7 @@ fn move_on_when_shield_does_not_stop_the_trigger() {
 #[test]
 fn move_on_when_enclosing_cancellation_is_caught_by_the_enclosing_scope() {
     let _w = Watchdog::new("enclosing");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let t0 = Instant::now();
         let drops = Counter::new();
         let mut scope: Option<CancelHandle> = None;
@@ -411,7 +406,7 @@ fn move_on_when_enclosing_cancellation_is_caught_by_the_enclosing_scope() {
 #[test]
 fn run_and_cancelling_returns_the_body_value() {
     let _w = Watchdog::new("rac value");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let drops = Counter::new();
         let local = String::from("borrowed");
         let out = run_and_cancelling(forever(drops.clone()), async {
@@ -428,7 +423,7 @@ fn run_and_cancelling_returns_the_body_value() {
 #[test]
 fn run_and_cancelling_background_error_cancels_the_body_and_propagates() {
     let _w = Watchdog::new("rac background error");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let drops = Counter::new();
         let t0 = Instant::now();
         let background = async {
@@ -447,7 +442,7 @@ fn run_and_cancelling_background_error_cancels_the_body_and_propagates() {
 #[test]
 fn run_and_cancelling_body_error_is_grouped_and_cancels_the_background() {
     let _w = Watchdog::new("rac body error");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let drops = Counter::new();
         let err = run_and_cancelling(forever(drops.clone()), async {
             sleep(S).await;
@@ -463,7 +458,7 @@ fn run_and_cancelling_body_error_is_grouped_and_cancels_the_background() {
 #[test]
 fn run_and_cancelling_is_cancelled_by_an_enclosing_scope() {
     let _w = Watchdog::new("rac enclosing");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let drops = Counter::new();
         let t0 = Instant::now();
         let out = trellis::move_on_after(
@@ -480,7 +475,7 @@ fn run_and_cancelling_is_cancelled_by_an_enclosing_scope() {
 #[test]
 fn never_returning_bodies_compile() {
     let _w = Watchdog::new("never bodies");
-    rt().block_on(async {
+    paused_rt(2).block_on(async {
         let t0 = Instant::now();
         let out = move_on_when(sleep(S), async |_| {
             loop {

@@ -8,17 +8,9 @@ use std::time::Duration;
 
 use futures_lite::{Stream, StreamExt, stream};
 use support::{Counter, DropToken, Watchdog};
+use trellis::TooSlow;
 use trellis::time::{Instant, sleep};
 use trellis::util::{iter_fail_after, iter_move_on_after};
-use trellis::{Runtime, TooSlow};
-
-fn paused(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .start_paused(true)
-        .build()
-        .expect("build runtime")
-}
 
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
@@ -45,7 +37,7 @@ fn generator_with_token(
 #[test]
 fn test_iter_move_on_after() {
     let _wd = Watchdog::new("test_iter_move_on_after");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let t0 = Instant::now();
         let mut last_i = None;
         let mut items = iter_move_on_after(secs(20.0), generator(&[0.0, 1.0, 1.0, 5.0, 1.0]));
@@ -60,7 +52,7 @@ fn test_iter_move_on_after() {
 #[test]
 fn test_iter_move_on_after_caught() {
     let _wd = Watchdog::new("test_iter_move_on_after_caught");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let t0 = Instant::now();
         let mut last_i = None;
         let mut items = iter_move_on_after(secs(2.0), generator(&[0.0, 1.0, 1.0, 5.0, 1.0]));
@@ -76,7 +68,7 @@ fn test_iter_move_on_after_caught() {
 #[test]
 fn test_iter_fail_after() {
     let _wd = Watchdog::new("test_iter_fail_after");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let mut last_i = None;
         let mut items = iter_fail_after(secs(20.0), generator(&[0.0, 1.0, 1.0, 5.0, 1.0]));
         while let Some(i) = items.next().await {
@@ -89,7 +81,7 @@ fn test_iter_fail_after() {
 #[test]
 fn test_iter_fail_after_caught() {
     let _wd = Watchdog::new("test_iter_fail_after_caught");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let t0 = Instant::now();
         let mut last_i = None;
         let mut items = iter_fail_after(secs(2.0), generator(&[0.0, 1.0, 1.0, 5.0, 1.0]));
@@ -114,7 +106,7 @@ fn test_iter_fail_after_caught() {
 #[test]
 fn iter_timeout_deadline_is_fresh_per_item() {
     let _wd = Watchdog::new("iter_timeout_deadline_is_fresh_per_item");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let got: Vec<_> = iter_fail_after(secs(2.0), generator(&[1.5, 1.5, 1.5]))
             .collect()
             .await;
@@ -130,7 +122,7 @@ fn iter_timeout_deadline_is_fresh_per_item() {
 #[test]
 fn iter_timeout_ignores_consumer_time() {
     let _wd = Watchdog::new("iter_timeout_ignores_consumer_time");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let t0 = Instant::now();
         let mut items = iter_move_on_after(secs(2.0), generator(&[1.0, 1.0, 1.0]));
         let mut got = Vec::new();
@@ -148,7 +140,7 @@ fn iter_timeout_ignores_consumer_time() {
 #[test]
 fn iter_timeout_drops_the_source() {
     let _wd = Watchdog::new("iter_timeout_drops_the_source");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         for fail in [false, true] {
             let dropped = Counter::new();
             let source = generator_with_token(&[0.0, 5.0], Some(DropToken(dropped.clone())));
@@ -175,7 +167,7 @@ fn iter_timeout_drops_the_source() {
 #[test]
 fn iter_timeout_source_end_is_not_an_error() {
     let _wd = Watchdog::new("iter_timeout_source_end_is_not_an_error");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let t0 = Instant::now();
         let got: Vec<_> = iter_fail_after(secs(1.0), generator(&[0.5]))
             .collect()
@@ -190,7 +182,7 @@ fn iter_timeout_source_end_is_not_an_error() {
 #[test]
 fn iter_timeout_zero_delivers_ready_items() {
     let _wd = Watchdog::new("iter_timeout_zero_delivers_ready_items");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let source = stream::iter([1, 2]).chain(stream::pending());
         let got: Vec<_> = iter_fail_after(Duration::ZERO, source).collect().await;
         assert_eq!(got, [Ok(1), Ok(2), Err(TooSlow)]);

@@ -9,17 +9,9 @@ use std::time::Duration;
 
 use futures_lite::StreamExt;
 use support::Watchdog;
+use trellis::CancelScope;
 use trellis::time::{Instant, sleep};
 use trellis::util::periodic;
-use trellis::{CancelScope, Runtime};
-
-fn paused(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .start_paused(true)
-        .build()
-        .expect("build runtime")
-}
 
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
@@ -30,7 +22,7 @@ fn secs(s: f64) -> Duration {
 #[test]
 fn test_periodic() {
     let _wd = Watchdog::new("test_periodic");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let mut count = 0u32;
         let t0 = Instant::now();
         let mut ticks = periodic(secs(1.5));
@@ -52,7 +44,7 @@ fn test_periodic() {
 #[test]
 fn test_periodic_overrun() {
     let _wd = Watchdog::new("test_periodic_overrun");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let mut count = 0u32;
         let t0 = Instant::now();
         let mut ticks = periodic(secs(1.5));
@@ -75,7 +67,7 @@ fn test_periodic_overrun() {
 #[test]
 fn periodic_overrun_reanchors_without_catch_up() {
     let _wd = Watchdog::new("periodic_overrun_reanchors_without_catch_up");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let mut ticks = periodic(secs(1.0));
         let mut seen = Vec::new();
         for i in 0..4 {
@@ -100,7 +92,7 @@ fn periodic_overrun_reanchors_without_catch_up() {
 #[test]
 fn periodic_clock_starts_at_the_first_item() {
     let _wd = Watchdog::new("periodic_clock_starts_at_the_first_item");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let t0 = Instant::now();
         let mut ticks = periodic(secs(1.0));
         sleep(secs(10.0)).await;
@@ -115,7 +107,7 @@ fn periodic_clock_starts_at_the_first_item() {
 #[test]
 fn periodic_first_item_is_not_a_checkpoint() {
     let _wd = Watchdog::new("periodic_first_item_is_not_a_checkpoint");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let mut ticks = periodic(secs(1.0));
         let mut seen = Vec::new();
         let scope = CancelScope::new();
@@ -138,7 +130,7 @@ fn periodic_first_item_is_not_a_checkpoint() {
 #[test]
 fn periodic_overdue_item_is_a_checkpoint() {
     let _wd = Watchdog::new("periodic_overdue_item_is_a_checkpoint");
-    let rt = paused(1);
+    let rt = support::paused_rt(1);
     rt.block_on(async {
         trellis::spawn(async {
             let mut ticks = periodic(secs(1.0));
@@ -166,7 +158,7 @@ fn periodic_overdue_item_is_a_checkpoint() {
 #[test]
 fn periodic_overdue_item_is_a_cancel_point() {
     let _wd = Watchdog::new("periodic_overdue_item_is_a_cancel_point");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let mut ticks = periodic(secs(1.0));
         ticks.next().await.unwrap();
         sleep(secs(3.0)).await;
@@ -182,7 +174,7 @@ fn periodic_overdue_item_is_a_cancel_point() {
 #[test]
 fn periodic_zero_period_only_checkpoints() {
     let _wd = Watchdog::new("periodic_zero_period_only_checkpoints");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let mut ticks = periodic(Duration::ZERO);
         assert_eq!(ticks.next().await, Some((Duration::ZERO, None)));
         for _ in 0..5 {
@@ -201,7 +193,7 @@ fn periodic_zero_period_only_checkpoints() {
 #[test]
 fn periodic_dropped_next_keeps_the_schedule() {
     let _wd = Watchdog::new("periodic_dropped_next_keeps_the_schedule");
-    paused(2).block_on(async {
+    support::paused_rt(2).block_on(async {
         let t0 = Instant::now();
         let mut ticks = periodic(secs(2.0));
         ticks.next().await.unwrap();

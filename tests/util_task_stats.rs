@@ -11,12 +11,11 @@ use trellis::time::{advance, sleep};
 use trellis::util::TaskStats;
 
 fn paused_with(stats: &Arc<TaskStats>, workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .start_paused(true)
-        .instrument(stats.clone())
-        .build()
-        .unwrap()
+    support::build(
+        support::builder(workers)
+            .start_paused(true)
+            .instrument(stats.clone()),
+    )
 }
 
 /// trio-util `test_task_stats`. Differs on purpose in one figure: trio-util reports

@@ -1,8 +1,10 @@
-//! Shared by the bench binaries: the worker counts, the criterion settings, and the adapter
-//! that unwraps a join handle's `Result`.
+//! Shared by the bench binaries: the worker counts, the criterion settings, the peer adapter
+//! ([`peer`]) and the future that unwraps a join handle's `Result`.
 //!
 //! Each bench binary uses a different subset, hence the `dead_code` allowance.
 #![allow(dead_code)]
+
+pub(crate) mod peer;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -20,13 +20,6 @@ use trellis::hyper::HyperIo;
 use trellis::net::{TcpListener, TcpStream};
 use trellis::sync::Event;
 
-fn rt() -> trellis::Runtime {
-    trellis::Runtime::builder()
-        .workers(2)
-        .build()
-        .expect("build runtime")
-}
-
 async fn get(sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>) -> (u16, Bytes) {
     let req = hyper::Request::get("/")
         .header("host", "localhost")
@@ -40,7 +33,7 @@ async fn get(sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>) 
 #[test]
 fn the_server_answers_many_keep_alive_requests_and_a_blocking_client() {
     let _w = Watchdog::new("the_server_answers_many_keep_alive_requests_and_a_blocking_client");
-    rt().block_on(async {
+    support::rt(2).block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = Arc::new(Event::new());
@@ -88,7 +81,7 @@ fn the_server_answers_many_keep_alive_requests_and_a_blocking_client() {
 #[test]
 fn graceful_shutdown_closes_idle_connections_and_refuses_new_ones() {
     let _w = Watchdog::new("graceful_shutdown_closes_idle_connections_and_refuses_new_ones");
-    rt().block_on(async {
+    support::rt(2).block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = Arc::new(Event::new());

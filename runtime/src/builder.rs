@@ -64,8 +64,8 @@ impl Builder {
         Builder {
             workers: None,
             thread_name: "trellis".to_owned(),
-            max_blocking_threads: 512,
-            blocking_keep_alive: Duration::from_secs(10),
+            max_blocking_threads: crate::tuning::MAX_BLOCKING_THREADS,
+            blocking_keep_alive: crate::tuning::BLOCKING_KEEP_ALIVE,
             start_paused: false,
             instruments: Instruments::default(),
         }

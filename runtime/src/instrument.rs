@@ -262,8 +262,7 @@ impl TaskName {
     }
 }
 
-/// Shards of the name table (a power of two).
-const NAME_SHARDS: usize = 16;
+use crate::tuning::NAME_SHARDS;
 
 /// One shard of the name table: task address -> name.
 type NameShard = Mutex<HashMap<usize, Arc<str>>>;

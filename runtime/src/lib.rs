@@ -62,6 +62,7 @@ mod task;
 pub mod testing;
 pub mod time;
 mod to_thread;
+mod tuning;
 
 pub use builder::{BuildError, Builder, WORKERS_ENV};
 pub use domain::DomainId;

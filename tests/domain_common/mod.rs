@@ -174,12 +174,3 @@ pub(crate) fn domain_threads(rt: &Runtime) -> Vec<ThreadId> {
         })
         .collect()
 }
-
-/// A runtime with `workers` domains.
-pub(crate) fn build(workers: usize, name: &'static str) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .thread_name(name)
-        .build()
-        .expect("build runtime")
-}

@@ -9,6 +9,7 @@ pub(crate) mod handoff;
 use std::any::Any;
 use std::cell::RefCell;
 use std::future::Future;
+use std::io::Write;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, mpsc};
@@ -20,24 +21,44 @@ pub(crate) const WATCHDOG: Duration = Duration::from_secs(60);
 
 /// Aborts the whole test process (with a message naming the test) unless dropped within the
 /// timeout. Dropping it (also while unwinding from a failed assertion) disarms it.
+///
+/// The message names the test itself: libtest runs each test on a thread named after it
+/// (`module::test_name`), and the watchdog reads that name when it is armed. A `label` adds
+/// context (the phase, or the test's name where the watchdog is armed off the test's thread).
 #[derive(Debug)]
 pub(crate) struct Watchdog {
     _disarm: mpsc::Sender<()>,
 }
 
 impl Watchdog {
-    pub(crate) fn new(test: &'static str) -> Self {
-        Self::with_timeout(test, WATCHDOG)
+    /// Arms a watchdog of [`WATCHDOG`] for the current test.
+    pub(crate) fn start() -> Self {
+        Self::arm(None, WATCHDOG)
     }
 
-    pub(crate) fn with_timeout(test: &'static str, timeout: Duration) -> Self {
+    /// Arms a watchdog of [`WATCHDOG`] for the current test, with a label for its message.
+    pub(crate) fn new(label: &'static str) -> Self {
+        Self::arm(Some(label), WATCHDOG)
+    }
+
+    /// As [`Watchdog::new`], with a timeout of its own: for a test that is known to hang on a
+    /// defect, so that the hang aborts quickly.
+    pub(crate) fn with_timeout(label: &'static str, timeout: Duration) -> Self {
+        Self::arm(Some(label), timeout)
+    }
+
+    fn arm(label: Option<&'static str>, timeout: Duration) -> Self {
+        let test = current_test_name(label);
         let (tx, rx) = mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("watchdog".into())
             .spawn(move || {
                 if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(timeout) {
-                    eprintln!(
-                        "WATCHDOG: test `{test}` did not finish within {timeout:?} (hang?); \
+                    // Straight to the process's stderr: `eprintln!` on a thread spawned by a
+                    // test goes to libtest's capture, which an abort never prints.
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "WATCHDOG: test {test} did not finish within {timeout:?} (hang?); \
                          aborting the test process"
                     );
                     std::process::abort();
@@ -45,6 +66,21 @@ impl Watchdog {
             })
             .expect("spawn watchdog thread");
         Watchdog { _disarm: tx }
+    }
+}
+
+/// The running test as libtest names its thread, in backticks, with `label` beside it when it
+/// says something the name does not. Off a test thread, the label alone.
+fn current_test_name(label: Option<&'static str>) -> String {
+    let thread = std::thread::current();
+    match (thread.name().filter(|n| *n != "main"), label) {
+        (Some(name), Some(label)) if name == label || name.ends_with(&format!("::{label}")) => {
+            format!("`{name}`")
+        }
+        (Some(name), Some(label)) => format!("`{name}` ({label})"),
+        (Some(name), None) => format!("`{name}`"),
+        (None, Some(label)) => format!("`{label}`"),
+        (None, None) => "<unnamed test>".to_owned(),
     }
 }
 
@@ -258,15 +294,42 @@ pub(crate) fn thread_name() -> Option<String> {
     std::thread::current().name().map(str::to_owned)
 }
 
+/// The one runtime constructor of the tests: a builder with `workers` workers, for a test that
+/// sets more (an instrument, the blocking pool's size); [`rt`], [`rt_named`] and [`paused_rt`]
+/// cover the usual cases.
+pub(crate) fn builder(workers: usize) -> trellis::Builder {
+    trellis::Runtime::builder().workers(workers)
+}
+
+/// Builds `builder`, failing the test with the build error.
+#[track_caller]
+pub(crate) fn build(builder: trellis::Builder) -> trellis::Runtime {
+    builder.build().expect("build the test's runtime")
+}
+
+/// A runtime with `workers` workers.
+#[track_caller]
+pub(crate) fn rt(workers: usize) -> trellis::Runtime {
+    build(builder(workers))
+}
+
+/// A runtime with `workers` workers whose threads are named after `name` (for the tests that
+/// count or look up their own threads).
+#[track_caller]
+pub(crate) fn rt_named(workers: usize, name: &'static str) -> trellis::Runtime {
+    build(builder(workers).thread_name(name))
+}
+
 /// A runtime with `workers` workers and a paused clock: time jumps to the next timer whenever
 /// every task is blocked (Trio's `autojump_clock`), so elapsed times are exact.
-pub(crate) fn paused_runtime(workers: usize) -> trellis::Runtime {
-    trellis::Runtime::builder()
-        .workers(workers)
-        .start_paused(true)
-        .build()
-        .expect("build a paused runtime")
+#[track_caller]
+pub(crate) fn paused_rt(workers: usize) -> trellis::Runtime {
+    build(builder(workers).start_paused(true))
 }
+
+/// [`paused_rt`] under the name tests written before it use.
+#[allow(unused_imports)]
+pub(crate) use self::paused_rt as paused_runtime;
 
 /// Asserts the exact (virtual) time elapsed since `since`.
 #[track_caller]
@@ -274,7 +337,7 @@ pub(crate) fn assert_elapsed(since: trellis::time::Instant, expected: Duration) 
     assert_eq!(trellis::time::Instant::now() - since, expected);
 }
 
-/// Runs `body` as a task of a fresh one-worker [`paused_runtime`] (tasks take turns as in
+/// Runs `body` as a task of a fresh one-worker [`paused_rt`] (tasks take turns as in
 /// Trio), under a [`Watchdog`]; a panic in `body` fails the test with its own message.
 pub(crate) fn run_paused<F>(test: &'static str, body: F)
 where
@@ -290,7 +353,7 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let _w = Watchdog::with_timeout(test, timeout);
-    let rt = paused_runtime(1);
+    let rt = paused_rt(1);
     let task = rt.spawn(body);
     if let Err(err) = rt.block_on(task) {
         if err.is_panic() {

@@ -54,9 +54,7 @@ pub(crate) enum Take {
 /// No slot (end of a list).
 const NIL: usize = usize::MAX;
 
-/// How many wakers `notify_all` collects per lock acquisition (they are called with the lock
-/// released, so a waker that re-enters the channel cannot deadlock).
-const WAKE_BATCH: usize = 32;
+use crate::tuning::WAKE_BATCH;
 
 /// The waiters of one side of a channel (see the module docs).
 ///

@@ -61,7 +61,9 @@ pub(crate) fn poll_write<T: StdStream>(
 where
     for<'a> &'a T: Read + Write,
 {
-    io.poll_transfer(cx, Interest::Write, buf.len(), |s| Write::write(&mut &*s, buf))
+    io.poll_transfer(cx, Interest::Write, buf.len(), |s| {
+        Write::write(&mut &*s, buf)
+    })
 }
 
 pub(crate) fn poll_write_vectored<T: StdStream>(

@@ -6,8 +6,7 @@
 use std::cell::Cell;
 use std::task::{Context, Poll};
 
-/// Units a task may spend in one poll on a worker.
-pub(crate) const BUDGET: u8 = 128;
+pub(crate) use crate::tuning::BUDGET;
 
 thread_local! {
     /// `None`: unconstrained (outside a worker, e.g. `block_on`).

@@ -45,7 +45,6 @@ use std::future::Future;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering, fence};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use crossbeam_deque::{Injector, Steal, Stealer};
 use crossbeam_utils::CachePadded;
@@ -62,10 +61,7 @@ use driver::DriverRole;
 use idle::Idle;
 use park::Parker;
 
-/// Consecutive LIFO-slot polls before the worker goes back to its queue (starvation guard).
-pub(crate) const MAX_LIFO_POLLS: u8 = 3;
-/// Every this many ticks a worker takes from the injector first (fairness for remote spawns).
-pub(crate) const GLOBAL_QUEUE_INTERVAL: u32 = 31;
+pub(crate) use crate::tuning::{GLOBAL_QUEUE_INTERVAL, MAX_LIFO_POLLS};
 
 /// What other threads may touch of one worker.
 pub(crate) struct Remote {
@@ -438,10 +434,4 @@ pub(crate) fn shard_hint() -> usize {
     })
 }
 
-/// Search rounds (over every other worker and the injector) before an idle worker parks.
-pub(crate) const SEARCH_ROUNDS: u32 = 4;
-
-/// How long a worker polls its park token before it sleeps, when spinning pays
-/// (`worker.rs`, "Waking a pinned task on another domain"). A cross-thread hop between two
-/// spinning workers takes about 1-1.5 µs on the dev VM; a futex or driver wake-up 5-10 µs.
-pub(crate) const PARK_SPIN: Duration = Duration::from_micros(10);
+pub(crate) use crate::tuning::{PARK_SPIN, SEARCH_ROUNDS};

@@ -60,12 +60,7 @@ use crate::domain::home::Home;
 use crate::instrument::TaskId;
 use crate::task::{Notified, RawTask};
 
-/// `spin_before_sleep` spins while at least this many of the last 8 spins saw a token arrive.
-const SPIN_MIN_HITS: u32 = 4;
-/// Otherwise it spins (a probe) once every this many parks.
-const SPIN_PROBE_EVERY: u32 = 16;
-/// Pause instructions between two looks at the park token (about 0.5 µs on the dev VM).
-const SPIN_PAUSES: u32 = 16;
+use crate::tuning::{SPIN_MIN_HITS, SPIN_PAUSES, SPIN_PROBE_EVERY};
 
 /// A worker's own state; lives on its thread's stack and is reached through the thread-local
 /// context, only ever by shared reference.

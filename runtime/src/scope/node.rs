@@ -34,8 +34,7 @@ use crate::loom::sync::{Mutex, MutexGuard};
 use crate::time::Instant;
 use std::task::Waker;
 
-/// The child list is pruned of dead entries no more often than when it doubles.
-const PRUNE_MIN: usize = 16;
+use crate::tuning::PRUNE_MIN;
 
 pub(crate) struct Node {
     parent: OnceLock<Arc<Node>>,

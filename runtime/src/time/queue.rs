@@ -64,8 +64,7 @@ pub(crate) struct TimerKey {
 /// The value of `next` when no timer is registered.
 pub(crate) const NO_TIMER: u64 = u64::MAX;
 
-/// After a fire at `now`, the next one is not before `now + RESOLUTION` (see the module doc).
-pub(crate) const RESOLUTION: std::time::Duration = std::time::Duration::from_millis(1);
+pub(crate) use crate::tuning::TIMER_RESOLUTION as RESOLUTION;
 
 pub(crate) struct TimerQueue {
     shards: Box<[Mutex<Shard>]>,

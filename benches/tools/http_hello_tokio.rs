@@ -14,7 +14,9 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 
 async fn hello(_req: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    Ok(Response::new(Full::new(Bytes::from_static(b"Hello, World!"))))
+    Ok(Response::new(Full::new(Bytes::from_static(
+        b"Hello, World!",
+    ))))
 }
 
 fn main() {
@@ -23,7 +25,10 @@ fn main() {
         args.iter()
             .position(|a| a == name)
             .and_then(|i| args.get(i + 1))
-            .map_or(default, |v| v.parse().unwrap_or_else(|_| panic!("{name} takes a number")))
+            .map_or(default, |v| {
+                v.parse()
+                    .unwrap_or_else(|_| panic!("{name} takes a number"))
+            })
     };
     let (port, workers) = (arg("--port", 3001), arg("--workers", 2));
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -32,7 +37,9 @@ fn main() {
         .build()
         .expect("build tokio");
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port as u16)).await.expect("bind");
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port as u16))
+            .await
+            .expect("bind");
         eprintln!("listening on http://{}", listener.local_addr().unwrap());
         loop {
             let (stream, _) = match listener.accept().await {

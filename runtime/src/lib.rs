@@ -46,6 +46,7 @@ pub mod fs;
 mod instrument;
 mod io;
 mod loom;
+pub mod misuse;
 pub mod net;
 mod runtime;
 mod scheduler;

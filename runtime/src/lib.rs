@@ -50,6 +50,7 @@ pub mod hyper;
 mod instrument;
 mod io;
 mod loom;
+pub mod misuse;
 pub mod net;
 mod panic_text;
 mod runtime;

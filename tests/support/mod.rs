@@ -16,8 +16,18 @@ use std::sync::{Arc, mpsc};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-/// How long one test may take before the watchdog aborts the process.
-pub(crate) const WATCHDOG: Duration = Duration::from_secs(60);
+/// How long one test may take before the watchdog aborts the process (longer under miri,
+/// which runs code some thousands of times slower).
+pub(crate) const WATCHDOG: Duration = Duration::from_secs(if cfg!(miri) { 900 } else { 60 });
+
+/// An iteration count for a test: `n` normally, `n / 100` (at least 1) under miri.
+pub(crate) const fn scale(n: usize) -> usize {
+    if cfg!(miri) {
+        if n / 100 == 0 { 1 } else { n / 100 }
+    } else {
+        n
+    }
+}
 
 /// Aborts the whole test process (with a message naming the test) unless dropped within the
 /// timeout. Dropping it (also while unwinding from a failed assertion) disarms it.

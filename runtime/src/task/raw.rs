@@ -176,7 +176,7 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) {
     match cell.header.state.transition_to_running() {
         ToRunning::Cancel => {
             // SAFETY: RUNNING is ours; we own the entry reference.
-            unsafe { cancel_and_complete(cell, ptr) }
+            unsafe { cancel_and_complete::<F>(ptr) }
         }
         ToRunning::Poll => {
             let instruments = cell.header.scheduler.hooks();
@@ -219,17 +219,17 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) {
                     }
                 };
                 // SAFETY: still RUNNING; we own the entry reference.
-                return unsafe { complete(cell, ptr, result) };
+                return unsafe { complete::<F>(ptr, result) };
             }
             match outcome {
                 Some(result) => {
                     // SAFETY: still RUNNING; we own the entry reference.
-                    unsafe { complete(cell, ptr, result) }
+                    unsafe { complete::<F>(ptr, result) }
                 }
                 None if !link_if_idle(&cell.header, ptr) => {
                     // The runtime shut down: nobody would find this task once idle.
                     // SAFETY: still RUNNING; we own the entry reference.
-                    unsafe { cancel_and_complete(cell, ptr) }
+                    unsafe { cancel_and_complete::<F>(ptr) }
                 }
                 None => match cell.header.state.transition_to_idle() {
                     ToIdle::Idle => {} // our reference was dropped in the transition
@@ -240,7 +240,7 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) {
                     }
                     ToIdle::Cancel => {
                         // SAFETY: still RUNNING (the transition kept it); we own our reference.
-                        unsafe { cancel_and_complete(cell, ptr) }
+                        unsafe { cancel_and_complete::<F>(ptr) }
                     }
                 },
             }
@@ -321,9 +321,11 @@ unsafe fn poll_stage<F: Future>(
 ///
 /// # Safety
 ///
-/// - The caller holds `RUNNING` and one reference (the entry's), which this consumes.
-unsafe fn cancel_and_complete<F: Future>(cell: &Cell<F>, ptr: NonNull<Header>) {
-    let stage = cell.stage.get();
+/// - `ptr` points to a live `Cell<F>`; the caller holds `RUNNING` and one reference (the
+///   entry's), which this consumes.
+unsafe fn cancel_and_complete<F: Future>(ptr: NonNull<Header>) {
+    // SAFETY: the caller's reference keeps the cell alive until `complete` releases it.
+    let stage = unsafe { cell::<F>(ptr) }.stage.get();
     // SAFETY: RUNNING gives exclusive access to the stage.
     let dropped = catch_unwind(AssertUnwindSafe(|| unsafe { *stage = Stage::Consumed }));
     let result = match dropped {
@@ -331,19 +333,21 @@ unsafe fn cancel_and_complete<F: Future>(cell: &Cell<F>, ptr: NonNull<Header>) {
         Err(payload) => Err(JoinError::panic(payload)),
     };
     // SAFETY: forwarded from the caller.
-    unsafe { complete(cell, ptr, result) }
+    unsafe { complete::<F>(ptr, result) }
 }
 
 /// Stores the result, publishes `COMPLETE`, notifies the join handle, leaves the owned list.
 ///
 /// # Safety
 ///
-/// - The caller holds `RUNNING` and one reference, which this consumes.
-unsafe fn complete<F: Future>(
-    cell: &Cell<F>,
-    ptr: NonNull<Header>,
-    result: Result<F::Output, JoinError>,
-) {
+/// - `ptr` points to a live `Cell<F>`; the caller holds `RUNNING` and one reference, which
+///   this consumes.
+unsafe fn complete<F: Future>(ptr: NonNull<Header>, result: Result<F::Output, JoinError>) {
+    // A local borrow, not a parameter: this function frees the cell at its end (the last
+    // `drop_reference`), and a reference passed in as an argument would have to outlive the
+    // call (miri reports the deallocation under a protected borrow as undefined behaviour).
+    // SAFETY: the caller's reference keeps the cell alive until the end of this function.
+    let cell = unsafe { cell::<F>(ptr) };
     let scheduler = &*cell.header.scheduler;
     let instruments = scheduler.hooks();
     if !instruments.is_empty() {
@@ -390,7 +394,7 @@ unsafe fn complete<F: Future>(
 unsafe fn shutdown<F: Future>(ptr: NonNull<Header>) {
     // SAFETY: the caller won `transition_to_shutdown` (RUNNING | CANCELLED are ours) and gives
     // us one reference.
-    unsafe { cancel_and_complete(cell::<F>(ptr), ptr) }
+    unsafe { cancel_and_complete::<F>(ptr) }
 }
 
 /// The join handle's poll: moves the output into `*dst` if the task is complete, else

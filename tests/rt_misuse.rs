@@ -7,7 +7,7 @@ mod support;
 
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, mpsc};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use support::{Watchdog, panic_message, wait_until};
@@ -50,13 +50,6 @@ fn a_socket_created_outside_a_runtime_panics_naming_the_call() {
     let msg =
         panic_of(|| futures_lite::future::block_on(trellis::net::TcpListener::bind("127.0.0.1:0")));
     assert_eq!(msg, outside_message("TcpListener::from_std"));
-}
-
-#[test]
-fn a_timer_created_outside_a_runtime_panics_naming_the_call() {
-    let _wd = Watchdog::new("a_timer_created_outside_a_runtime_panics_naming_the_call");
-    let msg = panic_of(|| trellis::time::sleep(Duration::from_millis(1)));
-    assert_eq!(msg, outside_message("trellis::time::sleep"));
 }
 
 #[test]
@@ -148,77 +141,4 @@ fn spawn_from_a_detached_blocking_thread_after_shutdown_is_cancelled() {
         .recv_timeout(LIMIT)
         .expect("the detached job reports");
     assert_eq!(result, Some(Err(true)), "a cancelled handle, at once");
-}
-
-#[test]
-fn bounded_with_usize_max_panics() {
-    let _wd = Watchdog::new("bounded_with_usize_max_panics");
-    let msg = panic_of(|| trellis::channel::bounded::<u64>(usize::MAX));
-    assert_eq!(msg, "bounded channel capacity is too large");
-}
-
-/// The environment variable that makes this test binary run one abort case as a child.
-const CHILD: &str = "TRELLIS_MISUSE_CHILD";
-
-#[test]
-#[cfg_attr(
-    miri,
-    ignore = "sockets, child processes and a deliberately blocked thread"
-)]
-fn bounded_with_a_huge_capacity_aborts_the_process() {
-    let _wd = Watchdog::new("bounded_with_a_huge_capacity_aborts_the_process");
-    if std::env::var_os(CHILD).is_some() {
-        // The child: allocates every slot up front (2^40 slots of 16 bytes), which aborts.
-        let _ = trellis::channel::bounded::<u64>(1 << 40);
-        return;
-    }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "bounded_with_a_huge_capacity_aborts_the_process",
-            "--nocapture",
-        ])
-        .env(CHILD, "1")
-        .output()
-        .expect("run the child");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "the child survived: {stderr}");
-    assert!(
-        stderr.contains("memory allocation of 17592186044416 bytes failed"),
-        "{stderr}"
-    );
-}
-
-#[test]
-#[cfg_attr(
-    miri,
-    ignore = "sockets, child processes and a deliberately blocked thread"
-)]
-fn a_predicate_that_reads_its_own_async_value_deadlocks() {
-    let _wd = Watchdog::new("a_predicate_that_reads_its_own_async_value_deadlocks");
-    let value = Arc::new(trellis::util::AsyncValue::new(0u32));
-    let (done_tx, done_rx) = mpsc::channel::<()>();
-    // Left blocked on purpose (the process ends with the test binary).
-    std::thread::spawn(move || {
-        trellis::run(async move {
-            let inner = value.clone();
-            let waiter = trellis::spawn({
-                let value = value.clone();
-                async move {
-                    value
-                        .wait_value(move |v: &u32| inner.get() == *v && *v == 1)
-                        .await;
-                }
-            });
-            trellis::yield_now().await;
-            value.set(1);
-            let _ = waiter.await;
-        });
-        let _ = done_tx.send(());
-    });
-    assert_eq!(
-        done_rx.recv_timeout(Duration::from_secs(2)),
-        Err(mpsc::RecvTimeoutError::Timeout),
-        "the predicate's read of its own value takes the lock the predicate runs under"
-    );
 }

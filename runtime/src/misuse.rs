@@ -13,7 +13,7 @@
 //! | `block_on` (or `trellis::run`) inside a task, on a worker thread | panic: "`` `Runtime::block_on` `` called from a Trellis worker thread: blocking a worker would stall every task queued on it. Inside a task, `` `.await` `` the future instead (or `` `spawn` `` it and await its JoinHandle); for blocking code use `` `spawn_blocking` ``" | `tests/rt_builder.rs`: `block_on_inside_a_task_panics_with_an_explanation`; `tests/rt_error_messages.rs`: `a_nested_run_names_trellis_run` |
 //! | `trellis::spawn` (or `spawn_on`, `domain::count`) outside a runtime | panic: `OUTSIDE(trellis::spawn)` (the call's own name) | `tests/rt_spawn.rs`: `spawn_outside_a_runtime_panics_with_an_explanation`; `tests/domain_api.rs`: `spawn_on_outside_a_runtime_panics_clearly`, `count_panics_outside_a_runtime` |
 //! | a socket created outside a runtime | panic: `OUTSIDE(TcpListener::from_std)` (each constructor names the registration call) | `tests/rt_misuse.rs`: `a_socket_created_outside_a_runtime_panics_naming_the_call` |
-//! | a timer created outside a runtime | panic: `OUTSIDE(trellis::time::sleep)` | `tests/rt_misuse.rs`: `a_timer_created_outside_a_runtime_panics_naming_the_call` |
+//! | a timer polled outside a runtime (created outside one, it runs in the runtime that first polls it) | panic naming `trellis::time::sleep` | `tests/time_first_poll.rs`: `sleep_polled_outside_a_runtime_panics_clearly`, `sleep_created_outside_a_runtime_runs_in_it` |
 //! | `spawn_local` outside a domain (from `block_on`, a blocking job, a plain thread) | panic: "`` `trellis::spawn_local` `` called outside a domain: only a worker thread hosts a domain. Use `` `trellis::spawn_on(DomainId::new(i), \|\| future)` `` to start a pinned task on a chosen domain, or `` `trellis::spawn` `` for a `` `Send` `` task" | `tests/domain_api.rs`: `spawn_local_outside_a_domain_panics_naming_spawn_on`; `tests/rt_error_messages.rs`: `start_soon_local_outside_a_domain_names_nursery_start_soon_local` |
 //! | an unknown domain (`spawn_on(DomainId::new(9), ..)` on 2 workers) | panic: "`` `Runtime::spawn_on(DomainId(9), ..)` ``: this runtime has 2 domain(s), DomainId(0) to DomainId(1); use an index below `` `trellis::domain::count()` ``" | `tests/domain_api.rs`: `spawn_on_an_unknown_domain_panics_with_the_range_and_never_hangs`; `tests/rt_error_messages.rs`: `start_soon_on_an_unknown_domain_names_nursery_start_soon_on` |
 //! | a `domain_local!` value used outside a domain | panic: "a `` `domain_local!` `` value was used outside a domain: only worker threads host domains. Use it inside a task (`` `trellis::spawn` ``, `` `spawn_local` ``, `` `spawn_on` ``)" | `tests/domain_local.rs`: `use_outside_a_domain_panics_with_a_hint` |
@@ -24,14 +24,13 @@
 //! | `TaskStatus::started` called twice | does not compile: `started` takes the status by value (example below) | the `compile_fail` example below |
 //! | a `JoinHandle` polled again after it returned | panic: "JoinHandle polled after it returned the output" | `tests/rt_misuse.rs`: `a_join_handle_polled_after_its_output_panics` |
 //! | `JoinError::into_panic` on a cancellation | panic: "JoinError::into_panic called on a cancelled task's error: JoinError::Cancelled" | `tests/rt_misuse.rs`: `into_panic_on_a_cancelled_task_s_error_panics` |
-//! | `channel::bounded(usize::MAX)` | panic: "bounded channel capacity is too large" | `tests/rt_misuse.rs`: `bounded_with_usize_max_panics` |
-//! | `channel::bounded(n)` with a huge `n` that fits `usize` (`1 << 40` of `u64`) | **the process aborts**: every slot is allocated up front ("memory allocation of 17592186044416 bytes failed") | `tests/rt_misuse.rs`: `bounded_with_a_huge_capacity_aborts_the_process` |
-//! | an `AsyncValue` predicate that reads its own value (`wait_value(\|v\| value.get() == *v)`) | **deadlock**: the predicate runs under the value's lock, which `get` takes again | `tests/rt_misuse.rs`: `a_predicate_that_reads_its_own_async_value_deadlocks` |
+//! | `channel::bounded(usize::MAX)` | panic naming `bounded(cap)` | `tests/rt_error_messages.rs`: `bounded_with_a_capacity_too_large_to_allocate_names_bounded` |
+//! | `channel::bounded(n)` with a huge `n` that fits `usize` (`1 << 40`) | panic naming `bounded(cap)` (large buffers are test-allocated first), never an abort | `tests/rt_error_messages.rs`: `bounded_with_a_capacity_too_large_to_allocate_names_bounded` |
+//! | an `AsyncValue` predicate, transform or `with` closure that touches its own value (`wait_value(\|v\| value.get() == *v)`) | panic naming the call (it would deadlock on the value's lock) | `tests/util_async_value_reentrant.rs` |
 //! | `Builder::workers(0)` | `BuildError`: "a runtime needs at least 1 worker: pass `` `workers(n)` `` with n >= 1, or set TRELLIS_WORKERS to a positive integer (or unset it to use one per CPU)" | `tests/rt_builder.rs`: `workers_zero_is_a_build_error_with_a_helpful_message` |
 //!
-//! There is no `Handle::current` (a handle to the current runtime) in this version: code
-//! inside a runtime calls the free functions (`trellis::spawn`, ...), which panic with
-//! `OUTSIDE(..)` elsewhere.
+//! `Handle::current()` outside a runtime panics the same way (`Handle::try_current()` returns
+//! `None` instead): `tests/rt_handle.rs`.
 //!
 //! # Examples
 //!

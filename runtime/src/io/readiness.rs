@@ -62,6 +62,7 @@ use crate::loom::sync::atomic::{AtomicUsize, Ordering::AcqRel, Ordering::Acquire
 /// The direction may be ready: an operation tries its syscall.
 const READY: usize = 1;
 /// One event delivered (the word above `READY` counts them).
+#[cfg_attr(miri, allow(dead_code))]
 const TICK: usize = 2;
 
 /// Which half of a source an operation waits on.

@@ -37,46 +37,99 @@ pub struct SignalKind(libc::c_int);
 
 impl SignalKind {
     /// `SIGINT`: Ctrl-C in a terminal.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// assert_eq!(trellis::signal::SignalKind::interrupt().as_raw(), libc::SIGINT);
+    /// ```
     pub const fn interrupt() -> SignalKind {
         SignalKind(libc::SIGINT)
     }
 
     /// `SIGTERM`: the polite request to stop (`kill`, service managers).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// assert_eq!(trellis::signal::SignalKind::terminate().as_raw(), libc::SIGTERM);
+    /// ```
     pub const fn terminate() -> SignalKind {
         SignalKind(libc::SIGTERM)
     }
 
     /// `SIGHUP`: the terminal went away; daemons take it as "reload".
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// assert_eq!(trellis::signal::SignalKind::hangup().as_raw(), libc::SIGHUP);
+    /// ```
     pub const fn hangup() -> SignalKind {
         SignalKind(libc::SIGHUP)
     }
 
     /// `SIGQUIT`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// assert_eq!(trellis::signal::SignalKind::quit().as_raw(), libc::SIGQUIT);
+    /// ```
     pub const fn quit() -> SignalKind {
         SignalKind(libc::SIGQUIT)
     }
 
     /// `SIGUSR1`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// assert_eq!(trellis::signal::SignalKind::user_defined1().as_raw(), libc::SIGUSR1);
+    /// ```
     pub const fn user_defined1() -> SignalKind {
         SignalKind(libc::SIGUSR1)
     }
 
     /// `SIGUSR2`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// assert_eq!(trellis::signal::SignalKind::user_defined2().as_raw(), libc::SIGUSR2);
+    /// ```
     pub const fn user_defined2() -> SignalKind {
         SignalKind(libc::SIGUSR2)
     }
 
     /// `SIGWINCH`: the terminal was resized.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// assert_eq!(trellis::signal::SignalKind::window_change().as_raw(), libc::SIGWINCH);
+    /// ```
     pub const fn window_change() -> SignalKind {
         SignalKind(libc::SIGWINCH)
     }
 
     /// Any signal by number ([`signal`] refuses the ones that cannot be handled).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let usr1 = trellis::signal::SignalKind::from_raw(libc::SIGUSR1);
+    /// assert_eq!(usr1, trellis::signal::SignalKind::user_defined1());
+    /// ```
     pub const fn from_raw(signum: libc::c_int) -> SignalKind {
         SignalKind(signum)
     }
 
     /// The signal's number.
+    ///
+    /// # Example
+    ///
+    /// See [`from_raw`](Self::from_raw).
     pub const fn as_raw(self) -> libc::c_int {
         self.0
     }

@@ -186,6 +186,12 @@ pub struct Incoming<'a> {
 impl Incoming<'_> {
     /// How long the stream waits after an error that retrying at once would repeat (out of
     /// file descriptors or memory).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// assert_eq!(trellis::net::Incoming::BACKOFF, std::time::Duration::from_millis(50));
+    /// ```
     pub const BACKOFF: Duration = Duration::from_millis(50);
 }
 

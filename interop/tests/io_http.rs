@@ -20,7 +20,11 @@ use trellis::hyper::HyperIo;
 use trellis::net::{TcpListener, TcpStream};
 use trellis::sync::Event;
 
+/// One GET on a keep-alive connection. hyper takes a request only once the connection task
+/// has finished the previous exchange (`ready`); without the wait, a client on one worker that
+/// outruns its connection task on the other gets `Canceled: connection was not ready`.
 async fn get(sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>) -> (u16, Bytes) {
+    sender.ready().await.unwrap();
     let req = hyper::Request::get("/")
         .header("host", "localhost")
         .body(Full::new(Bytes::new()))

@@ -37,6 +37,7 @@
 //! let (mut sender, conn) = hyper::client::conn::http1::handshake(HyperIo::new(stream)).await.unwrap();
 //! let conn = trellis::spawn(conn);
 //! let req = hyper::Request::get("/").header("host", "x").body(Full::new(Bytes::new())).unwrap();
+//! sender.ready().await.unwrap(); // hyper takes a request once the previous one is done
 //! let resp = sender.send_request(req).await.unwrap();
 //! assert_eq!(resp.status(), 200);
 //! drop(sender);

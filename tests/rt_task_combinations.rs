@@ -261,12 +261,7 @@ fn run_case(body: Body, output_panics: bool, handle: Handle, abort: Abort, rt_ki
     let _ = go_tx.send(());
     let finishes = matches!(abort, Abort::None | Abort::AfterFinish);
     let produces = finishes && body != Body::PanicsInPoll;
-    // Known defect: `spawn_on` runs the made future inside `async move { make().await }`, and
-    // an async block leaks the awaited future's output when that future's destructor panics
-    // (rustc drops no value held across the panicking drop). Until `spawn_on` wraps the future
-    // by hand, a pinned task whose future panics in drop leaks its output.
-    let leaks = produces && body == Body::PanicsInDrop && rt_kind == Rt::Pinned;
-    let output_drops = usize::from(produces && !leaks);
+    let output_drops = usize::from(produces);
     if abort == Abort::AfterFinish {
         let hr = h.as_ref().unwrap();
         assert!(

@@ -15,7 +15,7 @@ use crate::DomainId;
 use crate::blocking::BlockingTask;
 use crate::instrument::TaskName;
 use crate::scheduler::{Shared, context};
-use crate::task::{JoinHandle, Route};
+use crate::task::{JoinHandle, MadeOnHome, Route};
 
 /// Spawns a task with options: today, a name that [`Instrument`](crate::Instrument) hooks
 /// see (Trio's `start_soon(..., name=...)`), e.g. in `trellis::util::TaskStats`'s report.
@@ -222,7 +222,7 @@ impl TaskBuilder {
                 count - 1
             );
         }
-        shared.spawn_pinned(domain.index(), async move { make().await }, self.name)
+        shared.spawn_pinned(domain.index(), MadeOnHome::new(make), self.name)
     }
 
     /// [`spawn_blocking`](Self::spawn_blocking) on the runtime `shared` (from any thread).

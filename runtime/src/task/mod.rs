@@ -51,6 +51,7 @@
 
 mod error;
 mod join;
+mod made;
 pub(crate) mod owned;
 mod raw;
 pub(crate) mod schedule;
@@ -59,6 +60,7 @@ mod yield_now;
 
 pub use error::JoinError;
 pub use join::JoinHandle;
+pub(crate) use made::MadeOnHome;
 pub(crate) use raw::{Header, Route};
 pub use yield_now::yield_now;
 
@@ -129,7 +131,7 @@ pub(crate) struct Notified(RawTask);
 //   owned list, which holds a reference; linking happens before the task may go idle.)
 // - the one exception, documented in `domain/mod.rs`: a `spawn_on` that arrives after its
 //   domain closed is cancelled on the spawning thread; its future is then the unpolled
-//   `async move { make().await }`, which holds only the `Send` closure.
+//   `MadeOnHome::Make` (`made.rs`), which holds only the `Send` closure.
 //
 // SAFETY: by the invariant above, an entry sent to another thread never polls or drops a
 // `!Send` future there.

@@ -47,7 +47,8 @@ pub(crate) const IO_POLL_INTERVAL: Duration = Duration::from_micros(500);
 /// The runtime's poller and registered sources.
 pub(crate) struct Reactor {
     poller: Poller,
-    /// Sources registered now.
+    /// Sources registered now; also the release/acquire pair that publishes a new source to
+    /// the thread that turns (`register`, `turn`).
     registered: AtomicUsize,
     /// Deleted sources' poller counts, freed between turns (module doc).
     released: Injector<Arc<Source>>,
@@ -88,6 +89,11 @@ impl Reactor {
     pub(crate) fn register(&self, fd: BorrowedFd<'_>) -> io::Result<Arc<Source>> {
         let source = Arc::new(Source::new());
         let key = Arc::into_raw(source.clone()) as usize;
+        // Publishes the new source to the turning thread before the poller can name it: the
+        // kernel orders `epoll_ctl` before the `epoll_wait` that reports the fd, but that order
+        // is not a happens-before edge of the memory model. This release, read by the acquire
+        // load after each wait (`turn`), is.
+        self.registered.fetch_add(1, Ordering::Release);
         // SAFETY: the caller (`Registered::new`) deletes `fd` from this poller
         // (`deregister`) before the file is closed: `Registered` owns the file and
         // deregisters in its `Drop` before dropping it.
@@ -96,11 +102,11 @@ impl Reactor {
                 .add_with_mode(fd.as_raw_fd(), Event::all(key), PollMode::Edge)
         };
         if let Err(e) = added {
+            self.registered.fetch_sub(1, Ordering::Relaxed);
             // SAFETY: `key` came from `Arc::into_raw` just above and was not handed out.
             drop(unsafe { Arc::from_raw(key as *const Source) });
             return Err(e);
         }
-        self.registered.fetch_add(1, Ordering::Relaxed);
         Ok(source)
     }
 
@@ -140,6 +146,9 @@ impl Reactor {
         events.clear();
         // An error (EINTR) is an empty turn; the callers re-check everything.
         let _ = self.poller.wait(events, timeout);
+        // Pairs with `register`'s release: every source an event names was published before
+        // its `epoll_ctl`, which came before the wait that collected the event.
+        self.registered.load(Ordering::Acquire);
         self.last_turn
             .store(self.origin.elapsed().as_nanos() as u64, Ordering::Relaxed);
         let mut wake = Vec::new();

@@ -46,9 +46,10 @@
 //! would be wrong: the paused clock jumps to it.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
 use std::task::Waker;
+
+use crate::loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use crate::loom::sync::{Mutex, MutexGuard};
 
 use super::Instant;
 use crate::scheduler::shard_hint;
@@ -138,7 +139,11 @@ impl TimerQueue {
     /// whether it lowered the cached earliest deadline (the driver may then have to shorten
     /// its sleep, see the module doc).
     pub(crate) fn register(&self, deadline: Instant, waker: Waker) -> (TimerKey, bool) {
-        let index = shard_hint() % self.shards.len();
+        self.register_in(shard_hint() % self.shards.len(), deadline, waker)
+    }
+
+    /// [`register`](Self::register) in shard `index` (the loom models choose the shard).
+    fn register_in(&self, index: usize, deadline: Instant, waker: Waker) -> (TimerKey, bool) {
         let nanos = self.nanos(deadline);
         let mut shard = lock(&self.shards[index]);
         let id = shard.next_id;
@@ -188,7 +193,15 @@ impl TimerQueue {
     /// worker at a poll boundary: it then goes on with its work; the firing thread wakes what
     /// is due, and the next boundary looks again).
     pub(crate) fn fire_due(&self, now: Instant) {
-        if self.firing.swap(true, Ordering::Acquire) {
+        // A compare-exchange, not a swap: a worker that finds the flag taken writes nothing
+        // (no cache-line bounce among busy workers). It also keeps loom's model exact: loom
+        // 0.7 lets a plain store fall between a swap's read and its write (tokio-rs/loom#254),
+        // an order no hardware produces.
+        if self
+            .firing
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
             return;
         }
         self.fire_due_blocking(now);
@@ -318,5 +331,106 @@ mod tests {
         q.fire_due_blocking(now + Duration::from_millis(100));
         assert_eq!(*order.lock().unwrap(), (0..8).collect::<Vec<_>>());
         assert_eq!(q.len(), 0);
+    }
+}
+
+/// Loom models of the cached earliest deadline (module doc): a registration racing a fire
+/// never leaves a due timer behind a `next` that says nothing is due, and busy workers firing
+/// at once wake each due timer exactly once.
+#[cfg(all(test, trellis_loom))]
+mod loom_queue {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::thread;
+    use std::sync::atomic::{AtomicUsize as Counter, Ordering::SeqCst};
+    use std::task::Wake;
+    use std::time::Duration;
+
+    struct Count(Counter);
+    impl Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+
+    fn counter() -> std::sync::Arc<Count> {
+        std::sync::Arc::new(Count(Counter::new(0)))
+    }
+
+    /// Seeded bugs it catches (each tried): `fire_due_blocking` storing `next` after dropping
+    /// the shard locks (a registration between its scan and its store is then hidden behind
+    /// the later bound), and `register` lowering `next` before its insert instead of after it.
+    #[test]
+    fn loom_timer_register_vs_fire_never_strands_a_due_timer() {
+        loom::model(|| {
+            let origin = std::time::Instant::now();
+            let q = Arc::new(TimerQueue::new(2, origin));
+            let now = Instant::from(origin + Duration::from_millis(10));
+            let later = counter();
+            let due = counter();
+            // A later timer in shard 0, so `next` starts above the deadline registered below.
+            q.register_in(
+                0,
+                now + Duration::from_millis(50),
+                Waker::from(later.clone()),
+            );
+            let registrar = {
+                let (q, waker) = (q.clone(), Waker::from(due.clone()));
+                thread::spawn(move || {
+                    q.register_in(1, now, waker);
+                })
+            };
+            // The driver (or a busy worker) fires what is due at `now`.
+            q.fire_due(now);
+            registrar.join().unwrap();
+            // Either that fire woke it, or the cached bound says a timer is due, so the next
+            // poll boundary fires it.
+            if due.0.load(SeqCst) == 0 {
+                assert!(
+                    q.maybe_due(now),
+                    "a due timer is stranded: the cached earliest deadline is above it"
+                );
+                q.fire_due(now);
+            }
+            assert_eq!(due.0.load(SeqCst), 1);
+            assert_eq!(later.0.load(SeqCst), 0);
+            assert_eq!(q.len(), 1);
+        });
+    }
+
+    /// Seeded bugs it catches (each tried): the same two as the model above, seen here as a
+    /// fire skipped by a busy worker that no later boundary makes up.
+    #[test]
+    fn loom_timer_busy_workers_fire_each_due_timer_once() {
+        loom::model(|| {
+            let origin = std::time::Instant::now();
+            let q = Arc::new(TimerQueue::new(2, origin));
+            let now = Instant::from(origin + Duration::from_millis(10));
+            let (first, second) = (counter(), counter());
+            q.register_in(0, now, Waker::from(first.clone()));
+            // A busy worker registers a due timer and fires at its next boundary, while
+            // another busy worker fires.
+            let worker = {
+                let (q, waker) = (q.clone(), Waker::from(second.clone()));
+                thread::spawn(move || {
+                    q.register_in(1, now, waker);
+                    if q.maybe_due(now) {
+                        q.fire_due(now);
+                    }
+                })
+            };
+            if q.maybe_due(now) {
+                q.fire_due(now);
+            }
+            worker.join().unwrap();
+            // A fire skipped because another was running is made up at a later boundary.
+            if q.maybe_due(now) {
+                q.fire_due(now);
+            }
+            assert_eq!(first.0.load(SeqCst), 1, "the first timer fired once");
+            assert_eq!(second.0.load(SeqCst), 1, "the second timer fired once");
+            assert_eq!(q.len(), 0);
+            assert!(!q.pending(), "nothing left: `next` says no timer");
+        });
     }
 }

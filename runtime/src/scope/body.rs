@@ -56,7 +56,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::current::{self, Enter};
-use super::node::Node;
+use super::node::{Kind, Node};
 use crate::time::{Instant, Sleep, deadline_after, sleep_until};
 
 /// The deadline part of a scope core: nothing for a nursery and its children (their nodes
@@ -160,6 +160,8 @@ pub(crate) struct ScopeCore<D: DeadlinePart = NoDeadline> {
     entered: bool,
     /// This scope holds its enclosing scopes of the task (shield, nursery draining).
     holding: bool,
+    /// The node is linked to its task for the task-tree view (`tree.rs`): unlink at drop.
+    linked: bool,
 }
 
 impl<D: DeadlinePart> ScopeCore<D> {
@@ -170,6 +172,7 @@ impl<D: DeadlinePart> ScopeCore<D> {
             deadline,
             entered: false,
             holding: false,
+            linked: false,
         }
     }
 
@@ -185,6 +188,10 @@ impl<D: DeadlinePart> ScopeCore<D> {
         }
         self.entered = true;
         self.node.attach(current::current().as_ref());
+        if self.node.is_root() || self.node.kind() == Kind::TaskRoot {
+            // A task-level scope: the task-tree view records it if the runtime asks for it.
+            self.linked = crate::tree::record(&self.node);
+        }
         if self.node.shield_flag() {
             self.hold(true);
         }
@@ -257,5 +264,8 @@ impl<D: DeadlinePart> Drop for ScopeCore<D> {
     fn drop(&mut self) {
         self.hold(false);
         self.node.set_exited();
+        if self.linked {
+            self.node.unlink_task();
+        }
     }
 }

@@ -207,6 +207,7 @@ fn dump_from_a_plain_thread_through_a_handle_shows_detached_tasks_as_roots() {
     let rt = support::build(support::builder(2).task_tree(true));
     let go = Arc::new(Event::new());
     let wait = go.clone();
+    #[allow(clippy::async_yields_async)] // spawned inside the runtime, joined outside
     let task = rt.block_on(async {
         TaskBuilder::new().name("detached").spawn(async move {
             trellis::nursery(async |n| {

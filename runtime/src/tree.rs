@@ -41,7 +41,9 @@
 //! - **The names** given with `TaskBuilder::name` and `start_soon_named` are kept in the side
 //!   table instruments use (`instrument.rs`), looked up by task address.
 //!
-//! A child not yet polled has a node but no link: it shows as a task without an id.
+//! A child not yet polled has a node but no link: it shows as a task without an id. A
+//! timeout scope nobody holds a `CancelHandle` to (`move_on_after`, `fail_after`) stores its
+//! deadline when its timer is armed, at its body's first wait: until then it shows none.
 //! Nodes whose scope has exited (a completed child, a finished `move_on_after`) are left out,
 //! with everything below them.
 //!
@@ -85,6 +87,7 @@ use crate::tuning::PRUNE_MIN;
 /// let rt = trellis::Runtime::builder().workers(1).task_tree(true).build().unwrap();
 /// rt.block_on(async {
 ///     trellis::move_on_after(std::time::Duration::from_secs(5), async {
+///         trellis::yield_now().await; // (the deadline is stored at the first wait)
 ///         let tree = trellis::tree::dump().unwrap();
 ///         assert!(tree.to_string().contains("cancel scope [deadline in"));
 ///     })
@@ -493,7 +496,6 @@ impl TreeNode {
     /// # Examples
     ///
     /// ```
-    /// use trellis::tree::NodeKind;
     /// let rt = trellis::Runtime::builder().workers(1).start_paused(true).task_tree(true).build().unwrap();
     /// rt.block_on(async {
     ///     trellis::nursery(async |n| {
@@ -519,7 +521,6 @@ impl TreeNode {
     /// # Examples
     ///
     /// ```
-    /// use trellis::tree::{NodeKind, TreeNode};
     /// let rt = trellis::Runtime::builder().workers(1).task_tree(true).build().unwrap();
     /// rt.block_on(async {
     ///     trellis::nursery(async |_n| {

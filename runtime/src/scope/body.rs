@@ -13,7 +13,10 @@
 //!    instead), hold the enclosing scopes of the task if shielded, and turn a relative timeout
 //!    into an absolute deadline (`now + timeout`, a plain atomic store; for a scope without a
 //!    `CancelHandle`, whose deadline nobody can read, the store waits until the timer is
-//!    armed). A deadline already past cancels the scope here. From now on [`CancelHandle::deadline`] tells the truth, and a
+//!    armed). A deadline already past cancels the scope here. On a runtime that records the
+//!    task tree, a task-level scope (no enclosing scope, or a nursery child's root) is
+//!    recorded for the tree view (`tree.rs`): a child's root is linked to its task until the
+//!    scope future drops. From now on [`CancelHandle::deadline`] tells the truth, and a
 //!    `set_deadline` made by the body replaces the stored deadline: nothing undoes it later.
 //! 2. **Poll the body** with this node current ([`ScopeCore::enter_body`]), unless it must stop
 //!    (cancelled and not held); the first poll always runs: code runs until its first

@@ -31,7 +31,7 @@
 //!
 //! - **The roots.** A task-level scope (one entered with no enclosing scope: the first scope
 //!   of a detached task, or of a `block_on` future) is pushed, as a weak link with the id and
-//!   home domain of the task polling it, onto the runtime's [`Roots`] list (pruned like a
+//!   home domain of the task polling it, onto the runtime's `Roots` list (pruned like a
 //!   node's children: dead entries go when the list doubles).
 //! - **The tasks.** A nursery child's root node is linked to its task's header at the child's
 //!   first poll and unlinked when the child's future is dropped, which happens before the

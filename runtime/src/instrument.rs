@@ -2,10 +2,11 @@
 //! `trio.abc.Instrument`), for profilers such as `trellis::util::TaskStats`.
 //!
 //! An instrument is installed with [`Builder::instrument`](crate::Builder::instrument). Without
-//! one, each hook site costs one test of an empty list, and task names are not kept at all:
-//! they live in a side table of the instrumented runtime (keyed by task address, sharded),
-//! not in the task, because 16 more bytes in every task cell pushed small tasks into a slower
-//! allocator size class (`rt::ping_pong` lost 60%).
+//! one, each hook site costs one test of an empty list, and task names are not kept at all
+//! (unless the runtime records its task tree, `tree.rs`, which keeps the given ones): they
+//! live in a side table of the runtime (keyed by task address, sharded), not in the task,
+//! because 16 more bytes in every task cell pushed small tasks into a slower allocator size
+//! class (`rt::ping_pong` lost 60%).
 
 use std::collections::HashMap;
 

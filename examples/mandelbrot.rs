@@ -7,6 +7,9 @@
 //!                                             [--max-iter K] [--deadline SECS] [--no-baseline]
 //! ```
 //!
+//! Ctrl-C (`SIGINT`) stops the render the same way the deadline does: the rows that finished
+//! are written, and the report says how many were cancelled.
+//!
 //! What it shows:
 //!
 //! - **Rows as nursery children.** The render is one `trellis::nursery`; every row of the image
@@ -24,6 +27,12 @@
 //!   dropped at its first checkpoint and every row being computed stops at its next chunk of
 //!   pixels (`CancelHandle::cancel_called`). The image keeps the rows that finished (the others
 //!   stay black) and the report says how many were cancelled.
+//! - **Ctrl-C cancels the same scope.** The render listens for `SIGINT`
+//!   (`trellis::signal::signal`) in a child of the render's nursery, inside a scope of its
+//!   own: a Ctrl-C calls `stop.cancel()`, exactly what the deadline does, and the program
+//!   writes what finished and exits normally; once every row is done the body cancels the
+//!   listener's scope, and the nursery returns. The handler is installed before the first row
+//!   starts, so no Ctrl-C during the render is lost.
 //! - **Uneven rows.** A row that crosses the set runs every pixel up to `--max-iter` iterations,
 //!   while a row near the top or bottom edge escapes after a few: rows differ in cost by orders
 //!   of magnitude.
@@ -44,6 +53,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use trellis::signal::SignalKind;
 use trellis::{CancelScope, DomainId};
 
 const USAGE: &str = "usage: mandelbrot [--workers N] [--size S] [--out PATH] [--max-iter K] \
@@ -68,6 +78,12 @@ pub(crate) struct Config {
     /// Cancel the render this long after it starts.
     pub(crate) deadline: Option<Duration>,
     pub(crate) baseline: bool,
+    /// Ctrl-C (`SIGINT`) cancels the render (the program sets it; the in-process tests do not,
+    /// so as not to take over the test process's Ctrl-C).
+    pub(crate) ctrl_c: bool,
+    /// Prints a plain `progress: N/S rows` line to stderr now and then (where the progress
+    /// bar is not drawn: stderr is not a terminal).
+    pub(crate) progress_lines: bool,
 }
 
 impl Config {
@@ -80,13 +96,16 @@ impl Config {
             max_iter: 1000,
             deadline: None,
             baseline: true,
+            ctrl_c: false,
+            progress_lines: false,
         }
     }
 }
 
-fn parse_args() -> Result<Config, String> {
+/// Parses the command line (without the program name).
+pub(crate) fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Config, String> {
     let mut cfg = Config::new();
-    let mut args = std::env::args().skip(1);
+    let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
         match arg.as_str() {
@@ -188,6 +207,8 @@ pub(crate) struct Render {
     /// Rows finished by each domain.
     pub(crate) per_domain: Vec<usize>,
     pub(crate) elapsed: Duration,
+    /// A Ctrl-C stopped it.
+    pub(crate) interrupted: bool,
 }
 
 impl Render {
@@ -226,15 +247,39 @@ pub(crate) fn render(cfg: &Config, workers: usize) -> Result<Render, Box<dyn Err
         Some(deadline) => CancelScope::new().timeout(deadline),
         None => CancelScope::new(),
     };
-    // What cancels the render: the deadline above, or `stop.cancel()` from anywhere. (Ctrl-C
-    // goes here once trellis has signals: a task that waits for SIGINT and calls
-    // `stop.cancel()` ends the render exactly as the deadline does.)
+    // What cancels the render: the deadline above, or `stop.cancel()` from anywhere: the
+    // Ctrl-C listener below.
     let stop = scope.handle();
+    let interrupted = Arc::new(AtomicBool::new(false));
+    // Installed before any row starts, so a Ctrl-C during the render is never lost.
+    let sigint = match cfg.ctrl_c {
+        true => Some(rt.block_on(async { trellis::signal::signal(SignalKind::interrupt()) })?),
+        false => None,
+    };
+    let progress_lines = cfg.progress_lines;
 
     let start = Instant::now();
     let caught = rt.block_on({
         let (canvas, progress) = (canvas.clone(), progress.clone());
+        let interrupted = interrupted.clone();
         scope.run(trellis::nursery(async move |n| {
+            // Ctrl-C: a child waits for SIGINT in a scope of its own, cancelled by the body once
+            // every row is done (else the nursery would wait for it forever).
+            let listener = CancelScope::new();
+            let deaf = listener.handle();
+            if let Some(mut sigint) = sigint {
+                let stop = stop.clone();
+                n.start_soon_named("ctrl-c", async move {
+                    listener
+                        .run(async move {
+                            if sigint.recv().await.is_some() {
+                                interrupted.store(true, Ordering::Release);
+                                stop.cancel(); // what the deadline does
+                            }
+                        })
+                        .await;
+                });
+            }
             // Finished rows report their domain here; the body deals that domain its next row.
             let (done_tx, done_rx) = trellis::channel::unbounded::<usize>();
             let start_row = |y: usize, d: usize| {
@@ -260,6 +305,12 @@ pub(crate) fn render(cfg: &Config, workers: usize) -> Result<Render, Box<dyn Err
                     canvas.finished[y].store(true, Ordering::Release);
                     s.rows += 1;
                     progress.inc(1);
+                    if progress_lines {
+                        let done = progress.position() as usize;
+                        if done == 1 || done % (size / 16).max(1) == 0 {
+                            eprintln!("progress: {done}/{size} rows");
+                        }
+                    }
                     let _ = done_tx.try_send(d); // the body may be gone (cancelled)
                 });
             };
@@ -275,10 +326,16 @@ pub(crate) fn render(cfg: &Config, workers: usize) -> Result<Render, Box<dyn Err
                 let d = done_rx.recv().await.expect("the body holds a sender");
                 start_row(y, d);
             }
+            // Every row is dealt; once the ones in flight are done, stop listening for Ctrl-C.
+            for _ in 0..size.min(workers * ROWS_IN_FLIGHT) {
+                let _ = done_rx.recv().await;
+            }
+            deaf.cancel();
         }))
     });
     let elapsed = start.elapsed();
     progress.finish_and_clear();
+    let interrupted = interrupted.load(Ordering::Acquire);
     // `None`: the scope caught its cancellation (the deadline passed); otherwise the
     // nursery's own result, where a failed row would show.
     if let Some(result) = caught {
@@ -308,6 +365,7 @@ pub(crate) fn render(cfg: &Config, workers: usize) -> Result<Render, Box<dyn Err
             .collect(),
         per_domain,
         elapsed,
+        interrupted,
     })
 }
 
@@ -319,9 +377,14 @@ fn report(r: &Render, workers: usize) -> String {
     let mut line = format!("{:>10}: {:8.3} s", label(workers), r.elapsed.as_secs_f64());
     if r.cancelled_rows() > 0 {
         line += &format!(
-            "  {} rows finished, {} cancelled by the deadline",
+            "  {} rows finished, {} cancelled by {}",
             r.finished_rows(),
-            r.cancelled_rows()
+            r.cancelled_rows(),
+            if r.interrupted {
+                "Ctrl-C"
+            } else {
+                "the deadline"
+            }
         );
     }
     if workers > 1 {
@@ -341,10 +404,17 @@ fn write_png(path: &str, size: usize, pixels: &[u8]) -> Result<(), Box<dyn Error
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let cfg = parse_args().unwrap_or_else(|err| {
+    let mut cfg = parse_args(std::env::args().skip(1)).unwrap_or_else(|err| {
         eprintln!("error: {err}\n{USAGE}");
         process::exit(2);
     });
+    cfg.ctrl_c = true;
+    cfg.progress_lines = !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    run(&cfg)
+}
+
+/// The program: the renders, their reports, the image.
+pub(crate) fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
     print!(
         "Mandelbrot {0}x{0}, max {1} iterations, {0} rows as nursery children over the domains",
         cfg.size, cfg.max_iter
@@ -355,14 +425,20 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
 
     let baseline = if cfg.baseline {
-        let base = render(&cfg, 1)?;
+        let base = render(cfg, 1)?;
         println!("{}", report(&base, 1));
+        if base.interrupted {
+            // Ctrl-C during the baseline: keep what it drew, and stop there.
+            write_png(&cfg.out, cfg.size, &base.pixels)?;
+            println!("wrote {}", cfg.out);
+            return Ok(());
+        }
         Some(base)
     } else {
         None
     };
 
-    let r = render(&cfg, cfg.workers)?;
+    let r = render(cfg, cfg.workers)?;
     print!("{}", report(&r, cfg.workers));
     match &baseline {
         Some(base) => {
@@ -379,7 +455,12 @@ fn main() -> Result<(), Box<dyn Error>> {
                 println!("  speedup {speedup:.2}x vs 1 worker");
             } else {
                 // Rows differ in cost by orders of magnitude: rows per second say nothing.
-                println!("  (no speedup: the deadline cut a render short)");
+                let by = if r.interrupted {
+                    "Ctrl-C"
+                } else {
+                    "the deadline"
+                };
+                println!("  (no speedup: {by} cut a render short)");
             }
         }
         None => println!(),

@@ -91,3 +91,109 @@ fn a_deadline_mid_render_keeps_exactly_the_rows_that_finished() {
         cut.cancelled_rows()
     );
 }
+
+/// Set in the child process of the Ctrl-C test: the example's command line, which that child
+/// (this same test binary, running only the test below) runs instead of the test.
+const CHILD_ARGS: &str = "TRELLIS_MANDELBROT_CHILD_ARGS";
+
+/// Kills the child process if the test fails before it exited.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn ctrl_c_mid_render_writes_the_finished_rows_and_reports_the_cancelled_ones() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+
+    const TEST: &str = "ctrl_c_mid_render_writes_the_finished_rows_and_reports_the_cancelled_ones";
+    let _w = Watchdog::new(TEST);
+    if let Ok(args) = std::env::var(CHILD_ARGS) {
+        // The child: the example's program, as `main` runs it (Ctrl-C on, progress lines on
+        // stderr, which is a pipe here).
+        let mut cfg = mandelbrot::parse_args(args.split_whitespace().map(str::to_owned)).unwrap();
+        cfg.ctrl_c = true;
+        cfg.progress_lines = true;
+        mandelbrot::run(&cfg).unwrap();
+        return;
+    }
+    let size = 128;
+    let out = std::env::temp_dir().join(format!(
+        "trellis-mandelbrot-ctrl-c-{}.png",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&out);
+    // A million iterations per pixel inside the set: the middle rows take seconds each, so
+    // the render is far from done when the first rows (near the edge, cheap) report progress.
+    let args = format!(
+        "--workers 2 --size {size} --max-iter 1000000 --no-baseline --out {}",
+        out.display()
+    );
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ARGS, &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let mut stderr = BufReader::new(child.0.stderr.take().unwrap());
+    // Wait for the first progress line: the handler is installed and the render is running.
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        let n = stderr.read_line(&mut line).unwrap();
+        assert!(n > 0, "the child ended before printing progress:\n{seen}");
+        seen += &line;
+        if line.starts_with("progress: ") {
+            break;
+        }
+    }
+    let pid = i32::try_from(child.0.id()).unwrap();
+    // SAFETY: `kill` has no memory-safety preconditions; `pid` is our own live child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let rest = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = stderr.read_to_string(&mut rest);
+        rest
+    });
+    let mut stdout = String::new();
+    child
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let status = child.0.wait().unwrap();
+    let stderr = seen + &rest.join().unwrap();
+    assert!(
+        status.success(),
+        "exit {status}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+
+    // "  N rows finished, M cancelled by Ctrl-C", with N + M = every row and M > 0.
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("cancelled by Ctrl-C"))
+        .unwrap_or_else(|| panic!("no cancelled-count line in:\n{stdout}\nstderr:\n{stderr}"));
+    let count = |before: &str| -> usize {
+        let head = &line[..line.find(before).unwrap()];
+        head.split_whitespace().last().unwrap().parse().unwrap()
+    };
+    let (finished, cancelled) = (count(" rows finished"), count(" cancelled by Ctrl-C"));
+    assert_eq!(finished + cancelled, size, "{line}");
+    assert!(finished > 0 && cancelled > 0, "{line}");
+    assert!(
+        stdout.contains(&format!("wrote {}", out.display())),
+        "{stdout}"
+    );
+    let png = std::fs::metadata(&out).expect("the PNG was written");
+    assert!(png.len() > 0);
+    let _ = std::fs::remove_file(&out);
+}

@@ -97,6 +97,16 @@ fn public_types_have_the_documented_auto_traits() {
     // An instrument is shared by every worker.
     assert_send::<std::sync::Arc<dyn trellis::Instrument>>();
     assert_sync::<std::sync::Arc<dyn trellis::Instrument>>();
+    // A task-tree dump is a plain value: sent to another thread, printed, compared.
+    assert_send::<trellis::tree::TaskTree>();
+    assert_sync::<trellis::tree::TaskTree>();
+    assert_clone::<trellis::tree::TaskTree>();
+    assert_debug_display::<trellis::tree::TaskTree>();
+    assert_send::<trellis::tree::TreeNode>();
+    assert_sync::<trellis::tree::NodeKind>();
+    assert_send::<trellis::tree::TaskView>();
+    assert_debug_display::<trellis::tree::TaskState>();
+    assert_error::<trellis::tree::TreeOff>();
 }
 
 /// Never called: only type-checked. The futures and streams of the runtime must be `Send` so

@@ -42,6 +42,7 @@ pub struct Builder {
     blocking_keep_alive: Duration,
     start_paused: bool,
     instruments: Instruments,
+    task_tree: bool,
 }
 
 impl Default for Builder {
@@ -68,6 +69,7 @@ impl Builder {
             blocking_keep_alive: crate::tuning::BLOCKING_KEEP_ALIVE,
             start_paused: false,
             instruments: Instruments::default(),
+            task_tree: false,
         }
     }
 
@@ -201,6 +203,30 @@ impl Builder {
         self
     }
 
+    /// Records the live task tree (default `false`), for [`tree::dump`](crate::tree::dump) and
+    /// [`Handle::task_tree`](crate::Handle::task_tree): nurseries, cancel scopes and nursery
+    /// children with their names, states and domains.
+    ///
+    /// The scope tree exists anyway (cancellation walks it); recording adds, per nursery child,
+    /// one uncontended lock at its first poll and one when it ends (the link to its task), per
+    /// task-level scope (the first scope of a task or of `block_on`) one entry in a
+    /// runtime-wide list, and keeps the names given with
+    /// [`TaskBuilder::name`](crate::TaskBuilder::name) /
+    /// [`Nursery::start_soon_named`](crate::Nursery::start_soon_named) in a side table (as an
+    /// instrument does). Without it a dump returns [`tree::TreeOff`](crate::tree::TreeOff).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = trellis::Runtime::builder().workers(1).task_tree(true).build().unwrap();
+    /// let tree = rt.handle().task_tree().unwrap();
+    /// assert!(tree.roots.is_empty()); // nothing runs yet
+    /// ```
+    pub fn task_tree(mut self, record: bool) -> Builder {
+        self.task_tree = record;
+        self
+    }
+
     /// Starts the worker threads.
     ///
     /// # Errors
@@ -240,6 +266,7 @@ impl Builder {
                 blocking,
                 self.start_paused,
                 self.instruments,
+                self.task_tree,
             )
             .map_err(BuildError::Io)?,
         );

@@ -75,6 +75,26 @@ impl Handle {
         context::with_runtime(|rt| rt.cloned().map(Handle::from_shared))
     }
 
+    /// The runtime's live task tree (see [`tree`](crate::tree)), from any thread: a plain
+    /// thread, a task, an instrument hook.
+    ///
+    /// # Errors
+    ///
+    /// [`TreeOff`](crate::tree::TreeOff) if the runtime was not built with
+    /// [`Builder::task_tree(true)`](crate::Builder::task_tree).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = trellis::Runtime::builder().workers(1).task_tree(true).build().unwrap();
+    /// let handle = rt.handle();
+    /// let tree = std::thread::spawn(move || handle.task_tree().unwrap()).join().unwrap();
+    /// assert_eq!(tree.to_string(), "(no live scopes)\n");
+    /// ```
+    pub fn task_tree(&self) -> Result<crate::tree::TaskTree, crate::tree::TreeOff> {
+        crate::tree::dump_of(&self.shared)
+    }
+
     /// Spawns a `Send` task on the runtime, from any thread; like [`trellis::spawn`](crate::spawn).
     ///
     /// # Examples

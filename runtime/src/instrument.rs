@@ -2,10 +2,11 @@
 //! `trio.abc.Instrument`), for profilers such as `trellis::util::TaskStats`.
 //!
 //! An instrument is installed with [`Builder::instrument`](crate::Builder::instrument). Without
-//! one, each hook site costs one test of an empty list, and task names are not kept at all:
-//! they live in a side table of the instrumented runtime (keyed by task address, sharded),
-//! not in the task, because 16 more bytes in every task cell pushed small tasks into a slower
-//! allocator size class (`rt::ping_pong` lost 60%).
+//! one, each hook site costs one test of an empty list, and task names are not kept at all
+//! (unless the runtime records its task tree, `tree.rs`, which keeps the given ones): they
+//! live in a side table of the runtime (keyed by task address, sharded), not in the task,
+//! because 16 more bytes in every task cell pushed small tasks into a slower allocator size
+//! class (`rt::ping_pong` lost 60%).
 
 use std::collections::HashMap;
 
@@ -222,6 +223,15 @@ thread_local! {
 }
 
 impl TaskId {
+    /// The task's address, as the name table keys it.
+    pub(crate) fn addr(self) -> usize {
+        self.0
+    }
+
+    pub(crate) fn from_addr(addr: usize) -> TaskId {
+        TaskId(addr)
+    }
+
     /// The task being polled on this thread, if any (not the root future of `block_on`, not a
     /// blocking job).
     pub(crate) fn current() -> Option<TaskId> {
@@ -288,9 +298,26 @@ impl Clone for Instruments {
 impl Instruments {
     pub(crate) fn push(&mut self, instrument: Arc<dyn Instrument>) {
         self.list.push(instrument);
+        self.keep_names();
+    }
+
+    /// Keeps the names of live tasks (for instruments, or for the task-tree view).
+    pub(crate) fn keep_names(&mut self) {
         if self.names.is_empty() {
             self.names = (0..NAME_SHARDS).map(|_| Mutex::default()).collect();
         }
+    }
+
+    /// Are task names kept (an instrument is installed, or the task tree is recorded)?
+    #[inline]
+    pub(crate) fn keeps_names(&self) -> bool {
+        !self.names.is_empty()
+    }
+
+    /// The name of the live task at address `id`, if it has one (only while names are kept).
+    pub(crate) fn name_of(&self, id: usize) -> Option<Arc<str>> {
+        let ptr = NonNull::new(id as *mut Header)?;
+        self.names(ptr).get(&id).cloned()
     }
 
     #[inline]
@@ -305,8 +332,13 @@ impl Instruments {
         self.names[shard].lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records the name of a new task (only called when instrumented).
+    /// Records the name of a new task (only called while names are kept). Without an
+    /// instrument (the task tree alone) only given names are kept: a type name would cost an
+    /// allocation per unnamed child.
     pub(crate) fn set_name(&self, ptr: NonNull<Header>, name: TaskName) {
+        if self.list.is_empty() && matches!(name, TaskName::TypeOf(_)) {
+            return;
+        }
         self.names(ptr)
             .insert(ptr.as_ptr() as usize, name.into_arc());
     }

@@ -63,6 +63,7 @@ mod task;
 pub mod testing;
 pub mod time;
 mod to_thread;
+pub mod tree;
 mod tuning;
 
 pub use builder::{BuildError, Builder, WORKERS_ENV};

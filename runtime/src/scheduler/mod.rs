@@ -93,6 +93,8 @@ pub(crate) struct Shared {
     pub(crate) clock: Clock,
     /// Hooks around task events (`instrument.rs`); usually empty.
     pub(crate) instruments: Instruments,
+    /// The roots of the task tree, when recorded (`Builder::task_tree`, `tree.rs`).
+    pub(crate) tree: Option<crate::tree::Roots>,
     shutdown: AtomicBool,
     pub(crate) blocking: BlockingPool,
 }
@@ -104,8 +106,12 @@ impl Shared {
         mailboxes: Vec<Mailbox>,
         blocking: BlockingPool,
         paused: bool,
-        instruments: Instruments,
+        mut instruments: Instruments,
+        tree: bool,
     ) -> std::io::Result<Shared> {
+        if tree {
+            instruments.keep_names();
+        }
         let n = workers.len();
         let clock = Clock::new(paused, n);
         Ok(Shared {
@@ -133,6 +139,7 @@ impl Shared {
             timers: TimerQueue::new(n, clock.origin()),
             clock,
             instruments,
+            tree: tree.then(crate::tree::Roots::default),
             shutdown: AtomicBool::new(false),
             blocking,
         })
@@ -412,13 +419,13 @@ impl Schedule for Shared {
 }
 
 impl Shared {
-    /// Records the task's name and calls the `task_spawned` hook, if instrumented (names are
-    /// only for instruments: without one they are dropped here).
+    /// Records the task's name (if names are kept: for instruments or the task tree; else it
+    /// is dropped here) and calls the `task_spawned` hook, if instrumented.
     fn spawned(&self, task: &Notified, name: Option<TaskName>) {
+        if let Some(name) = name.filter(|_| self.instruments.keeps_names()) {
+            self.instruments.set_name(task.ptr(), name);
+        }
         if !self.instruments.is_empty() {
-            if let Some(name) = name {
-                self.instruments.set_name(task.ptr(), name);
-            }
             // SAFETY: the entry's reference keeps the task alive.
             unsafe { self.instruments.each(task.ptr(), |i, t| i.task_spawned(t)) };
         }

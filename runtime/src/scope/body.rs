@@ -13,7 +13,10 @@
 //!    instead), hold the enclosing scopes of the task if shielded, and turn a relative timeout
 //!    into an absolute deadline (`now + timeout`, a plain atomic store; for a scope without a
 //!    `CancelHandle`, whose deadline nobody can read, the store waits until the timer is
-//!    armed). A deadline already past cancels the scope here. From now on [`CancelHandle::deadline`] tells the truth, and a
+//!    armed). A deadline already past cancels the scope here. On a runtime that records the
+//!    task tree, a task-level scope (no enclosing scope, or a nursery child's root) is
+//!    recorded for the tree view (`tree.rs`): a child's root is linked to its task until the
+//!    scope future drops. From now on [`CancelHandle::deadline`] tells the truth, and a
 //!    `set_deadline` made by the body replaces the stored deadline: nothing undoes it later.
 //! 2. **Poll the body** with this node current ([`ScopeCore::enter_body`]), unless it must stop
 //!    (cancelled and not held); the first poll always runs: code runs until its first
@@ -56,7 +59,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::current::{self, Enter};
-use super::node::Node;
+use super::node::{Kind, Node};
 use crate::time::{Instant, Sleep, deadline_after, sleep_until};
 
 /// The deadline part of a scope core: nothing for a nursery and its children (their nodes
@@ -160,6 +163,8 @@ pub(crate) struct ScopeCore<D: DeadlinePart = NoDeadline> {
     entered: bool,
     /// This scope holds its enclosing scopes of the task (shield, nursery draining).
     holding: bool,
+    /// The node is linked to its task for the task-tree view (`tree.rs`): unlink at drop.
+    linked: bool,
 }
 
 impl<D: DeadlinePart> ScopeCore<D> {
@@ -170,6 +175,7 @@ impl<D: DeadlinePart> ScopeCore<D> {
             deadline,
             entered: false,
             holding: false,
+            linked: false,
         }
     }
 
@@ -185,6 +191,10 @@ impl<D: DeadlinePart> ScopeCore<D> {
         }
         self.entered = true;
         self.node.attach(current::current().as_ref());
+        if self.node.is_root() || self.node.kind() == Kind::TaskRoot {
+            // A task-level scope: the task-tree view records it if the runtime asks for it.
+            self.linked = crate::tree::record(&self.node);
+        }
         if self.node.shield_flag() {
             self.hold(true);
         }
@@ -257,5 +267,8 @@ impl<D: DeadlinePart> Drop for ScopeCore<D> {
     fn drop(&mut self) {
         self.hold(false);
         self.node.set_exited();
+        if self.linked {
+            self.node.unlink_task();
+        }
     }
 }

@@ -40,5 +40,6 @@ pub use cancel::{
 pub use child::{ChildHandle, NoValue};
 pub(crate) use current::{OpHold, is_cancelled};
 pub use error::{BoxError, HasOutput, NurseryError, PanicPayload, TaskFailure, TaskResult};
+pub(crate) use node::{Kind, Node};
 pub use nursery::{Nursery, NurseryClosed, NurseryHandle, nursery};
 pub use start::{NotStarted, TaskStatus};

@@ -26,6 +26,11 @@
 //! `holds` counts, on every enclosing scope of the same task, the shields and the nurseries with
 //! live children nested inside it: a cancelled scope does not drop its body while a hold is
 //! active, so shields defer outer cancellation and nurseries drain their children first.
+//!
+//! For the task-tree view (`tree.rs`), a node also knows its [`Kind`] and, on a runtime built
+//! with `task_tree(true)`, the task it belongs to ([`Node::link_task`]); [`Node::peek`] copies
+//! what the view shows under the node's lock, the same lock-one-node-at-a-time walk as a
+//! cancel's.
 
 use std::sync::{Arc, OnceLock, Weak};
 
@@ -34,10 +39,23 @@ use crate::loom::sync::{Mutex, MutexGuard};
 use crate::time::Instant;
 use std::task::Waker;
 
+use crate::task::Header;
 use crate::tuning::PRUNE_MIN;
+
+/// What a node stands for, for the task-tree view (cancellation treats them alike).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A `CancelScope` (`move_on_after`, `fail_after`, `shielded`, ...).
+    Scope,
+    /// A nursery's own scope.
+    Nursery,
+    /// The outermost scope of a nursery child task.
+    TaskRoot,
+}
 
 pub(crate) struct Node {
     parent: OnceLock<Arc<Node>>,
+    kind: Kind,
     /// Set before the scope starts (builder); read after.
     shield: AtomicBool,
     /// The outermost node of a task (a nursery child): holds stop here.
@@ -65,23 +83,55 @@ struct Inner {
     /// Dead entries are pruned when `children` reaches this length (amortised O(1) attach).
     prune_at: usize,
     waker: Option<Waker>,
+    /// The task whose future owns this node's scope (a nursery child's root), set only on a
+    /// runtime that records the task tree; see [`Node::link_task`] for why the pointer is valid
+    /// while it is here.
+    task: Option<TaskLink>,
+}
+
+/// The header of the task a task-root node belongs to.
+struct TaskLink(std::ptr::NonNull<Header>);
+
+// SAFETY: the pointer is only followed under the node's lock, while the task is alive (see
+// `Node::link_task`); a `Header` is shared between threads anyway (its fields are atomics or
+// immutable after allocation, and the ones that are not are never read through this link).
+unsafe impl Send for TaskLink {}
+
+/// What the task-tree view reads of a node, copied under its lock (`Node::peek`).
+pub(crate) struct Peek {
+    pub(crate) kind: Kind,
+    pub(crate) shield: bool,
+    pub(crate) deadline: Option<Instant>,
+    /// Code in this scope must stop, or this scope's own cancel ran.
+    pub(crate) cancelled: bool,
+    pub(crate) exited: bool,
+    /// The task's address (its `TaskId`), state word and home domain, if linked.
+    pub(crate) task: Option<(usize, crate::task::state::Snapshot, Option<usize>)>,
+    pub(crate) children: Vec<Arc<Node>>,
 }
 
 impl Node {
     pub(crate) fn new(shield: bool, deadline: Option<Instant>) -> Arc<Node> {
-        Arc::new(Node::with(shield, false, deadline))
+        Arc::new(Node::with(Kind::Scope, shield, deadline))
+    }
+
+    /// A nursery's own node.
+    pub(crate) fn new_nursery() -> Arc<Node> {
+        Arc::new(Node::with(Kind::Nursery, false, None))
     }
 
     /// The root node of a nursery child task, attached under `parent` at once.
     pub(crate) fn new_task_root(parent: &Arc<Node>) -> Arc<Node> {
-        let node = Arc::new(Node::with(false, true, None));
+        let node = Arc::new(Node::with(Kind::TaskRoot, false, None));
         node.attach(Some(parent));
         node
     }
 
-    fn with(shield: bool, task_root: bool, deadline: Option<Instant>) -> Node {
+    fn with(kind: Kind, shield: bool, deadline: Option<Instant>) -> Node {
+        let task_root = kind == Kind::TaskRoot;
         Node {
             parent: OnceLock::new(),
+            kind,
             shield: AtomicBool::new(shield),
             task_root,
             cancel_called: AtomicBool::new(false),
@@ -96,6 +146,7 @@ impl Node {
                 children: Vec::new(),
                 prune_at: PRUNE_MIN,
                 waker: None,
+                task: None,
             }),
         }
     }
@@ -195,6 +246,64 @@ impl Node {
         let waker = self.lock().waker.clone();
         if let Some(waker) = waker {
             waker.wake();
+        }
+    }
+
+    pub(crate) fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// No enclosing scope: the first scope of a task (or of a `block_on` future).
+    pub(crate) fn is_root(&self) -> bool {
+        self.parent.get().is_none()
+    }
+
+    /// Records the task this task-root node belongs to (`tree.rs`).
+    ///
+    /// # Safety
+    ///
+    /// - `task` is the header of the task being polled on this thread, and this node's scope
+    ///   is that task's own future (a nursery child's root: `Child` *is* the task's future, so
+    ///   it cannot move to another task), and [`unlink_task`](Self::unlink_task) is called
+    ///   when that scope future is dropped. A task's cell drops its future before it is freed,
+    ///   so the header outlives the link; readers follow it only under this node's lock, which
+    ///   `unlink_task` takes.
+    pub(crate) unsafe fn link_task(&self, task: &Header) {
+        debug_assert_eq!(self.kind, Kind::TaskRoot);
+        self.lock().task = Some(TaskLink(std::ptr::NonNull::from(task)));
+    }
+
+    /// Forgets the task (its future, which owns this scope, is being dropped).
+    pub(crate) fn unlink_task(&self) {
+        self.lock().task = None;
+    }
+
+    /// Copies what the task-tree view shows of this node: one lock, no user code run under it
+    /// (names are looked up by the caller afterwards).
+    pub(crate) fn peek(&self) -> Peek {
+        let (children, task) = {
+            let inner = self.lock();
+            let children = inner.children.iter().filter_map(Weak::upgrade).collect();
+            let task = inner.task.as_ref().map(|link| {
+                // SAFETY: a linked task is alive while its link is here, and we hold the lock
+                // `unlink_task` takes before the task's cell can be freed (`link_task`).
+                let header = unsafe { link.0.as_ref() };
+                (
+                    link.0.as_ptr() as usize,
+                    header.state.load(),
+                    header.route.domain(),
+                )
+            });
+            (children, task)
+        };
+        Peek {
+            kind: self.kind,
+            shield: self.shield_flag(),
+            deadline: self.deadline(),
+            cancelled: self.is_effective() || self.cancel_called(),
+            exited: self.exited.load(Ordering::Acquire),
+            task,
+            children,
         }
     }
 

@@ -70,7 +70,7 @@ where
 {
     let nursery = Nursery {
         shared: Arc::new(Shared {
-            node: Node::new(false, None),
+            node: Node::new_nursery(),
             state: Mutex::new(State {
                 live: 0,
                 failures: Vec::new(),
@@ -184,6 +184,7 @@ impl Shared {
     fn start_soon_on<M, F>(
         self: &Arc<Self>,
         call: &'static str,
+        name: Option<Arc<str>>,
         domain: DomainId,
         make: M,
     ) -> Result<(), NurseryClosed>
@@ -195,7 +196,7 @@ impl Shared {
         let token = self.child().ok_or(NurseryClosed)?;
         // `make` runs on `domain`; a panic there is the child's failure, like one in its poll.
         drop(
-            TaskBuilder::named(child_name::<F>(None))
+            TaskBuilder::named(child_name::<F>(name))
                 .called(call)
                 .spawn_on(domain, move || match catch_unwind(AssertUnwindSafe(make)) {
                     Ok(future) => Child::new(token, future),
@@ -387,7 +388,39 @@ impl Nursery {
     {
         let _ = self
             .shared
-            .start_soon_on("Nursery::start_soon_on", domain, make); // never closed here
+            .start_soon_on("Nursery::start_soon_on", None, domain, make); // never closed here
+    }
+
+    /// Like [`start_soon_on`](Self::start_soon_on), with a name for instruments and the task
+    /// tree ([`tree`](crate::tree)).
+    ///
+    /// # Panics
+    ///
+    /// Panics if `domain` does not exist.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// trellis::run(async {
+    ///     trellis::nursery(async |n| {
+    ///         n.start_soon_on_named("render-0", trellis::DomainId::new(0), || async {});
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// });
+    /// ```
+    pub fn start_soon_on_named<M, F>(&self, name: impl Into<Arc<str>>, domain: DomainId, make: M)
+    where
+        M: FnOnce() -> F + Send + 'static,
+        F: Future + 'static,
+        F::Output: TaskResult,
+    {
+        let _ = self.shared.start_soon_on(
+            "Nursery::start_soon_on_named",
+            Some(name.into()),
+            domain,
+            make,
+        ); // never closed here
     }
 
     /// Starts a child pinned to the current domain; it may be `!Send`.
@@ -691,7 +724,48 @@ impl NurseryHandle {
         F::Output: TaskResult,
     {
         self.shared
-            .start_soon_on("NurseryHandle::start_soon_on", domain, make)
+            .start_soon_on("NurseryHandle::start_soon_on", None, domain, make)
+    }
+
+    /// Starts a named child pinned to `domain`, like [`Nursery::start_soon_on_named`].
+    ///
+    /// # Errors
+    ///
+    /// [`NurseryClosed`] if the nursery has already finished.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `domain` does not exist.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// trellis::run(async {
+    ///     trellis::nursery(async |n| {
+    ///         let h = n.handle();
+    ///         h.start_soon_on_named("io-0", trellis::DomainId::new(0), || async {}).unwrap();
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// });
+    /// ```
+    pub fn start_soon_on_named<M, F>(
+        &self,
+        name: impl Into<Arc<str>>,
+        domain: DomainId,
+        make: M,
+    ) -> Result<(), NurseryClosed>
+    where
+        M: FnOnce() -> F + Send + 'static,
+        F: Future + 'static,
+        F::Output: TaskResult,
+    {
+        self.shared.start_soon_on(
+            "NurseryHandle::start_soon_on_named",
+            Some(name.into()),
+            domain,
+            make,
+        )
     }
 
     /// Starts a child pinned to the current domain, like [`Nursery::start_soon_local`].

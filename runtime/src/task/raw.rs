@@ -353,6 +353,8 @@ unsafe fn complete<F: Future>(ptr: NonNull<Header>, result: Result<F::Output, Jo
     if !instruments.is_empty() {
         // SAFETY: the caller's reference keeps the task alive.
         unsafe { instruments.each(ptr, |i, t| i.task_exited(t)) };
+    }
+    if instruments.keeps_names() {
         instruments.forget_name(ptr);
     }
     // SAFETY: RUNNING gives exclusive access to the stage.

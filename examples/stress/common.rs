@@ -353,3 +353,16 @@ pub(crate) fn count_panics_quietly() -> Count {
     std::panic::set_hook(Box::new(move |_| counted.add()));
     panics
 }
+
+/// Exits the process with status 2 and a message if it is still running after `limit`: a hang
+/// fails the example instead of stalling `.ci/run`.
+pub(crate) fn watchdog(example: &'static str, limit: std::time::Duration) {
+    std::thread::Builder::new()
+        .name("watchdog".into())
+        .spawn(move || {
+            std::thread::sleep(limit);
+            eprintln!("{example}: still running after {limit:?} (hang?): exiting");
+            std::process::exit(2);
+        })
+        .expect("spawn the watchdog");
+}

@@ -185,14 +185,13 @@ fn running(rt: &Runtime, report: &Report, n: usize) {
     for range in batches(n) {
         let slots = slots.clone();
         let controller = rt.spawn_on(DomainId::new(0), move || async move {
-            let flags: Vec<(Arc<AtomicBool>, Arc<AtomicBool>)> = range
-                .clone()
-                .map(|_| Default::default())
-                .collect();
+            let flags: Vec<(Arc<AtomicBool>, Arc<AtomicBool>)> =
+                range.clone().map(|_| Default::default()).collect();
             let handles: Vec<JoinHandle<()>> = range
                 .zip(&flags)
                 .map(|(i, (started, aborted))| {
-                    let (guard, started, aborted) = (slots.guard(i), started.clone(), aborted.clone());
+                    let (guard, started, aborted) =
+                        (slots.guard(i), started.clone(), aborted.clone());
                     trellis::spawn_on(DomainId::new(1), move || {
                         run_until_aborted(guard, started, aborted)
                     })

@@ -140,12 +140,15 @@ fn connections(report: &Report, n: usize) {
             let (mid_tx, mid_rx) = trellis::channel::unbounded::<()>();
             trellis::nursery(async |nursery| {
                 for i in next..next + batch {
-                    let (guard, mid, mid_read) = (clients.guard(i), mid_tx.clone(), mid_read.clone());
+                    let (guard, mid, mid_read) =
+                        (clients.guard(i), mid_tx.clone(), mid_read.clone());
                     nursery.start_soon(async move {
                         let _guard = guard;
                         let mut conn = TcpStream::connect(addr).await.expect("connect");
                         let mut buf = [0u8; 8];
-                        conn.read_exact(&mut buf[..4]).await.expect("the first half");
+                        conn.read_exact(&mut buf[..4])
+                            .await
+                            .expect("the first half");
                         mid_read.add();
                         mid.send(()).await.expect("the controller waits");
                         // Never completes: the server sends only half.
@@ -181,7 +184,6 @@ fn connections(report: &Report, n: usize) {
 }
 
 fn main() {
-    common::watchdog("stress_cycles", Duration::from_secs(600));
     let report = Report::new("stress_cycles");
     let baseline = common::warm_up(WORKERS);
     let fds = common::open_fds();

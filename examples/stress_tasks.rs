@@ -131,6 +131,7 @@ fn main() {
     report.value("panics_injected", panics);
     report.check_eq("panics_caught_as_join_errors", caught, panics);
     report.check_eq("panics_seen_by_hook", hook_count.get(), panics);
+    report.check_eq("workers_probed", before.distinct(), WORKERS);
     report.check_eq("worker_deaths", after.deaths_since(&before), 0);
 
     drop(rt);

@@ -24,15 +24,14 @@ mod alloc;
 use std::fmt::Display;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
-use std::thread::ThreadId;
 
 use trellis::{DomainId, Runtime};
 
 #[global_allocator]
 static ALLOC: alloc::Counting = alloc::Counting;
 
-/// The thread name of every stress runtime: workers are `stress-rt-0`, `stress-rt-1`, ... (counted in
-/// `/proc` by [`live_workers`]), blocking threads `stress-rt-blocking`.
+/// The thread name of every stress runtime: workers are `stress-rt-0`, `stress-rt-1`, ...,
+/// blocking threads `stress-rt-blocking` (counted in `/proc` by [`live_runtime_threads`]).
 pub(crate) const THREAD_NAME: &str = "stress-rt";
 
 /// How far above its baseline the live heap may be once every runtime dropped: allocations
@@ -49,6 +48,10 @@ pub(crate) fn collect_epoch_garbage() {
         crossbeam_epoch::pin().flush();
     }
 }
+
+/// How long an example may run before its watchdog ends it (at scale 1 each takes a few
+/// seconds in release, at 0.1 under valgrind well under a minute).
+pub(crate) const WATCHDOG: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// `STRESS_SCALE` (a positive float; 1.0 when unset or unreadable).
 pub(crate) fn scale() -> f64 {
@@ -81,8 +84,10 @@ pub(crate) struct Report {
 }
 
 impl Report {
-    /// A report for `example` (the name `.ci/run`'s table shows); prints the scale.
+    /// A report for `example` (the name `.ci/run`'s table shows); prints the scale and arms a
+    /// [`watchdog`] of [`WATCHDOG`].
     pub(crate) fn new(example: &'static str) -> Report {
+        watchdog(example, WATCHDOG);
         let report = Report {
             example,
             failed: Mutex::new(Vec::new()),
@@ -127,7 +132,10 @@ impl Report {
             after - baseline.bytes <= MEMORY_TOLERANCE,
             &format!("<= baseline_bytes + {MEMORY_TOLERANCE}"),
         );
-        self.value("live_blocks_over_baseline", alloc::live_blocks() - baseline.blocks);
+        self.value(
+            "live_blocks_over_baseline",
+            alloc::live_blocks() - baseline.blocks,
+        );
     }
 
     /// Prints the verdict and exits: status 1 if an invariant failed.
@@ -251,55 +259,59 @@ impl Count {
     }
 }
 
-/// Which thread runs each domain, and how many worker threads live: compared before and
-/// after a phase, a worker that died (and was replaced, or not) shows as a changed thread or a
-/// missing one.
+/// Which kernel thread runs each domain: compared before and after a phase, a worker that
+/// died shows as a domain now run by another thread, or as a thread gone from `/proc` (a
+/// domain whose worker died unreplaced would never answer the probe: the watchdog ends that).
 #[derive(Debug, PartialEq)]
 pub(crate) struct Workers {
-    threads: Vec<ThreadId>,
-    live: usize,
+    tids: Vec<String>,
 }
 
 impl Workers {
     /// Asks every domain of `rt` for its thread.
     pub(crate) fn probe(rt: &Runtime) -> Workers {
-        let threads = rt.block_on(async {
-            let mut threads = Vec::new();
+        let tids = rt.block_on(async {
+            let mut tids = Vec::new();
             for d in 0..trellis::domain::count() {
-                let on = trellis::spawn_on(DomainId::new(d), || async {
-                    std::thread::current().id()
-                });
-                threads.push(on.await.expect("a domain answers"));
+                let on = trellis::spawn_on(DomainId::new(d), || async { current_tid() });
+                tids.push(on.await.expect("a domain answers"));
             }
-            threads
+            tids
         });
-        Workers {
-            threads,
-            live: live_workers(),
-        }
+        Workers { tids }
     }
 
-    /// Workers of `before` that are gone in `self`: domains now run by another thread, and
-    /// worker threads missing from `/proc`.
+    /// Distinct worker threads seen (one per domain when the probe can read `/proc`).
+    pub(crate) fn distinct(&self) -> usize {
+        let mut tids: Vec<&String> = self.tids.iter().filter(|t| !t.is_empty()).collect();
+        tids.sort();
+        tids.dedup();
+        tids.len()
+    }
+
+    /// Workers of `before` that died since: domains now run by another thread, or whose
+    /// thread is no longer listed in `/proc/self/task`.
     pub(crate) fn deaths_since(&self, before: &Workers) -> usize {
-        let replaced = before
-            .threads
+        before
+            .tids
             .iter()
-            .zip(&self.threads)
-            .filter(|(a, b)| a != b)
-            .count();
-        replaced.max(before.live.saturating_sub(self.live))
+            .zip(&self.tids)
+            .filter(|(was, is)| {
+                was != is || !std::path::Path::new("/proc/self/task").join(was).exists()
+            })
+            .count()
     }
 }
 
-/// Live worker threads of the stress runtimes: threads named `{THREAD_NAME}-<index>`
-/// (`/proc/self/task/*/comm`, Linux; 0 elsewhere).
-pub(crate) fn live_workers() -> usize {
-    live_threads(|name| {
-        name.strip_prefix(THREAD_NAME)
-            .and_then(|rest| rest.strip_prefix('-'))
-            .is_some_and(|index| !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()))
-    })
+/// The kernel's id of the current thread (from `/proc/thread-self`, Linux; empty elsewhere).
+fn current_tid() -> String {
+    std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|link| {
+            link.file_name()
+                .map(|tid| tid.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default()
 }
 
 /// Live threads of the stress runtimes, workers and blocking threads alike.
@@ -356,7 +368,7 @@ pub(crate) fn count_panics_quietly() -> Count {
 
 /// Exits the process with status 2 and a message if it is still running after `limit`: a hang
 /// fails the example instead of stalling `.ci/run`.
-pub(crate) fn watchdog(example: &'static str, limit: std::time::Duration) {
+fn watchdog(example: &'static str, limit: std::time::Duration) {
     std::thread::Builder::new()
         .name("watchdog".into())
         .spawn(move || {

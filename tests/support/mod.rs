@@ -4,6 +4,7 @@
 //! Each test binary uses a different subset, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub(crate) mod alloc;
 pub(crate) mod handoff;
 
 use std::any::Any;

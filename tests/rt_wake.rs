@@ -58,7 +58,7 @@ fn wake_during_poll_is_not_lost() {
                 woken.store(true, SeqCst);
             }
         });
-        for round in 0..300 {
+        for round in 0..support::scale(300) {
             let fut = WokenDuringPoll {
                 to_waker_thread: tx.clone(),
                 woken: Arc::new(AtomicBool::new(false)),
@@ -135,7 +135,7 @@ fn wake_from_a_plain_thread_racing_the_poll() {
     let _wd = Watchdog::new("wake_from_a_plain_thread_racing_the_poll");
     // The waker may be called before, during or after the poll that registered it.
     let rt = support::rt_named(2, "trl-wake3");
-    for _ in 0..2000 {
+    for _ in 0..support::scale(2000) {
         let done = Arc::new(AtomicBool::new(false));
         let slot = Arc::new(Mutex::new(None::<Waker>));
         let h = rt.spawn(Signal {
@@ -158,7 +158,7 @@ fn wake_from_a_plain_thread_racing_the_poll() {
 fn ping_pong_between_tasks() {
     let _wd = Watchdog::new("ping_pong_between_tasks");
     let rt = support::rt_named(2, "trl-wake4");
-    let rounds = 20_000u32;
+    let rounds = support::scale(20_000) as u32;
     let (to_b, mut b_rx) = tokio::sync::mpsc::channel::<u32>(1);
     let (to_a, mut a_rx) = tokio::sync::mpsc::channel::<u32>(1);
     let a = rt.spawn(async move {
@@ -184,7 +184,7 @@ fn ping_pong_between_tasks() {
 fn ping_pong_between_a_task_and_a_plain_thread() {
     let _wd = Watchdog::new("ping_pong_between_a_task_and_a_plain_thread");
     let rt = support::rt_named(2, "trl-wake5");
-    let rounds = 5_000u32;
+    let rounds = support::scale(5_000) as u32;
     let (to_task, mut task_rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
     let (to_thread, thread_rx) = mpsc::channel::<u32>();
     let task = rt.spawn(async move {
@@ -208,7 +208,7 @@ fn spawn_into_an_idle_runtime_repeatedly() {
     let _wd = Watchdog::new("spawn_into_an_idle_runtime_repeatedly");
     // Each spawn must wake a parked worker; awaited on a plain thread (not via block_on).
     let rt = support::rt_named(2, "trl-wake6");
-    for i in 0..3000u32 {
+    for i in 0..support::scale(3000) as u32 {
         if i % 500 == 0 {
             std::thread::sleep(Duration::from_millis(5)); // let the workers park deeply
         }
@@ -221,7 +221,7 @@ fn spawn_into_an_idle_runtime_repeatedly() {
 fn block_on_is_woken_by_a_plain_thread() {
     let _wd = Watchdog::new("block_on_is_woken_by_a_plain_thread");
     let rt = support::rt_named(1, "trl-wake7");
-    for i in 0..500u32 {
+    for i in 0..support::scale(500) as u32 {
         let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
         let t = std::thread::spawn(move || {
             if i % 2 == 0 {

@@ -20,6 +20,10 @@
 //! FILE is created when it does not exist), together with the date, the machine (`--machine`, or
 //! the CPU model from `/proc/cpuinfo`), the core count (`available_parallelism`) and the command
 //! (`--command` to override).
+//!
+//! With `--svg FILE` it also draws the chart the README links: one line per shape and worker
+//! count, one bar per peer, the bar's length the ratio Trellis time / peer time on a log scale
+//! centred on 1.00x (left of the axis, Trellis is faster), clamped to 1/8x..8x.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -60,13 +64,15 @@ const SHAPE_ORDER: [&str; 17] = [
 struct Args {
     dir: PathBuf,
     write: Option<PathBuf>,
+    svg: Option<PathBuf>,
     machine: Option<String>,
     command: String,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: bench_table [--dir CRITERION_DIR] [--write FILE] [--machine TEXT] [--command TEXT]"
+        "usage: bench_table [--dir CRITERION_DIR] [--write FILE] [--svg FILE] [--machine TEXT] \
+         [--command TEXT]"
     );
     std::process::exit(2);
 }
@@ -79,6 +85,7 @@ fn parse_args() -> Args {
     let mut args = Args {
         dir: default_dir,
         write: None,
+        svg: None,
         machine: None,
         command: DEFAULT_COMMAND.to_owned(),
     };
@@ -88,6 +95,7 @@ fn parse_args() -> Args {
         match a.as_str() {
             "--dir" => args.dir = PathBuf::from(value()),
             "--write" => args.write = Some(PathBuf::from(value())),
+            "--svg" => args.svg = Some(PathBuf::from(value())),
             "--machine" => args.machine = Some(value()),
             "--command" => args.command = value(),
             "-h" | "--help" => usage(),
@@ -217,7 +225,10 @@ fn shape_rank(shape: &str) -> usize {
         .unwrap_or(SHAPE_ORDER.len())
 }
 
-fn table(results: &Results) -> String {
+type Row<'a> = (&'a (String, Option<usize>), &'a BTreeMap<String, f64>);
+
+/// The rows of the main table (and the chart), in `BENCHMARKS.md`'s shape order.
+fn peer_rows(results: &Results) -> Vec<Row<'_>> {
     let mut rows: Vec<_> = results
         .iter()
         .filter(|(_, f)| f.contains_key(TRELLIS) || PEERS.iter().any(|(id, _)| f.contains_key(*id)))
@@ -225,6 +236,11 @@ fn table(results: &Results) -> String {
     rows.sort_by(|((sa, wa), _), ((sb, wb), _)| {
         (shape_rank(sa), sa, wa).cmp(&(shape_rank(sb), sb, wb))
     });
+    rows
+}
+
+fn table(results: &Results) -> String {
+    let rows = peer_rows(results);
 
     let mut s = String::new();
     s.push_str("| shape | workers | Trellis |");
@@ -371,6 +387,100 @@ fn write_file(path: &Path, section: &str) -> std::io::Result<()> {
     std::fs::write(path, text)
 }
 
+/// The SVG chart (module doc): Trellis time / peer time per row and peer, log scale.
+fn svg(results: &Results, subtitle: &str) -> String {
+    const COLORS: [&str; 2] = ["#3b6fb6", "#d08c2b"];
+    const LABEL_W: f64 = 330.0;
+    const PLOT_W: f64 = 420.0;
+    const BAR_H: f64 = 7.0;
+    const ROW_H: f64 = 2.0 * BAR_H + 6.0;
+    const TOP: f64 = 64.0;
+    let rows: Vec<_> = peer_rows(results)
+        .into_iter()
+        .filter(|(_, f)| f.contains_key(TRELLIS))
+        .collect();
+    let height = TOP + ROW_H * rows.len() as f64 + 40.0;
+    let width = LABEL_W + PLOT_W + 90.0;
+    let centre = LABEL_W + PLOT_W / 2.0;
+    // x of a ratio: log2, 1/8x at the left edge, 8x at the right.
+    let x = |r: f64| centre + r.log2().clamp(-3.0, 3.0) / 3.0 * (PLOT_W / 2.0);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
+         font-family=\"sans-serif\" font-size=\"11\">"
+    );
+    let _ = writeln!(
+        s,
+        "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"10\" y=\"18\" font-size=\"14\">Trellis time / peer time (log scale; left of \
+         1.00x, Trellis is faster)</text>\n<text x=\"10\" y=\"34\">{}</text>",
+        escape(subtitle)
+    );
+    for (i, (_, title)) in PEERS.iter().enumerate() {
+        let lx = LABEL_W + 160.0 * i as f64;
+        let _ = writeln!(
+            s,
+            "<rect x=\"{lx}\" y=\"42\" width=\"10\" height=\"10\" fill=\"{}\"/>\
+             <text x=\"{}\" y=\"51\">vs {title}</text>",
+            COLORS[i],
+            lx + 14.0
+        );
+    }
+    for r in [0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0] {
+        let gx = x(r);
+        let stroke = if r == 1.0 { "#000" } else { "#ddd" };
+        let _ = writeln!(
+            s,
+            "<line x1=\"{gx}\" y1=\"{TOP}\" x2=\"{gx}\" y2=\"{}\" stroke=\"{stroke}\"/>\
+             <text x=\"{gx}\" y=\"{}\" text-anchor=\"middle\">{r}x</text>",
+            height - 30.0,
+            height - 16.0
+        );
+    }
+    for (row, ((shape, workers), funcs)) in rows.iter().enumerate() {
+        let y = TOP + ROW_H * row as f64;
+        let trellis = funcs[TRELLIS];
+        let label = match workers {
+            Some(w) => format!("{shape} ({w}w)"),
+            None => shape.clone(),
+        };
+        let _ = writeln!(
+            s,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
+            LABEL_W - 8.0,
+            y + BAR_H + 3.0,
+            escape(&label)
+        );
+        for (i, (id, _)) in PEERS.iter().enumerate() {
+            let Some(peer) = funcs.get(*id).filter(|t| **t > 0.0) else {
+                continue;
+            };
+            let ratio = trellis / peer;
+            let (x0, x1) = (x(ratio).min(centre), x(ratio).max(centre));
+            let by = y + BAR_H * i as f64;
+            let _ = writeln!(
+                s,
+                "<rect x=\"{x0:.1}\" y=\"{by}\" width=\"{:.1}\" height=\"{}\" fill=\"{}\"/>\
+                 <text x=\"{:.1}\" y=\"{}\" font-size=\"8\">{ratio:.2}x</text>",
+                (x1 - x0).max(0.5),
+                BAR_H - 1.0,
+                COLORS[i],
+                LABEL_W + PLOT_W + 6.0,
+                by + BAR_H - 1.0
+            );
+        }
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 fn main() {
     let args = parse_args();
     let mut results = Results::new();
@@ -390,5 +500,15 @@ fn main() {
             std::process::exit(1);
         }
         eprintln!("bench_table: wrote the table into {}", path.display());
+    }
+    if let Some(path) = &args.svg {
+        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+        let machine = args.machine.clone().unwrap_or_else(default_machine);
+        let subtitle = format!("{} · {machine}, {cores} cores", utc_now());
+        if let Err(e) = std::fs::write(path, svg(&results, &subtitle)) {
+            eprintln!("bench_table: cannot write {}: {e}", path.display());
+            std::process::exit(1);
+        }
+        eprintln!("bench_table: drew the chart into {}", path.display());
     }
 }

@@ -27,6 +27,16 @@
 //! spawn itself; rayon's join allocates nothing (its job lives on the forking stack). Every
 //! peer's result is checked once against a sequential run, outside the timed loop.
 //!
+//! For instruction counts (callgrind), `TRELLIS_CPU_COUNT="SHAPE PEER ITERS"` (a shape without
+//! its `cpu::` prefix, a function name other than `trellis_nursery`) runs that one shape `ITERS`
+//! times at the first worker count and exits, without criterion; the difference between two
+//! counts (say 10 and 20 iterations) is the shape's cost, without the set-up:
+//!
+//! ```text
+//! TRELLIS_BENCH_WORKERS=1 TRELLIS_CPU_COUNT="fib_spawn trellis 10" \
+//!     valgrind --tool=callgrind target/release/deps/cpu-HASH
+//! ```
+//!
 //! Iterations take milliseconds, so the groups sample flat (the same number of iterations per
 //! sample). Criterion defaults are the house's (20 samples, 1 s warm-up, 2 s measurement);
 //! command-line flags override them.
@@ -427,6 +437,62 @@ fn bench_workers(c: &mut Criterion, workers: usize) {
     bench_sort(c, &peers, id("cpu::mergesort"));
 }
 
+/// Instruction-count mode (`TRELLIS_CPU_COUNT="SHAPE PEER ITERS"`, see the module docs): runs
+/// one shape on one peer `ITERS` times at the first worker count, without criterion.
+fn count_mode(spec: &str) {
+    let words: Vec<&str> = spec.split_whitespace().collect();
+    let [shape, peer, iters] = words[..] else {
+        panic!("TRELLIS_CPU_COUNT={spec:?}: expected \"SHAPE PEER ITERS\"");
+    };
+    let iters: usize = iters.parse().expect("ITERS is a number");
+    let workers = common::worker_counts()[0];
+    let tree: &'static Node = Box::leak(build_tree(TREE_DEPTH, &mut 0).expect("depth > 0"));
+    let input = sort_input();
+    macro_rules! shapes {
+        ($fib:expr, $tree:expr, $mandel:expr, $sort:expr) => {
+            for _ in 0..iters {
+                match shape {
+                    "fib_spawn" => drop(black_box($fib)),
+                    "tree_sum" => drop(black_box($tree)),
+                    "mandelbrot_rows" => drop(black_box($mandel)),
+                    "mergesort" => drop(black_box($sort(input.clone()))),
+                    _ => panic!("unknown shape {shape:?}"),
+                }
+            }
+        };
+    }
+    match peer {
+        "trellis" => {
+            let rt = TrellisPeer::new(workers);
+            shapes!(fib_peer(&rt), tree_peer(&rt, tree), mandel_peer(&rt), |v| {
+                sort_peer(&rt, v)
+            });
+        }
+        "tokio" => {
+            let rt = TokioPeer::new(workers);
+            shapes!(fib_peer(&rt), tree_peer(&rt, tree), mandel_peer(&rt), |v| {
+                sort_peer(&rt, v)
+            });
+        }
+        "rayon" => {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(workers)
+                .build()
+                .expect("build rayon pool");
+            shapes!(
+                pool.install(|| fib_rayon(FIB_N)),
+                pool.install(|| tree_rayon(tree, TREE_DEPTH)),
+                pool.install(mandel_rayon),
+                |v| pool.install(|| sort_rayon(v))
+            );
+        }
+        _ => panic!("unknown peer {peer:?}"),
+    }
+}
+
 fn main() {
-    common::run(bench_workers);
+    match std::env::var("TRELLIS_CPU_COUNT") {
+        Ok(spec) => count_mode(&spec),
+        Err(_) => common::run(bench_workers),
+    }
 }

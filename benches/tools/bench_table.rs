@@ -41,7 +41,7 @@ const PEERS: [(&str, &str); 2] = [("tokio", "tokio"), ("async_executor", "async-
 const TRELLIS: &str = "trellis";
 
 /// Shapes in the order of `BENCHMARKS.md`; others follow, sorted.
-const SHAPE_ORDER: [&str; 17] = [
+const SHAPE_ORDER: [&str; 21] = [
     "rt::spawn_many_remote",
     "rt::spawn_many_local",
     "rt::spawn_many_remote_busy",
@@ -59,6 +59,10 @@ const SHAPE_ORDER: [&str; 17] = [
     "nursery::cancel_fanout",
     "cancel::move_on_after_ready",
     "cancel::cross_thread_latency",
+    "cpu::fib_spawn",
+    "cpu::tree_sum",
+    "cpu::mandelbrot_rows",
+    "cpu::mergesort",
 ];
 
 struct Args {

@@ -10,8 +10,8 @@
 //! `$CARGO_TARGET_DIR/criterion`, else `target/criterion`; `--dir` to change it), takes the
 //! **median** point estimate (ns), and the ids from `benchmark.json` next to it. Ids follow the
 //! scheme of `benches/rt.rs`: group `<shape>/<workers>w` (e.g. `rt::yield_many/2w`), function
-//! `trellis`, `tokio` or `async_executor`. Each row is one shape at one worker count: the three
-//! times, then Trellis time / peer time for each peer and for the faster of the two (below 1.00x,
+//! `trellis`, `tokio`, `async_executor` or `rayon`. Each row is one shape at one worker count:
+//! the times, then Trellis time / peer time for each peer and for the fastest peer (below 1.00x,
 //! Trellis is faster). Any other function (e.g. `trellis_raw` in `benches/scope.rs`) gets a row
 //! of its own in a second table, after the first, with Trellis time / its time.
 //!
@@ -37,7 +37,11 @@ const END: &str = "<!-- bench table end -->";
 const DEFAULT_COMMAND: &str = "cargo bench --bench rt && cargo run --release -p trellis-benches --bin bench_table -- --write BENCHMARKS.md";
 
 /// Peer columns, in order: function id in the benchmark id, column title.
-const PEERS: [(&str, &str); 2] = [("tokio", "tokio"), ("async_executor", "async-executor")];
+const PEERS: [(&str, &str); 3] = [
+    ("tokio", "tokio"),
+    ("async_executor", "async-executor"),
+    ("rayon", "rayon"),
+];
 const TRELLIS: &str = "trellis";
 
 /// Shapes in the order of `BENCHMARKS.md`; others follow, sorted.
@@ -393,11 +397,11 @@ fn write_file(path: &Path, section: &str) -> std::io::Result<()> {
 
 /// The SVG chart (module doc): Trellis time / peer time per row and peer, log scale.
 fn svg(results: &Results, subtitle: &str) -> String {
-    const COLORS: [&str; 2] = ["#3b6fb6", "#d08c2b"];
+    const COLORS: [&str; PEERS.len()] = ["#3b6fb6", "#d08c2b", "#4a9a5b"];
     const LABEL_W: f64 = 330.0;
     const PLOT_W: f64 = 420.0;
     const BAR_H: f64 = 7.0;
-    const ROW_H: f64 = 2.0 * BAR_H + 6.0;
+    const ROW_H: f64 = PEERS.len() as f64 * BAR_H + 6.0;
     const TOP: f64 = 64.0;
     let rows: Vec<_> = peer_rows(results)
         .into_iter()

@@ -24,10 +24,20 @@
 //!    about to run a task of unknown length. So if it was the last searcher it does what rule 4
 //!    does: after the `SeqCst` RMW, a fence, then re-read every queue and notify if any holds
 //!    work.
-//! 4. **The last searcher re-checks before sleeping.** A worker about to park removes itself
-//!    from the counts and adds itself to the sleepers (under the mutex, `SeqCst` RMW); if it was
-//!    the last searcher it then re-reads every queue (injector, each worker's deque and LIFO slot)
-//!    and notifies a worker if any holds work.
+//! 4. **A worker that leaves nobody searching re-checks before sleeping.** A worker about to
+//!    park removes itself from the counts and adds itself to the sleepers (under the mutex,
+//!    `SeqCst` RMW); if no searcher is left counted after that RMW (it was the last searcher,
+//!    or it was not searching and nobody else was) it then re-reads every queue (injector, each
+//!    worker's deque and LIFO slot) and notifies a worker if any holds work. Only a worker that
+//!    leaves another searcher counted skips the re-check: that searcher answers for the queues.
+//!
+//!    The non-searching case is a worker that rule 2 turned away: it read `searching > 0` and
+//!    heads for its park without looking at any other queue. Until its RMW it still counts as
+//!    unparked, so a producer that pushes meanwhile, after the searcher it saw has left, skips
+//!    its notify (no sleeper to wake: `unparked == workers`); if that worker then slept without
+//!    looking, the task would wait for its producer's current poll to end (the stranding of a
+//!    stealable task behind a pinned task's long poll that `tests/domain_sched.rs` once saw
+//!    under ThreadSanitizer; `loom_idle_push_vs_turned_away_worker_parks` below).
 //! 5. **Wake tokens.** Each worker parks on its own [`Parker`](super::park::Parker), whose token
 //!    makes an unpark that arrives before the park count.
 //!
@@ -44,18 +54,24 @@
 //! The same argument holds, word for word, for a last searcher W that leaves the search for a
 //! pinned entry (rule 3b): its RMW and re-read stand where rule 4's do.
 //!
-//! If W was not the last searcher, some other searcher S' is still counted; the same argument
-//! applies to S' when it parks or finds work (rules 3, 3b). A worker that is busy (unparked, not
-//! searching) looks at the queues again when its current task returns. So every pushed task is
-//! seen by a worker that is awake or will be woken. The park/unpark step is checked by the loom
-//! models in `park.rs`.
+//! The same holds for a worker W that parks without having searched (turned away by rule 2)
+//! when no searcher is left: its RMW (`unparked -= 1`) and re-read stand where the last
+//! searcher's do, and a producer whose read comes after that RMW sees `searching == 0` and a
+//! sleeper.
+//!
+//! If W leaves another searcher S' counted, the same argument applies to S' when it parks or
+//! finds work (rules 3, 3b, 4); the RMW of S' comes after W's in the word's modification order,
+//! so a notify that S' issues sees W listed. A worker that is busy (running a task) looks at the
+//! queues again when its current task returns. So every pushed task is seen by a worker that is
+//! awake or will be woken. The park/unpark step is checked by the loom models in `park.rs`.
 //!
 //! A worker that spins on its park token before it blocks (`worker.rs`) does so *after*
 //! rule 4, listed as a sleeper: to this protocol it is asleep, a notifier takes it off the list
 //! and unparks it like any sleeper, and the spin only makes that unpark cheaper. Nothing here
 //! changes for it.
 //!
-//! The loom models below check rule 1 against rule 4, and rule 1 against rule 3b.
+//! The loom models below check rule 1 against rule 4 (for the last searcher and for a worker
+//! that rule 2 turned away), and rule 1 against rule 3b.
 
 use crate::loom::sync::Mutex;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::SeqCst, fence};
@@ -141,9 +157,10 @@ impl Idle {
         has_pending_work()
     }
 
-    /// Rule 4: the worker goes to sleep. Returns `true` if it was the last searcher: the caller
-    /// must then re-check every queue (this fences, so the re-check reads after the RMW in the
-    /// single total order of the proof sketch).
+    /// Rule 4: the worker goes to sleep. Returns `true` if no searcher is left counted (it was
+    /// the last searcher, or it was not searching and nobody was): the caller must then
+    /// re-check every queue (this fences, so the re-check reads after the RMW in the single
+    /// total order of the proof sketch).
     pub(crate) fn transition_to_parked(&self, index: usize, is_searching: bool) -> bool {
         let mut sleepers = self.sleepers();
         let prev = self
@@ -152,7 +169,7 @@ impl Idle {
         sleepers.push(index);
         drop(sleepers);
         fence(SeqCst);
-        is_searching && searching(prev) == 1
+        searching(prev) == usize::from(is_searching)
     }
 
     /// A parked worker wakes on its own (its timers fired, or shutdown). Returns `true` if it
@@ -201,7 +218,8 @@ mod loom_idle {
             let queue = Arc::new(Queue::new(0));
             let parkers = Arc::new([Parker::new(), Parker::new()]);
             // Worker 1 is asleep; worker 0 is the only searcher.
-            assert!(!idle.transition_to_parked(1, false));
+            // Nobody searches yet, so it re-checks (and finds the queue empty).
+            assert!(idle.transition_to_parked(1, false));
             assert!(idle.transition_to_searching());
 
             let (i2, q2, p2) = (idle.clone(), queue.clone(), parkers.clone());
@@ -251,7 +269,8 @@ mod loom_idle {
         loom::model(|| {
             let idle = Arc::new(Idle::new(2));
             let queue = Arc::new(Queue::new(0));
-            assert!(!idle.transition_to_parked(1, false));
+            // Nobody searches yet, so it re-checks (and finds the queue empty).
+            assert!(idle.transition_to_parked(1, false));
             assert!(idle.transition_to_searching());
 
             let (i2, q2) = (idle.clone(), queue.clone());
@@ -274,5 +293,105 @@ mod loom_idle {
             );
             assert!(!idle.is_parked(1));
         });
+    }
+
+    #[test]
+    fn loom_idle_push_vs_turned_away_worker_parks() {
+        // Rule 4 for a worker that never searched: worker 0 is the only searcher and leaves the
+        // search (for stealable work, rule 3, or for a pinned entry, rule 3b), then pushes a
+        // stealable task and runs for an unknown time; worker 1 asks to search at the same
+        // time and is turned away by rule 2 if it still sees worker 0 counted, then parks.
+        // The task must not be stranded: worker 1 takes it, or ends up woken (off the sleepers
+        // list). Before rule 4 covered turned-away workers, loom found the run in which worker 1
+        // is turned away, worker 0's notify still counts worker 1 as unparked, and worker 1
+        // then sleeps without looking.
+        for pinned in [false, true] {
+            loom::model(move || {
+                let idle = Arc::new(Idle::new(2));
+                let queue = Arc::new(Queue::new(0));
+                assert!(idle.transition_to_searching());
+
+                let (i2, q2) = (idle.clone(), queue.clone());
+                let worker1 = thread::spawn(move || {
+                    let searching = i2.transition_to_searching();
+                    if searching && q2.load(SeqCst) > 0 {
+                        q2.fetch_sub(1, SeqCst);
+                        return (true, None);
+                    }
+                    let woken = if i2.transition_to_parked(1, searching) && q2.load(SeqCst) > 0 {
+                        i2.worker_to_notify()
+                    } else {
+                        None
+                    };
+                    (false, woken)
+                });
+
+                // Worker 0 leaves the search, then pushes (onto its own queue) and notifies.
+                let leave = if pinned {
+                    idle.transition_from_searching_to_pinned(|| queue.load(SeqCst) > 0)
+                } else {
+                    idle.transition_from_searching()
+                };
+                let mut woken = if leave { idle.worker_to_notify() } else { None };
+                queue.fetch_add(1, SeqCst);
+                fence(SeqCst);
+                woken = woken.or(idle.worker_to_notify());
+                let (took, by_worker1) = worker1.join().unwrap();
+                assert!(
+                    took || woken.or(by_worker1) == Some(1),
+                    "the task is stranded while worker 1 sleeps"
+                );
+                assert!(took || !idle.is_parked(1));
+            });
+        }
+    }
+}
+
+#[cfg(all(test, not(trellis_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_turned_away_worker_that_leaves_nobody_searching_must_recheck() {
+        // The interleaving behind the stranding of `tests/domain_sched.rs`, step by step:
+        // worker 1 is turned away while worker 0 searches, worker 0 leaves the search and its
+        // push finds nobody to wake, then worker 1 parks. Its park must ask for the re-check.
+        let idle = Idle::new(2);
+        assert!(idle.transition_to_searching()); // worker 0
+        assert!(
+            !idle.transition_to_searching(),
+            "rule 2 turns worker 1 away"
+        );
+        assert!(!idle.transition_from_searching_to_pinned(|| false));
+        assert_eq!(
+            idle.worker_to_notify(),
+            None,
+            "worker 1 still counts as unparked"
+        );
+        assert!(
+            idle.transition_to_parked(1, false),
+            "no searcher is left: re-check"
+        );
+        assert_eq!(idle.worker_to_notify(), Some(1));
+    }
+
+    #[test]
+    fn a_worker_that_leaves_a_searcher_counted_skips_the_recheck() {
+        let idle = Idle::new(4);
+        assert!(idle.transition_to_searching());
+        assert!(idle.transition_to_searching());
+        assert!(
+            !idle.transition_to_searching(),
+            "rule 2: at most half search"
+        );
+        assert!(
+            !idle.transition_to_parked(2, false),
+            "two searchers are left"
+        );
+        assert!(!idle.transition_to_parked(1, true), "one searcher is left");
+        assert!(
+            idle.transition_to_parked(0, true),
+            "the last searcher re-checks"
+        );
     }
 }

@@ -331,7 +331,8 @@ impl Core {
             .transition_to_parked(self.index, self.searching.get())
             && shared.has_pending_work()
         {
-            // Idle rule 4: the last searcher saw work appear; wake someone (maybe itself).
+            // Idle rule 4: nobody is left searching and work appeared (also in the window of
+            // a worker that rule 2 turned away); wake someone (maybe itself).
             shared.notify_parked();
         }
         self.searching.set(false);

@@ -42,6 +42,7 @@ pub struct Builder {
     blocking_keep_alive: Duration,
     start_paused: bool,
     instruments: Instruments,
+    chaos: Option<u64>,
 }
 
 impl Default for Builder {
@@ -68,6 +69,7 @@ impl Builder {
             blocking_keep_alive: crate::tuning::BLOCKING_KEEP_ALIVE,
             start_paused: false,
             instruments: Instruments::default(),
+            chaos: None,
         }
     }
 
@@ -201,6 +203,38 @@ impl Builder {
         self
     }
 
+    /// Turns on chaos mode, for tests: the workers make the scheduler's free choices from a
+    /// generator seeded with `seed` instead of the usual rules. A search steals from a random
+    /// worker first; a task woken or spawned on a worker sometimes waits at the back of the
+    /// local queue or in the global queue instead of running next; and a poll sometimes gets a
+    /// tiny cooperative budget, so the task yields at a random runtime operation (where
+    /// cancellations land too).
+    ///
+    /// Every such schedule can happen without chaos mode (a budget runs out, a wake comes from
+    /// another thread); chaos mode makes them common, so randomised tests find code that relies
+    /// on the usual order. Pinned tasks still run only on their domain. With one worker and no
+    /// work from outside the runtime (no I/O, no other threads) the same seed replays the same
+    /// poll order. It slows the runtime: not for production. Off by default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = trellis::Runtime::builder().workers(2).chaos(42).build().unwrap();
+    /// let sum = rt.block_on(async {
+    ///     let parts: Vec<_> = (0..8u64).map(|i| trellis::spawn(async move { i })).collect();
+    ///     let mut sum = 0;
+    ///     for part in parts {
+    ///         sum += part.await.unwrap();
+    ///     }
+    ///     sum
+    /// });
+    /// assert_eq!(sum, 28);
+    /// ```
+    pub fn chaos(mut self, seed: u64) -> Builder {
+        self.chaos = Some(seed);
+        self
+    }
+
     /// Starts the worker threads.
     ///
     /// # Errors
@@ -240,6 +274,7 @@ impl Builder {
                 blocking,
                 self.start_paused,
                 self.instruments,
+                self.chaos,
             )
             .map_err(BuildError::Io)?,
         );

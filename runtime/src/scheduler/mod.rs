@@ -33,6 +33,7 @@
 //! flag; the shutdown side stores the flag before draining) and cancels the entry itself, so no
 //! task is stranded in a queue nobody reads.
 
+pub(crate) mod chaos;
 pub(crate) mod context;
 pub(crate) mod coop;
 mod driver;
@@ -95,6 +96,8 @@ pub(crate) struct Shared {
     pub(crate) instruments: Instruments,
     shutdown: AtomicBool,
     pub(crate) blocking: BlockingPool,
+    /// Chaos mode's seed (`chaos.rs`), `None` when off.
+    pub(crate) chaos: Option<u64>,
 }
 
 impl Shared {
@@ -105,6 +108,7 @@ impl Shared {
         blocking: BlockingPool,
         paused: bool,
         instruments: Instruments,
+        chaos: Option<u64>,
     ) -> std::io::Result<Shared> {
         let n = workers.len();
         let clock = Clock::new(paused, n);
@@ -135,6 +139,7 @@ impl Shared {
             instruments,
             shutdown: AtomicBool::new(false),
             blocking,
+            chaos,
         })
     }
 
@@ -239,7 +244,7 @@ impl Shared {
         }
     }
 
-    fn schedule_remote(&self, task: Notified) {
+    pub(crate) fn schedule_remote(&self, task: Notified) {
         self.injector.push(task);
         // Pairs with the fence in `begin_shutdown`: either we see the flag, or the shutdown's
         // drain sees our push.

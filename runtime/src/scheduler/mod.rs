@@ -18,7 +18,8 @@
 //! - A task woken during its own poll (a yield) goes to the back of the local queue.
 //!
 //! Idle workers follow the protocol in `idle.rs`; parking is in `park.rs`; who looks at the
-//! timers, and the driver role, in `driver.rs`; the loop is in `worker.rs`.
+//! timers, and the driver role, in `driver.rs`; the loop is in `worker.rs`; chaos mode, the
+//! seeded perturbation of the loop's choices for tests, in `chaos.rs`.
 //!
 //! # Shutdown
 //!

@@ -40,6 +40,10 @@
 //!   cannot run while it spins (more runnable threads than cores), soon stops spinning; an
 //!   idle runtime, whose workers sleep, does not spin at all.
 //!
+//! In chaos mode (`chaos.rs`, `Builder::chaos`) a seeded generator takes three of these
+//! choices instead: the search's first victim, where `schedule_local` puts a task (LIFO slot,
+//! back of the local queue, injector), and each poll's budget (an injected yield).
+//!
 //! The worker is also its domain's home (`domain/home.rs`): pinned tasks wait in a
 //! non-stealable FIFO queue, fed by the worker itself and by its inbox (wakes and spawns from
 //! other threads). When both the pinned queue and the stealable sources have work, the worker

@@ -1,7 +1,10 @@
 //! Randomised structure: proptest builds random trees of nurseries, cancel scopes (shielded or
 //! not, with or without a deadline) and child tasks (stealable, pinned to a domain, or local),
 //! whose tasks sleep on the paused clock, send and receive on channels, fail, panic, cancel an
-//! enclosing scope, hang, and `start` children that call `started` or fail first. An
+//! enclosing scope, hang, `start` children that call `started` or fail first, and enter a
+//! further scope or nursery later (right after cancelling an enclosing scope, often: so
+//! shielded scopes are entered inside cancelled ones, and `start` is called in a cancelled
+//! nursery, where it starts nothing). An
 //! interpreter runs each tree on a paused-clock runtime of 1 or 2 workers in chaos mode (seed
 //! from the case), and an oracle computes the expected outcome from the tree alone. Every case
 //! checks the rules of ARCHITECTURE.md section 5 (G1, G2, G4-G11) and I3:
@@ -22,15 +25,16 @@
 //!
 //! Every timed event is at its own absolute instant: action `uid` of a task runs at
 //! `slot * SLOT + 2 * uid + 1` ms (odd), and a scope's deadline at `slot * SLOT + 2 * uid`
-//! (even), each event with a uid of its own, so no two events of the tree tie, and the paused clock makes the order of instants exact. Within one
-//! instant the outcome follows causally from the one event at that instant. Further
-//! restrictions: structure is entered at time 0 (nothing is cancelled then); a nursery body
-//! first spawns its children, then awaits its `start` calls (whose "started or failed" events
-//! are in slot 0, in order), then runs its own actions (slot 1 onwards); a channel's sender
-//! stays alive to the end (a receive ends only by a value or by cancellation); a shielded
-//! scope has a deadline, and the root scope's deadline bounds everything, so no case hangs;
-//! every structural node ends with a checkpoint when it finished cleanly (so a cancelled scope
-//! around it catches there, as in Trio).
+//! (even), each event with a uid of its own, so no two events of the tree tie, and the paused
+//! clock makes the order of instants exact. Within one instant the outcome follows causally
+//! from the one event at that instant. Further restrictions: structure is entered at time 0,
+//! or by a task right after its last action, with all its own events in later slots; a
+//! nursery body first spawns its children, then awaits its `start` calls (whose "started or
+//! failed" events come first, in order), then runs its own actions (a slot later); a channel's
+//! sender stays alive to the end (a receive ends only by a value or by cancellation); a
+//! shielded scope has a deadline, and the root scope's deadline bounds everything, so no case
+//! hangs; every structural node ends with a checkpoint when it finished cleanly (so a
+//! cancelled scope around it catches there, as in Trio).
 //!
 //! Fixed seeds: `cargo test` runs [`DEFAULT_CASES`] cases from a fixed RNG seed, with no
 //! failure persistence; `PROPTEST_CASES=N` runs N, `PROPTEST_RNG_SEED=S` another seed.
@@ -83,6 +87,12 @@ enum G {
         children: Vec<(Spawn, G)>,
         starts: Vec<GStart>,
     },
+    /// A task that runs its actions, then enters `then` at once (no checkpoint between): after
+    /// a `Cancel` as the last action, `then` is entered inside a cancelled scope.
+    Seq {
+        acts: Vec<(u8, GAct)>,
+        then: Box<G>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -132,12 +142,16 @@ enum Spawn {
     Local,
 }
 
-fn g_task() -> impl Strategy<Value = GTask> {
-    let act = prop_oneof![
+fn g_act() -> impl Strategy<Value = GAct> {
+    prop_oneof![
         4 => Just(GAct::Nothing),
         1 => any::<u8>().prop_map(GAct::Cancel),
         2 => Just(GAct::Send),
-    ];
+    ]
+}
+
+fn g_task() -> impl Strategy<Value = GTask> {
+    let act = g_act();
     let term = prop_oneof![
         4 => Just(GTerm::Ok),
         1 => Just(GTerm::Fail),
@@ -193,7 +207,23 @@ fn g_tree() -> impl Strategy<Value = G> {
                         },
                         inner: Box::new(inner),
                     }),
-                g_nursery(inner, 0),
+                g_nursery(inner.clone(), 0),
+                (
+                    proptest::collection::vec((0..ACTION_SLOTS, g_act()), 1..=3),
+                    proptest::option::of(any::<u8>()),
+                    inner
+                )
+                    .prop_map(|(mut acts, cancel_last, then)| {
+                        // Often cancel an enclosing scope right before entering `then`.
+                        if let Some(k) = cancel_last {
+                            acts.sort_by_key(|a| a.0);
+                            acts.last_mut().unwrap().1 = GAct::Cancel(k);
+                        }
+                        G::Seq {
+                            acts,
+                            then: Box::new(then),
+                        }
+                    }),
             ]
         });
     g_nursery(subtree.boxed(), 1)
@@ -246,6 +276,8 @@ struct Leaf {
     first: Option<Step<StartFirst>>,
     acts: Vec<Step<Act>>,
     term: Step<Term>,
+    /// A `Seq`: the node entered after the actions, instead of `term`.
+    then: Option<usize>,
 }
 
 #[derive(Clone, Debug)]
@@ -288,9 +320,10 @@ impl Tree {
                 first: None,
                 acts: Vec::new(),
                 term: step(0, 0, Term::Ok),
+                then: None,
             }),
         });
-        let inner = b.node(g, 0);
+        let inner = b.node(g, 0, 0);
         b.nodes[0].kind = Kind::Scope {
             shield: false,
             deadline: Some(ROOT_DEADLINE_SLOTS * SLOT),
@@ -365,7 +398,9 @@ impl Tree {
         let mut out = Vec::new();
         let mut at = self.nodes[n].parent;
         while let Some(p) = at {
-            out.push(p);
+            if !matches!(self.nodes[p].kind, Kind::Leaf(_)) {
+                out.push(p);
+            }
             at = self.nodes[p].parent;
         }
         out
@@ -403,19 +438,37 @@ impl Flatten {
         self.uid
     }
 
-    fn node(&mut self, g: &G, parent: usize) -> usize {
+    /// Flattens `g` under `parent`; its events fall in slot `min_slot` or later.
+    fn node(&mut self, g: &G, parent: usize, min_slot: u8) -> usize {
         match g {
             G::Task(t) => {
-                let leaf = self.leaf(t, None, 0);
+                let leaf = self.leaf(t, None, min_slot);
                 self.push(parent, Kind::Leaf(leaf))
+            }
+            G::Seq { acts, then } => {
+                let task = GTask {
+                    acts: acts.clone(),
+                    term: (0, GTerm::Ok),
+                };
+                let leaf = self.leaf(&task, None, min_slot);
+                let entry_slot = leaf
+                    .acts
+                    .last()
+                    .map_or(min_slot, |a| (a.at / SLOT) as u8 + 1);
+                let me = self.push(parent, Kind::Leaf(leaf));
+                let then = self.node(then, me, entry_slot);
+                if let Kind::Leaf(leaf) = &mut self.nodes[me].kind {
+                    leaf.then = Some(then);
+                }
+                me
             }
             G::Scope {
                 shield,
                 deadline,
                 inner,
             } => {
-                let deadline =
-                    deadline.map(|d| u64::from(d) * SLOT + 2 * u64::from(self.next_uid()));
+                let deadline = deadline
+                    .map(|d| u64::from(d.max(min_slot)) * SLOT + 2 * u64::from(self.next_uid()));
                 let me = self.push(
                     parent,
                     Kind::Scope {
@@ -424,7 +477,7 @@ impl Flatten {
                         inner: usize::MAX,
                     },
                 );
-                let i = self.node(inner, me);
+                let i = self.node(inner, me, min_slot);
                 if let Kind::Scope { inner, .. } = &mut self.nodes[me].kind {
                     *inner = i;
                 }
@@ -445,17 +498,17 @@ impl Flatten {
                 );
                 let kids: Vec<_> = children
                     .iter()
-                    .map(|(spawn, c)| (*spawn, self.node(c, me)))
+                    .map(|(spawn, c)| (*spawn, self.node(c, me, min_slot)))
                     .collect();
                 let st: Vec<_> = starts
                     .iter()
                     .map(|s| {
-                        let leaf = self.leaf(&s.rest, Some(s.first), 0);
+                        let leaf = self.leaf(&s.rest, Some(s.first), min_slot);
                         self.push(me, Kind::Leaf(leaf))
                     })
                     .collect();
-                // The body's actions come after every `start` (slot 1 onwards).
-                let b = self.leaf(body, None, 1);
+                // The body's actions come after every `start` (the next slot onwards).
+                let b = self.leaf(body, None, min_slot + 1);
                 let b = self.push(me, Kind::Leaf(b));
                 self.nodes[me].kind = Kind::Nursery {
                     body: b,
@@ -470,7 +523,7 @@ impl Flatten {
     fn leaf(&mut self, t: &GTask, first: Option<StartFirst>, min_slot: u8) -> Leaf {
         let first = first.map(|f| {
             let uid = self.next_uid();
-            step(0, uid, f)
+            step(u64::from(min_slot), uid, f)
         });
         let mut acts = t.acts.clone();
         acts.sort_by_key(|a| a.0);
@@ -501,6 +554,7 @@ impl Flatten {
             first,
             acts,
             term: step(u64::from(slot), uid, what),
+            then: None,
         }
     }
 }
@@ -594,6 +648,8 @@ enum Wait {
     Start,
     Recv(usize),
     Hang,
+    /// A `Seq` that entered its `then` node: it ends as that node ends.
+    Entered,
 }
 
 struct Sim<'t> {
@@ -661,6 +717,7 @@ impl<'t> Sim<'t> {
                 };
                 let caught = (0..n)
                     .filter(|&i| matches!(t.nodes[i].kind, Kind::Scope { .. }))
+                    .filter(|&i| sim.st[i] != St::Unborn)
                     .map(|i| (i, sim.caught[i]))
                     .collect();
                 let drops = (0..n)
@@ -700,16 +757,38 @@ impl<'t> Sim<'t> {
                 self.birth(*body);
                 if let Some(&s) = starts.first() {
                     self.wait[*body] = Wait::Start;
-                    self.birth(s);
+                    // `start` in a cancelled scope starts nothing (the body is dropped there).
+                    if !self.eff(n) {
+                        self.birth(s);
+                    }
                 }
             }
-            Kind::Leaf(_) => {}
+            Kind::Leaf(leaf) => {
+                if leaf.first.is_none() && leaf.acts.is_empty() && leaf.then.is_some() {
+                    self.enter(n);
+                }
+            }
         }
+    }
+
+    /// A `Seq` leaf's actions are done: it enters its `then` node, with no checkpoint between.
+    fn enter(&mut self, n: usize) {
+        let Kind::Leaf(leaf) = &self.t.nodes[n].kind else {
+            unreachable!()
+        };
+        self.wait[n] = Wait::Entered;
+        self.birth(leaf.then.unwrap());
     }
 
     /// Whether the scope enclosing node `n`'s code is cancelled.
     fn ctx_cancelled(&self, n: usize) -> bool {
-        self.t.nodes[n].parent.is_some_and(|p| self.eff(p))
+        self.t.nodes[n]
+            .parent
+            .is_some_and(|p| match self.t.nodes[p].kind {
+                // A `Seq`'s node runs in the `Seq` task's scope.
+                Kind::Leaf(_) => self.ctx_cancelled(p),
+                _ => self.eff(p),
+            })
     }
 
     /// Whether scope-like node `s` is cancelled (own, or inherited unless shielded).
@@ -789,6 +868,13 @@ impl<'t> Sim<'t> {
                 Term::Recv(c) => self.wait[n] = Wait::Recv(c),
             },
         }
+        if leaf.then.is_some()
+            && self.alive(n)
+            && self.wait[n] == Wait::No
+            && self.pc[n] == leaf.acts.len()
+        {
+            self.enter(n);
+        }
     }
 
     /// Nursery `nursery`'s current `start` returned: the body calls the next one, or goes on.
@@ -799,7 +885,8 @@ impl<'t> Sim<'t> {
         let k = self.next_start[nursery] + 1;
         self.next_start[nursery] = k;
         match starts.get(k) {
-            Some(&s) => self.birth(s),
+            Some(&s) if !self.eff(nursery) => self.birth(s),
+            Some(_) => {}
             None => self.wait[*body] = Wait::No,
         }
     }
@@ -836,6 +923,12 @@ impl<'t> Sim<'t> {
                     continue;
                 }
                 let end = match &self.t.nodes[n].kind {
+                    Kind::Leaf(leaf) if self.wait[n] == Wait::Entered => {
+                        match &self.st[leaf.then.unwrap()] {
+                            St::Ended(end) => Some(end.clone()),
+                            _ => None,
+                        }
+                    }
                     Kind::Leaf(_) => self.ctx_cancelled(n).then_some(End::Dropped),
                     Kind::Scope { inner, .. } => match &self.st[*inner] {
                         St::Ended(End::Err(f)) => Some(End::Err(f.clone())),
@@ -1138,6 +1231,10 @@ fn leaf(case: &Arc<Case>, n: usize, env: Env, status: Option<TaskStatus<u32>>) -
                     let _ = case.channels[c].0.send(()).await;
                 }
             }
+        }
+        if let Some(then) = def.then {
+            // A `Seq`: enter the node at once, right after the last action.
+            return interp(&case, then, env).await;
         }
         let term = def.term;
         sleep_until(case.at(term.at)).await;

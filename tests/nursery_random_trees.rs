@@ -64,7 +64,8 @@ const DEFAULT_CASES: u32 = 64;
 const DEFAULT_SEED: u64 = 20_261_202;
 /// One time slot, in ms of virtual time.
 const SLOT: u64 = 10_000;
-/// The slots task actions use (`0..ACTION_SLOTS`); deadlines fall in `1..=ACTION_SLOTS`.
+/// The slots generated for task actions (`0..ACTION_SLOTS`) and deadlines (`1..=ACTION_SLOTS`);
+/// a node entered by a `Seq` moves its events to later slots.
 const ACTION_SLOTS: u8 = 10;
 /// The root scope's deadline, in slots: it bounds every case.
 const ROOT_DEADLINE_SLOTS: u64 = 20;

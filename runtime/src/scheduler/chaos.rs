@@ -34,8 +34,8 @@
 //!
 //! # Cost
 //!
-//! Off (the default), each worker holds `None`: the loop pays one branch on it per poll and
-//! per local schedule.
+//! Off (the default), each worker holds `None`: the loop pays one branch on it per poll, per
+//! local schedule and per search round.
 
 use std::cell::Cell;
 

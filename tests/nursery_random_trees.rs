@@ -1,7 +1,7 @@
 //! Randomised structure: proptest builds random trees of nurseries, cancel scopes (shielded or
-//! not, with or without a deadline) and child tasks (stealable, pinned to a domain, or local),
+//! not, with or without a deadline, absolute or as a relative timeout) and child tasks (stealable, pinned to a domain, or local),
 //! whose tasks sleep on the paused clock, send and receive on channels, fail, panic, cancel an
-//! enclosing scope, hang, `start` children that call `started` or fail first, and enter a
+//! enclosing scope or move its deadline, hang, `start` children that call `started` or fail first, and enter a
 //! further scope or nursery later (right after cancelling an enclosing scope, often: so
 //! shielded scopes are entered inside cancelled ones, and `start` is called in a cancelled
 //! nursery, where it starts nothing). An
@@ -108,6 +108,9 @@ enum GAct {
     /// Cancel the k-th enclosing scope or nursery (innermost first, modulo their number).
     Cancel(u8),
     Send,
+    /// Move the deadline of the k-th enclosing cancel scope to (at least the slot after this
+    /// action) slot `s`.
+    Move(u8, u8),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -148,6 +151,7 @@ fn g_act() -> impl Strategy<Value = GAct> {
         4 => Just(GAct::Nothing),
         1 => any::<u8>().prop_map(GAct::Cancel),
         2 => Just(GAct::Send),
+        1 => (any::<u8>(), 1..=ACTION_SLOTS).prop_map(|(k, s)| GAct::Move(k, s)),
     ]
 }
 
@@ -253,6 +257,8 @@ enum Act {
     Nothing,
     Cancel(u8),
     Send(usize),
+    /// `set_deadline` of the k-th enclosing cancel scope, to this many ms after the origin.
+    Move(u8, u64),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -286,6 +292,8 @@ enum Kind {
     Scope {
         shield: bool,
         deadline: Option<u64>,
+        /// Set as a relative timeout (from entry) rather than an absolute deadline.
+        relative: bool,
         inner: usize,
     },
     Nursery {
@@ -328,6 +336,7 @@ impl Tree {
         b.nodes[0].kind = Kind::Scope {
             shield: false,
             deadline: Some(ROOT_DEADLINE_SLOTS * SLOT),
+            relative: false,
             inner,
         };
         let mut tree = Tree {
@@ -475,6 +484,8 @@ impl Flatten {
                     Kind::Scope {
                         shield: *shield,
                         deadline,
+                        // Half the deadlines (those of an even uid) as relative timeouts.
+                        relative: deadline.is_some_and(|d| d % 4 == 0),
                         inner: usize::MAX,
                     },
                 );
@@ -538,6 +549,11 @@ impl Flatten {
                     GAct::Nothing => Act::Nothing,
                     GAct::Cancel(k) => Act::Cancel(k),
                     GAct::Send => Act::Send(usize::MAX),
+                    GAct::Move(k, s) => {
+                        let uid = self.next_uid();
+                        let slot = s.max(last + 1);
+                        Act::Move(k, u64::from(slot) * SLOT + 2 * u64::from(uid))
+                    }
                 };
                 step(u64::from(last), uid, what)
             })
@@ -658,6 +674,8 @@ struct Sim<'t> {
     st: Vec<St>,
     /// Cancelled by itself: an action, its deadline, a failure inside (nurseries).
     own: Vec<bool>,
+    /// A scope's current deadline (moved by `Act::Move`).
+    deadline: Vec<Option<u64>>,
     caught: Vec<bool>,
     fails: Vec<Vec<F>>,
     /// A leaf's next phase: 0 is `first` if any, then the actions, then the term.
@@ -698,6 +716,14 @@ impl<'t> Sim<'t> {
             t,
             st: vec![St::Unborn; n],
             own: vec![false; n],
+            deadline: t
+                .nodes
+                .iter()
+                .map(|node| match node.kind {
+                    Kind::Scope { deadline, .. } => deadline,
+                    _ => None,
+                })
+                .collect(),
             caught: vec![false; n],
             fails: vec![Vec::new(); n],
             pc: vec![0; n],
@@ -807,9 +833,7 @@ impl<'t> Sim<'t> {
             }
             let at = match &node.kind {
                 Kind::Leaf(leaf) if self.wait[n] == Wait::No => Some(leaf.phase(self.pc[n]).0),
-                Kind::Scope {
-                    deadline: Some(d), ..
-                } if !self.own[n] => Some(*d),
+                Kind::Scope { .. } if !self.own[n] => self.deadline[n],
                 _ => None,
             };
             if let Some(at) = at {
@@ -850,6 +874,15 @@ impl<'t> Sim<'t> {
                 let target = chain[usize::from(k) % chain.len()];
                 if self.alive(target) {
                     self.own[target] = true;
+                }
+            }
+            Phase::Act(Act::Move(k, at)) => {
+                let scopes: Vec<_> = (self.t.chain(n).into_iter())
+                    .filter(|&s| matches!(self.t.nodes[s].kind, Kind::Scope { .. }))
+                    .collect();
+                let target = scopes[usize::from(k) % scopes.len()];
+                if self.alive(target) {
+                    self.deadline[target] = Some(at);
                 }
             }
             Phase::Act(Act::Send(c)) => {
@@ -1105,11 +1138,15 @@ fn interp(case: &Arc<Case>, n: usize, env: Env) -> BoxFut {
         &Kind::Scope {
             shield,
             deadline,
+            relative,
             inner,
         } => {
             let mut scope = CancelScope::new().shield(shield);
-            if let Some(d) = deadline {
-                scope = scope.deadline(case.at(d));
+            match deadline {
+                // Entered (first polled) at this same instant of the paused clock.
+                Some(d) if relative => scope = scope.timeout(case.at(d) - Instant::now()),
+                Some(d) => scope = scope.deadline(case.at(d)),
+                None => {}
             }
             let handle = scope.handle();
             case.handles.lock().unwrap().insert(n, handle.clone());
@@ -1228,6 +1265,15 @@ fn leaf(case: &Arc<Case>, n: usize, env: Env, status: Option<TaskStatus<u32>>) -
             match a.what {
                 Act::Nothing => {}
                 Act::Cancel(k) => env.chain[usize::from(k) % env.chain.len()].cancel(),
+                Act::Move(k, at) => {
+                    let scopes: Vec<_> = (env.chain.iter())
+                        .filter_map(|t| match t {
+                            Target::Scope(h) => Some(h),
+                            Target::Nursery(_) => None,
+                        })
+                        .collect();
+                    scopes[usize::from(k) % scopes.len()].set_deadline(case.at(at));
+                }
                 Act::Send(c) => {
                     let _ = case.channels[c].0.send(()).await;
                 }

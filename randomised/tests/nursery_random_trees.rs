@@ -39,6 +39,7 @@
 //! Fixed seeds: `cargo test` runs [`DEFAULT_CASES`] cases from a fixed RNG seed, with no
 //! failure persistence; `PROPTEST_CASES=N` runs N, `PROPTEST_RNG_SEED=S` another seed.
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -18,7 +18,8 @@
 //! - A task woken during its own poll (a yield) goes to the back of the local queue.
 //!
 //! Idle workers follow the protocol in `idle.rs`; parking is in `park.rs`; who looks at the
-//! timers, and the driver role, in `driver.rs`; the loop is in `worker.rs`.
+//! timers, and the driver role, in `driver.rs`; the loop is in `worker.rs`; chaos mode, the
+//! seeded perturbation of the loop's choices for tests, in `chaos.rs`.
 //!
 //! # Shutdown
 //!
@@ -33,6 +34,7 @@
 //! flag; the shutdown side stores the flag before draining) and cancels the entry itself, so no
 //! task is stranded in a queue nobody reads.
 
+pub(crate) mod chaos;
 pub(crate) mod context;
 pub(crate) mod coop;
 mod driver;
@@ -97,6 +99,8 @@ pub(crate) struct Shared {
     pub(crate) tree: Option<crate::tree::Roots>,
     shutdown: AtomicBool,
     pub(crate) blocking: BlockingPool,
+    /// Chaos mode's seed (`chaos.rs`), `None` when off.
+    pub(crate) chaos: Option<u64>,
 }
 
 impl Shared {
@@ -108,6 +112,7 @@ impl Shared {
         paused: bool,
         mut instruments: Instruments,
         tree: bool,
+        chaos: Option<u64>,
     ) -> std::io::Result<Shared> {
         if tree {
             instruments.keep_names();
@@ -142,6 +147,7 @@ impl Shared {
             tree: tree.then(crate::tree::Roots::default),
             shutdown: AtomicBool::new(false),
             blocking,
+            chaos,
         })
     }
 
@@ -246,7 +252,7 @@ impl Shared {
         }
     }
 
-    fn schedule_remote(&self, task: Notified) {
+    pub(crate) fn schedule_remote(&self, task: Notified) {
         self.injector.push(task);
         // Pairs with the fence in `begin_shutdown`: either we see the flag, or the shutdown's
         // drain sees our push.

@@ -40,6 +40,10 @@
 //!   cannot run while it spins (more runnable threads than cores), soon stops spinning; an
 //!   idle runtime, whose workers sleep, does not spin at all.
 //!
+//! In chaos mode (`chaos.rs`, `Builder::chaos`) a seeded generator takes three of these
+//! choices instead: the search's first victim, where `schedule_local` puts a task (LIFO slot,
+//! back of the local queue, injector), and each poll's budget (an injected yield).
+//!
 //! The worker is also its domain's home (`domain/home.rs`): pinned tasks wait in a
 //! non-stealable FIFO queue, fed by the worker itself and by its inbox (wakes and spawns from
 //! other threads). When both the pinned queue and the stealable sources have work, the worker
@@ -54,6 +58,7 @@ use std::time::Instant;
 
 use crossbeam_deque::Steal;
 
+use super::chaos::{Chaos, Placement};
 use super::context::CoreGuard;
 use super::{GLOBAL_QUEUE_INTERVAL, MAX_LIFO_POLLS, PARK_SPIN, SEARCH_ROUNDS, Shared, coop};
 use crate::domain::home::Home;
@@ -87,6 +92,8 @@ pub(crate) struct Core {
     /// This worker's domain: its pinned queue, inbox and domain-local values
     /// (`domain/home.rs`).
     pub(crate) home: Home,
+    /// Chaos mode's generators (`chaos.rs`); `None` when off.
+    chaos: Option<Chaos>,
 }
 
 impl Core {
@@ -96,6 +103,7 @@ impl Core {
         local: crossbeam_deque::Worker<Notified>,
         home: Home,
     ) -> Core {
+        let chaos = shared.chaos.map(|seed| Chaos::new(seed, index));
         Core {
             shared,
             index,
@@ -111,6 +119,7 @@ impl Core {
             spin_skips: Cell::new(0),
             ticks: Cell::new(Vec::new()),
             home,
+            chaos,
         }
     }
 
@@ -183,7 +192,11 @@ impl Core {
             debug_assert_eq!(domain, self.index, "a pinned task ran off its domain");
             self.ran_pinned.set(true);
         }
-        coop::reset(Some(coop::BUDGET));
+        let budget = match &self.chaos {
+            None => coop::BUDGET,
+            Some(chaos) => chaos.budget(coop::BUDGET), // an injected yield, maybe
+        };
+        coop::reset(Some(budget));
         TaskId::set_current(Some(task.header()));
         task.run();
         TaskId::set_current(None);
@@ -230,6 +243,20 @@ impl Core {
     /// Called through the thread-local context when this worker's thread schedules a task of
     /// this runtime.
     pub(crate) fn schedule_local(&self, task: Notified, is_yield: bool) {
+        if let Some(chaos) = &self.chaos {
+            match chaos.placement() {
+                Placement::Usual => {}
+                Placement::Back => {
+                    self.local.push(task);
+                    self.yielded.set(self.yielded.get() || is_yield);
+                    if !self.parked.get() {
+                        self.shared.notify_parked();
+                    }
+                    return;
+                }
+                Placement::Injector => return self.shared.schedule_remote(task),
+            }
+        }
         if is_yield {
             self.local.push(task);
             self.yielded.set(true);
@@ -274,7 +301,10 @@ impl Core {
             if let Some(task) = self.take_inbox_while_searching() {
                 return Some(task);
             }
-            let start = self.next_rand() as usize % n;
+            let start = match &self.chaos {
+                None => self.next_rand() as usize % n,
+                Some(chaos) => chaos.victim(n),
+            };
             for i in 0..n {
                 let victim = (start + i) % n;
                 if victim == self.index {

@@ -357,15 +357,20 @@ mod loom_queue {
         std::sync::Arc::new(Count(Counter::new(0)))
     }
 
+    /// A queue of two shards, and a `now` 10 ms after its origin.
+    fn two_shards() -> (Arc<TimerQueue>, Instant) {
+        let origin = std::time::Instant::now();
+        let now = Instant::from(origin + Duration::from_millis(10));
+        (Arc::new(TimerQueue::new(2, origin)), now)
+    }
+
     /// Seeded bugs it catches (each tried): `fire_due_blocking` storing `next` after dropping
     /// the shard locks (a registration between its scan and its store is then hidden behind
     /// the later bound), and `register` lowering `next` before its insert instead of after it.
     #[test]
     fn loom_timer_register_vs_fire_never_strands_a_due_timer() {
         loom::model(|| {
-            let origin = std::time::Instant::now();
-            let q = Arc::new(TimerQueue::new(2, origin));
-            let now = Instant::from(origin + Duration::from_millis(10));
+            let (q, now) = two_shards();
             let later = counter();
             let due = counter();
             // A later timer in shard 0, so `next` starts above the deadline registered below.
@@ -403,9 +408,7 @@ mod loom_queue {
     #[test]
     fn loom_timer_busy_workers_fire_each_due_timer_once() {
         loom::model(|| {
-            let origin = std::time::Instant::now();
-            let q = Arc::new(TimerQueue::new(2, origin));
-            let now = Instant::from(origin + Duration::from_millis(10));
+            let (q, now) = two_shards();
             let (first, second) = (counter(), counter());
             q.register_in(0, now, Waker::from(first.clone()));
             // A busy worker registers a due timer and fires at its next boundary, while

@@ -35,6 +35,16 @@ const FUTURES_PER_DOMAIN: usize = 6;
 /// Connections open at once in phase 2.
 const BATCH: usize = 100;
 
+/// Spawns `fut` detached on this domain, holding drop slot `slot` (the runtime's drop cancels
+/// it).
+fn park(slots: &Arc<Slots>, slot: usize, fut: impl Future<Output = ()> + 'static) {
+    let guard = slots.guard(slot);
+    drop(trellis::spawn_local(async move {
+        let _guard = guard;
+        fut.await;
+    }));
+}
+
 /// One domain's share of a cycle: sockets, a timer, a channel and parked tasks, slot `base`
 /// onwards; sends on `ready` once they are all started, then parks in a read.
 async fn populate(slots: Arc<Slots>, base: usize, ready: trellis::channel::Sender<()>) {
@@ -46,28 +56,23 @@ async fn populate(slots: Arc<Slots>, base: usize, ready: trellis::channel::Sende
     let (tx, rx) = trellis::channel::unbounded::<u64>();
     let (never_tx, never_rx) = trellis::channel::oneshot::<()>();
     // Each is detached: the runtime's drop cancels it.
-    let guard = slots.guard(base + 1);
-    drop(trellis::spawn_local(async move {
-        let _guard = guard;
+    park(&slots, base + 1, async move {
         let _ = listener.accept().await;
-    }));
-    let guard = slots.guard(base + 2);
-    drop(trellis::spawn_local(async move {
-        let _guard = guard;
+    });
+    park(&slots, base + 2, async move {
         let _keep = never_tx;
         let mut buf = [0u8; 16];
         let _ = server.read(&mut buf).await;
-    }));
-    let guard = slots.guard(base + 3);
-    drop(trellis::spawn_local(async move {
-        let _guard = guard;
-        trellis::time::sleep(Duration::from_secs(3600)).await;
-    }));
-    let guard = slots.guard(base + 4);
-    drop(trellis::spawn_local(async move {
-        let _guard = guard;
+    });
+    park(
+        &slots,
+        base + 3,
+        trellis::time::sleep(Duration::from_secs(3600)),
+    );
+    park(&slots, base + 4, async move {
         let _ = rx.recv().await;
-    }));
+    });
+    // A stealable one too (the others are pinned to this domain).
     let guard = slots.guard(base + 5);
     drop(trellis::spawn(async move {
         let _guard = guard;

@@ -6,17 +6,22 @@ mod support;
 use std::future::Future;
 use std::os::fd::AsRawFd;
 use std::pin::pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Wake, Waker};
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use support::Watchdog;
 use trellis::net::{UnixListener, UnixStream};
 
+/// Fd numbers are per process, and the fd-reuse test needs the lowest free one to be the one it
+/// just closed: the tests of this file take turns, so no other test opens an fd in between.
+static FDS: Mutex<()> = Mutex::new(());
+
 #[test]
 fn a_unix_listener_serves_a_client() {
     let _w = Watchdog::new("a_unix_listener_serves_a_client");
+    let _fds = FDS.lock().unwrap_or_else(|e| e.into_inner());
     support::rt(2).block_on(async {
         let path =
             std::env::temp_dir().join(format!("trellis-io-unix-{}.sock", std::process::id()));
@@ -64,6 +69,7 @@ impl Wake for CountWakes {
 #[test]
 fn a_reused_fd_never_wakes_the_closed_sockets_waiter() {
     let _w = Watchdog::new("a_reused_fd_never_wakes_the_closed_sockets_waiter");
+    let _fds = FDS.lock().unwrap_or_else(|e| e.into_inner());
     support::rt(1).block_on(async {
         let (mut old, _old_peer) = UnixStream::pair().unwrap();
         let old_fd = old.as_raw_fd();

@@ -6,11 +6,9 @@
 
 mod support;
 
-use std::sync::mpsc;
 use std::time::Duration;
 
 use support::{Counter, Out, Tracker, Watchdog, wait_until};
-use trellis::Runtime;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -35,27 +33,6 @@ enum Abort {
     AfterFinish,
 }
 
-/// Blocks every worker of `rt` inside a poll; returns the release senders and blocker handles.
-fn occupy_workers(rt: &Runtime) -> Vec<(mpsc::Sender<()>, trellis::JoinHandle<()>)> {
-    let (started_tx, started_rx) = mpsc::channel();
-    let mut out = Vec::new();
-    for _ in 0..rt.workers() {
-        let (release_tx, release_rx) = mpsc::channel::<()>();
-        let started_tx = started_tx.clone();
-        let h = rt.spawn(async move {
-            started_tx.send(()).unwrap();
-            release_rx.recv_timeout(LIMIT).expect("released");
-        });
-        out.push((release_tx, h));
-    }
-    for _ in 0..rt.workers() {
-        started_rx
-            .recv_timeout(LIMIT)
-            .expect("all workers occupied");
-    }
-    out
-}
-
 fn run_case(workers: usize, body: Body, handle: Handle, abort: Abort) {
     let case = format!("workers={workers} body={body:?} handle={handle:?} abort={abort:?}");
     let rt = support::rt_named(workers, "trl-drop");
@@ -63,11 +40,7 @@ fn run_case(workers: usize, body: Body, handle: Handle, abort: Abort) {
     let outs = Counter::new();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
 
-    let blockers = if abort == Abort::BeforePoll {
-        occupy_workers(&rt)
-    } else {
-        Vec::new()
-    };
+    let mut blockers = (abort == Abort::BeforePoll).then(|| support::occupy_workers(&rt));
     let outs2 = outs.clone();
     let h = rt.spawn(tracker.track(async move {
         let _ = rx.await;
@@ -90,8 +63,8 @@ fn run_case(workers: usize, body: Body, handle: Handle, abort: Abort) {
             if handle == Handle::DropBeforeFinish {
                 drop(h.take());
             }
-            for (release, _) in &blockers {
-                release.send(()).unwrap();
+            if let Some(b) = &mut blockers {
+                b.release();
             }
             let _ = tx.send(());
             false
@@ -152,8 +125,8 @@ fn run_case(workers: usize, body: Body, handle: Handle, abort: Abort) {
             }
         }
     }
-    for (_, blocker) in blockers {
-        rt.block_on(blocker).unwrap();
+    if let Some(b) = blockers {
+        b.join(&rt);
     }
     drop(rt);
     assert_eq!(tracker.spawned.get(), 1, "{case}");

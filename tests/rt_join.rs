@@ -9,31 +9,18 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use support::{Counter, Out, Tracker, Watchdog, spin_until, wait_until};
-use trellis::Runtime;
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-/// Occupies the single worker of `rt` inside a poll until the returned sender is used.
-fn occupy_worker(rt: &Runtime) -> (mpsc::Sender<()>, trellis::JoinHandle<()>) {
-    let (started_tx, started_rx) = mpsc::channel();
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let h = rt.spawn(async move {
-        started_tx.send(()).unwrap();
-        release_rx.recv_timeout(LIMIT).expect("released");
-    });
-    started_rx.recv_timeout(LIMIT).expect("blocker started");
-    (release_tx, h)
-}
 
 #[test]
 fn abort_before_first_poll() {
     let _wd = Watchdog::new("abort_before_first_poll");
     let rt = support::rt_named(1, "trl-join");
-    let (release, blocker) = occupy_worker(&rt);
+    let mut occupied = support::occupy_workers(&rt);
     let tracker = Tracker::new();
     let h = rt.spawn(tracker.track(async { 1 }));
     h.abort();
-    release.send(()).unwrap();
+    occupied.release();
     let err = rt.block_on(h).expect_err("aborted before its first poll");
     assert!(err.is_cancelled(), "{err:?}");
     assert!(!err.is_panic());
@@ -43,7 +30,7 @@ fn abort_before_first_poll() {
         "an aborted task must not be polled"
     );
     assert!(wait_until(LIMIT, || tracker.dropped.get() == 1));
-    rt.block_on(blocker).unwrap();
+    occupied.join(&rt);
     drop(rt);
     assert_eq!(tracker.dropped.get(), 1, "future dropped exactly once");
 }

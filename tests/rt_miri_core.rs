@@ -62,11 +62,14 @@ fn aborts_before_the_first_poll_and_while_parked_drop_the_future_once() {
     parked.abort();
     let err = rt.block_on(parked).unwrap_err();
     assert!(err.is_cancelled());
-    rt.block_on(async {
-        let never = trellis::spawn(tracker.track(async {}));
-        never.abort();
-        assert!(never.await.unwrap_err().is_cancelled());
-    });
+    // The only worker is held inside a poll, so `never` is certainly not polled before its
+    // abort (an idle worker would race the abort and could finish it first).
+    let mut occupied = support::occupy_workers(&rt);
+    let never = rt.spawn(tracker.track(async {}));
+    never.abort();
+    occupied.release();
+    assert!(rt.block_on(never).unwrap_err().is_cancelled());
+    occupied.join(&rt);
     drop(rt);
     assert_eq!(tracker.dropped.get(), tracker.spawned.get());
     assert_eq!(tracker.spawned.get(), 2);

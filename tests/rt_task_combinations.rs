@@ -19,7 +19,7 @@ use std::thread::{self, ThreadId};
 use std::time::Duration;
 
 use support::{Counter, Watchdog, wait_until};
-use trellis::{DomainId, JoinHandle, Runtime};
+use trellis::{DomainId, Runtime};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -152,28 +152,6 @@ fn possible(handle: Handle, abort: Abort) -> bool {
     }
 }
 
-/// Blocks every worker inside a poll (a task pinned to each domain, so each sits on its own
-/// worker); returns the release senders and the blockers' handles.
-fn occupy_workers(rt: &Runtime) -> Vec<(mpsc::Sender<()>, JoinHandle<()>)> {
-    let (started_tx, started_rx) = mpsc::channel();
-    let mut out = Vec::new();
-    for i in 0..rt.workers() {
-        let (release_tx, release_rx) = mpsc::channel::<()>();
-        let started_tx = started_tx.clone();
-        let h = rt.spawn_on(DomainId::new(i), move || async move {
-            started_tx.send(()).unwrap();
-            release_rx.recv_timeout(LIMIT).expect("released");
-        });
-        out.push((release_tx, h));
-    }
-    for _ in 0..rt.workers() {
-        started_rx
-            .recv_timeout(LIMIT)
-            .expect("all workers occupied");
-    }
-    out
-}
-
 /// Drops `value`, containing a panic from its destructor (a panicking output).
 fn drop_contained<T>(value: T) {
     let _ = catch_unwind(AssertUnwindSafe(move || drop(value)));
@@ -209,11 +187,8 @@ fn run_case(body: Body, output_panics: bool, handle: Handle, abort: Abort, rt_ki
         running: (abort == Abort::WhileRunning).then_some((running_tx, aborted_rx)),
     };
 
-    let blockers = if abort == Abort::BeforePoll || handle == Handle::DropBeforePoll {
-        occupy_workers(&rt)
-    } else {
-        Vec::new()
-    };
+    let mut blockers = (abort == Abort::BeforePoll || handle == Handle::DropBeforePoll)
+        .then(|| support::occupy_workers(&rt));
     let h = if rt_kind == Rt::Pinned {
         rt.spawn_on(DomainId::new(0), move || subject)
     } else {
@@ -226,8 +201,8 @@ fn run_case(body: Body, output_panics: bool, handle: Handle, abort: Abort, rt_ki
     if handle == Handle::DropBeforePoll {
         drop(h.take());
     }
-    for (release, _) in &blockers {
-        release.send(()).unwrap();
+    if let Some(b) = &mut blockers {
+        b.release();
     }
     match abort {
         Abort::WhileRunning => {
@@ -311,8 +286,8 @@ fn run_case(body: Body, output_panics: bool, handle: Handle, abort: Abort, rt_ki
             }
         }
     }
-    for (_, blocker) in blockers {
-        rt.block_on(blocker).unwrap();
+    if let Some(b) = blockers {
+        b.join(&rt);
     }
     drop(rt);
 

@@ -233,6 +233,60 @@ pub(crate) fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> boo
     }
 }
 
+/// Every worker of a runtime held inside a poll (see [`occupy_workers`]) until [`release`]
+/// (or drop), so that a task spawned meanwhile is certainly not polled yet: the way to test
+/// "before the first poll" without racing an idle worker.
+///
+/// [`release`]: Occupied::release
+pub(crate) struct Occupied {
+    releases: Vec<mpsc::Sender<()>>,
+    blockers: Vec<trellis::JoinHandle<()>>,
+}
+
+/// Blocks every worker of `rt` inside a poll: one task pinned to each domain (so each sits on
+/// its own worker), returning once all of them run.
+pub(crate) fn occupy_workers(rt: &trellis::Runtime) -> Occupied {
+    const LIMIT: Duration = Duration::from_secs(30);
+    let (started_tx, started_rx) = mpsc::channel();
+    let mut occupied = Occupied {
+        releases: Vec::new(),
+        blockers: Vec::new(),
+    };
+    for i in 0..rt.workers() {
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let started_tx = started_tx.clone();
+        occupied
+            .blockers
+            .push(rt.spawn_on(trellis::DomainId::new(i), move || async move {
+                started_tx.send(()).unwrap();
+                // Released by `release`, or by the sender's drop.
+                let _ = release_rx.recv_timeout(LIMIT);
+            }));
+        occupied.releases.push(release_tx);
+    }
+    for _ in 0..rt.workers() {
+        started_rx
+            .recv_timeout(LIMIT)
+            .expect("all workers occupied");
+    }
+    occupied
+}
+
+impl Occupied {
+    /// Lets every worker go.
+    pub(crate) fn release(&mut self) {
+        self.releases.clear();
+    }
+
+    /// Lets every worker go and waits for the blockers to finish.
+    pub(crate) fn join(mut self, rt: &trellis::Runtime) {
+        self.release();
+        for blocker in self.blockers {
+            rt.block_on(blocker).expect("blocker finishes");
+        }
+    }
+}
+
 /// The message of a panic payload (`&str` or `String`), or a placeholder.
 pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&'static str>() {

@@ -10,7 +10,7 @@
 //! | group | per iteration |
 //! |---|---|
 //! | `chan::ring/Nw` | async-executor's own `channels` bench: a ring of 300 tasks linked by capacity-1 channels; a token travels 300 laps (90_000 hops). The driver that injects the token and reads it back is itself a task; creating the channels and spawning the ring are part of the iteration, as in the original |
-//! | `chan::cross_domain_ping_pong/Nw` | two tasks exchange a counter over two `bounded(1)` channels, 10_000 round trips. Trellis pins them on domains 0 and 1 (`spawn_on`), so every hop crosses threads; the peers have no domains and run two ordinary tasks, which their schedulers may place on one worker |
+//! | `chan::cross_domain_ping_pong/Nw` | two tasks exchange a counter over two `bounded(1)` channels, 10_000 round trips. Trellis pins them on domains 0 and 1 (`spawn_on`), so every hop crosses threads; the peers have no domains and run two ordinary tasks, which their schedulers may place on one worker; function `threads` is the raw baseline, two OS threads doing the same over crossbeam-channel (the same at every worker count), and `tokio_pinned` the tasks pinned on two threads of a tokio-util `LocalPoolHandle` of N threads, so every tokio hop crosses threads too |
 //! | `chan::request_reply/Nw` | a client task makes 1_000 sequential requests to a server task over a `bounded(10)` channel; each request carries a fresh oneshot for the reply |
 //!
 //! Channels per peer: Trellis `channel::bounded` and `channel::oneshot`; tokio
@@ -274,6 +274,40 @@ fn cross_domain_ping_pong_pinned(rt: &TrellisPeer) {
     });
 }
 
+/// The raw baseline of `chan::cross_domain_ping_pong` (function `threads`): the same exchange
+/// between two OS threads over two `crossbeam_channel::bounded(1)` channels (which spin briefly,
+/// then block on a futex), no runtime at all: the cost of a thread-to-thread hand-off on these
+/// cores.
+fn cross_thread_ping_pong() {
+    let (ping_tx, ping_rx) = crossbeam_channel::bounded::<usize>(1);
+    let (pong_tx, pong_rx) = crossbeam_channel::bounded::<usize>(1);
+    let ponger = std::thread::spawn(move || {
+        while let Ok(v) = ping_rx.recv() {
+            pong_tx.send(v).unwrap();
+        }
+    });
+    for i in 0..ROUND_TRIPS {
+        ping_tx.send(i).unwrap();
+        assert_eq!(pong_rx.recv(), Ok(i));
+    }
+    drop(ping_tx);
+    ponger.join().unwrap();
+}
+
+/// tokio's nearest to pinning (function `tokio_pinned`): the two tasks pinned on threads 0
+/// and 1 of a tokio-util `LocalPoolHandle` of N threads (each a current-thread runtime with a
+/// `LocalSet`), over tokio `mpsc` channels: every hop crosses threads, as Trellis's do.
+fn tokio_pinned_ping_pong(pool: &tokio_util::task::LocalPoolHandle) {
+    let (ping_tx, ping_rx) = TokioPeer::bounded::<usize>(1);
+    let (pong_tx, pong_rx) = TokioPeer::bounded::<usize>(1);
+    let pong = pool.spawn_pinned_by_idx(move || ponger::<TokioPeer>(pong_tx, ping_rx), 1);
+    let ping = pool.spawn_pinned_by_idx(move || pinger::<TokioPeer>(ping_tx, pong_rx), 0);
+    futures_lite::future::block_on(async move {
+        ping.await.expect("pinger");
+        pong.await.expect("ponger");
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Driver
 
@@ -321,6 +355,9 @@ fn bench_workers(c: &mut Criterion, workers: usize) {
         g.bench_function(AsyncExecutorPeer::NAME, |b| {
             b.iter(|| cross_domain_ping_pong(&peers.async_executor))
         });
+        g.bench_function("threads", |b| b.iter(cross_thread_ping_pong));
+        let pool = tokio_util::task::LocalPoolHandle::new(workers);
+        g.bench_function("tokio_pinned", |b| b.iter(|| tokio_pinned_ping_pong(&pool)));
         g.finish();
     }
 

@@ -21,6 +21,7 @@
 //! | [`WAKE_BATCH`] | 32 | `channel/waiters.rs` |
 //! | [`NAME_SHARDS`] | 16 | `instrument.rs` |
 //! | [`PRUNE_MIN`] | 16 | `scope/node.rs` |
+//! | [`NODE_CACHE`] | 16 | `scope/recycle.rs` |
 
 use std::time::Duration;
 
@@ -120,3 +121,11 @@ pub(crate) const NAME_SHARDS: usize = 16;
 /// Why 16: pruning is a walk of the list; doing it at doublings keeps adding a child O(1)
 /// amortised, and short lists are not worth walking.
 pub(crate) const PRUNE_MIN: usize = 16;
+
+/// Scope nodes a thread keeps for reuse (`scope/recycle.rs`).
+///
+/// Why 16: scopes nest a few deep in one task, and a worker runs one task at a time, so a
+/// handful of nodes covers the scopes entered and left in a loop; each cached node is about
+/// 150 bytes, so the cache stays under 3 KB a thread.
+#[cfg_attr(trellis_loom, allow(dead_code))] // the cache is off under loom
+pub(crate) const NODE_CACHE: usize = 16;

@@ -53,6 +53,7 @@
 //!
 //! [`CancelHandle::deadline`]: super::CancelHandle::deadline
 
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -158,7 +159,8 @@ impl DeadlinePart for Timed {
 
 /// The cancel-delivery state of one scope future (see the module docs for the steps).
 pub(crate) struct ScopeCore<D: DeadlinePart = NoDeadline> {
-    node: Arc<Node>,
+    /// Taken only by `drop`, which hands it to the node cache (`recycle.rs`).
+    node: ManuallyDrop<Arc<Node>>,
     deadline: D,
     entered: bool,
     /// This scope holds its enclosing scopes of the task (shield, nursery draining).
@@ -171,7 +173,7 @@ impl<D: DeadlinePart> ScopeCore<D> {
     /// The core of a scope future over `node`.
     pub(crate) fn new(node: Arc<Node>, deadline: D) -> ScopeCore<D> {
         ScopeCore {
-            node,
+            node: ManuallyDrop::new(node),
             deadline,
             entered: false,
             holding: false,
@@ -270,5 +272,8 @@ impl<D: DeadlinePart> Drop for ScopeCore<D> {
         if self.linked {
             self.node.unlink_task();
         }
+        // SAFETY: `drop` runs once, and `self.node` is not used after this line.
+        let node = unsafe { ManuallyDrop::take(&mut self.node) };
+        super::recycle::give(node);
     }
 }

@@ -31,6 +31,7 @@ mod current;
 mod error;
 mod node;
 mod nursery;
+mod recycle;
 mod start;
 
 pub use cancel::{

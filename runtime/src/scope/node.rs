@@ -111,8 +111,20 @@ pub(crate) struct Peek {
 }
 
 impl Node {
+    /// A `CancelScope`'s node: one from this thread's cache (`recycle.rs`) if it has one.
     pub(crate) fn new(shield: bool, deadline: Option<Instant>) -> Arc<Node> {
-        Arc::new(Node::with(Kind::Scope, shield, deadline))
+        match super::recycle::take() {
+            Some(node) => {
+                // Fresh from `Node::with(Kind::Scope, false, None)` and owned by this thread
+                // alone: the stores are seen by whoever gets the node from us.
+                node.shield.store(shield, Ordering::Relaxed);
+                if let Some(at) = deadline {
+                    node.deadline.store(encode_deadline(at), Ordering::Relaxed);
+                }
+                node
+            }
+            None => Arc::new(Node::with(Kind::Scope, shield, deadline)),
+        }
     }
 
     /// A nursery's own node.
@@ -177,6 +189,68 @@ impl Node {
         let requested = parent.requested.load(Ordering::SeqCst) || effective;
         if requested {
             self.propagate(effective);
+        }
+    }
+
+    /// Puts a node that nothing else references back into the state `Node::with(Kind::Scope,
+    /// false, None)` makes, keeping its child list's buffer (`recycle.rs`). Every field is named,
+    /// so a new field cannot be forgotten here.
+    #[cfg(not(trellis_loom))]
+    pub(super) fn reset(&mut self) {
+        let Node {
+            parent,
+            kind,
+            shield,
+            task_root,
+            cancel_called,
+            effective,
+            requested,
+            caught,
+            holds,
+            deadline,
+            exited,
+            deadline_moved,
+            inner,
+        } = self;
+        *parent = OnceLock::new();
+        *kind = Kind::Scope;
+        *task_root = false;
+        for flag in [
+            shield,
+            cancel_called,
+            effective,
+            requested,
+            caught,
+            exited,
+            deadline_moved,
+        ] {
+            *flag.get_mut() = false;
+        }
+        *holds.get_mut() = 0;
+        *deadline.get_mut() = NO_DEADLINE;
+        let Inner {
+            children,
+            prune_at,
+            waker,
+            task,
+        } = inner.get_mut().unwrap_or_else(|e| e.into_inner());
+        children.clear();
+        *prune_at = PRUNE_MIN;
+        *waker = None;
+        *task = None;
+    }
+
+    /// Removes this node from its parent's child list (the scope has exited; `recycle.rs`).
+    #[cfg(not(trellis_loom))]
+    pub(super) fn leave_parent(self: &Arc<Self>) {
+        let Some(parent) = self.parent.get() else {
+            return;
+        };
+        let me = Arc::as_ptr(self);
+        let mut inner = parent.lock();
+        // Usually the newest entry: a scope is left before its later siblings are entered.
+        if let Some(i) = inner.children.iter().rposition(|c| c.as_ptr() == me) {
+            inner.children.remove(i);
         }
     }
 

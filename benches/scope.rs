@@ -14,7 +14,7 @@
 //! | `nursery::spawn_join/Nw` | `block_on(spawn(..))`: a task on a worker opens a nursery and `start_soon`s 10_000 `async {}` children; the nursery returns when all are done. `trellis_raw`: the same task `trellis::spawn`s 10_000 `async {}` and awaits every `JoinHandle`. `tokio`: the task `JoinSet::spawn`s 10_000 `async {}`, then `join_all()` | the whole iteration |
 //! | `nursery::cancel_fanout/Nw` | a task on a worker opens a nursery with 10_000 children pinned round robin on every domain (`start_soon_on(DomainId::new(i % N), ..)`), each parked forever (`std::future::pending`, woken only by the cancellation); once all 10_000 have been polled, the body takes the time and `start_soon`s one child that returns `Err`: the nursery cancels its scope, every child is woken on its home domain and dropped there, and the nursery returns the error. `tokio`: a `JoinSet` of 10_000 tasks each awaiting `CancellationToken::cancelled()`; once all have been polled, the joiner takes the time and spawns one task that calls `token.cancel()` and returns `Err`; `join_all()` returns when every task has finished | `iter_custom`: from the time taken before the failing child / cancelling task is started, to the nursery / `join_all` returning (all children dropped). Spawning and parking the 10_000 is set-up, not measured |
 //! | `cancel::move_on_after_ready/Nw` | one task on a worker awaits `move_on_after(1 s, ready(i))` 10_000 times (`tokio`: `tokio::time::timeout(1 s, ready(i))`) | the whole iteration |
-//! | `cancel::cross_thread_latency/Nw` | Trellis: a nursery with two pinned children. On domain 1, a `CancelScope` runs a future that holds a drop stamp, sets a flag and parks forever (`std::future::pending`). On domain 0, a task waits for the flag, then 100 µs more (time for domain 1's worker to go idle), takes the time and calls the scope's `CancelHandle::cancel()`. The cancel wakes the task on domain 1, whose scope drops its future there; the stamp's `Drop` takes the time. `tokio`: a task sets a flag and awaits `CancellationToken::cancelled()`, taking the time when it returns; a second task waits for the flag and 100 µs, takes the time and calls `token.cancel()` | `iter_custom`: the sum of (drop stamp, or `cancelled()` returning) − (time taken just before `cancel()`) over the iterations, so criterion's per-iteration figure is the mean latency. Trellis's is always a cross-thread wake (the task is pinned to the other domain); tokio's woken task may run on the canceller's own worker (tokio puts a task woken from a worker into that worker's LIFO slot), so it needs no cross-thread wake |
+//! | `cancel::cross_thread_latency/Nw` | Trellis: a nursery with two pinned children. On domain 1, a `CancelScope` runs a future that holds a drop stamp, sets a flag and parks forever (`std::future::pending`). On domain 0, a task waits for the flag, then 100 µs more (time for domain 1's worker to go idle), takes the time and calls the scope's `CancelHandle::cancel()`. The cancel wakes the task on domain 1, whose scope drops its future there; the stamp's `Drop` takes the time. `tokio`: a task sets a flag and awaits `CancellationToken::cancelled()`, taking the time when it returns; a second task waits for the flag and 100 µs, takes the time and calls `token.cancel()` | `iter_custom`: the sum of (drop stamp, or `cancelled()` returning) − (time taken just before `cancel()`) over the iterations, so criterion's per-iteration figure is the mean latency. Trellis's is always a cross-thread wake (the task is pinned to the other domain); tokio's woken task may run on the canceller's own worker (tokio puts a task woken from a worker into that worker's LIFO slot), so it needs no cross-thread wake. Two more functions give the floor: `threads`, a plain OS thread blocked on a crossbeam-channel receive woken by another after the same wait, and `tokio_pinned`, tokio's two tasks pinned on two threads of a tokio-util `LocalPoolHandle` so its wake crosses threads too |
 //!
 //! N is 2 and 4. Each runtime is built once per worker count, outside the timed loops: Trellis
 //! with `Runtime::builder().workers(N)`, tokio with `new_multi_thread().worker_threads(N)
@@ -292,6 +292,63 @@ fn cross_thread_tokio_once(rt: &tokio::runtime::Runtime) -> Duration {
     })
 }
 
+/// The raw floor (function `threads`): one OS thread blocks on a `crossbeam_channel` receive,
+/// another waits until it is blocked and `SETTLE` more, takes the time and sends; the time is
+/// taken again when the receive returns. A cross-thread wake of a sleeping thread, no runtime.
+fn cross_thread_raw_once() -> Duration {
+    let (tx, rx) = crossbeam_channel::bounded::<Instant>(1);
+    let parked = Arc::new(AtomicBool::new(false));
+    let flag = parked.clone();
+    let waiter = std::thread::spawn(move || {
+        flag.store(true, Ordering::Release);
+        let sent = rx.recv().expect("sender");
+        Instant::now().duration_since(sent)
+    });
+    while !parked.load(Ordering::Acquire) {
+        std::hint::spin_loop();
+    }
+    let until = Instant::now() + SETTLE;
+    while Instant::now() < until {
+        std::hint::spin_loop();
+    }
+    tx.send(Instant::now()).expect("waiter");
+    waiter.join().expect("waiter")
+}
+
+/// tokio with the two tasks pinned on two threads (function `tokio_pinned`): a tokio-util
+/// `LocalPoolHandle`, the waiter on thread 1, the canceller on thread 0, so the wake crosses
+/// threads as Trellis's does.
+fn cross_thread_tokio_pinned_once(pool: &tokio_util::task::LocalPoolHandle) -> Duration {
+    let token = CancellationToken::new();
+    let parked = Arc::new(AtomicBool::new(false));
+    let waiter = {
+        let (token, flag) = (token.clone(), parked.clone());
+        pool.spawn_pinned_by_idx(
+            move || async move {
+                let cancelled = token.cancelled();
+                flag.store(true, Ordering::Release);
+                cancelled.await;
+                Instant::now()
+            },
+            1,
+        )
+    };
+    let canceller = pool.spawn_pinned_by_idx(
+        move || async move {
+            wait_parked(&parked, tokio::task::yield_now).await;
+            let at = Instant::now();
+            token.cancel();
+            at
+        },
+        0,
+    );
+    futures_lite::future::block_on(async move {
+        let cancelled = canceller.await.expect("canceller");
+        let seen = waiter.await.expect("waiter");
+        seen.duration_since(cancelled)
+    })
+}
+
 // ---------------------------------------------------------------------------------------------
 // Driver
 
@@ -347,6 +404,17 @@ fn bench_workers(c: &mut Criterion, workers: usize) {
         });
         g.bench_function("tokio", |b| {
             b.iter_custom(|iters| (0..iters).map(|_| cross_thread_tokio_once(&tokio)).sum())
+        });
+        let pool = tokio_util::task::LocalPoolHandle::new(workers.max(2));
+        g.bench_function("tokio_pinned", |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| cross_thread_tokio_pinned_once(&pool))
+                    .sum()
+            })
+        });
+        g.bench_function("threads", |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| cross_thread_raw_once()).sum())
         });
         g.finish();
     }

@@ -15,7 +15,7 @@
 //!
 //! Channels per peer: Trellis `channel::bounded` and `channel::oneshot`; tokio
 //! `sync::mpsc::channel` and `sync::oneshot`; async-executor with `async_channel::bounded`, and
-//! `async_channel::bounded(1)` as the oneshot (async-channel has no oneshot). N is 2 and 4; each
+//! `async_channel::bounded(1)` as the oneshot (async-channel has no oneshot). N is 2 and 4 (or `TRELLIS_BENCH_WORKERS`; at 1 worker `cross_domain_ping_pong`, which needs two domains, is skipped); each
 //! runtime is built once per worker count, outside the timed loops, as in `benches/rt.rs`
 //! (tokio `new_multi_thread().worker_threads(N)`, async-executor run by N runner threads), and
 //! the measured closure blocks on the shape's root task from the bench thread. The shapes are
@@ -343,7 +343,8 @@ fn bench_workers(c: &mut Criterion, workers: usize) {
 
     each_peer!(c, &peers, id("chan::ring"), ring);
     each_peer!(c, &peers, id("chan::request_reply"), request_reply);
-    {
+    // Two domains needed: skipped on a one-worker runtime.
+    if workers >= 2 {
         let mut g = c.benchmark_group(id("chan::cross_domain_ping_pong"));
         g.sampling_mode(SamplingMode::Flat);
         g.bench_function(TrellisPeer::NAME, |b| {

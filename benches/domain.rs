@@ -14,7 +14,7 @@
 //! | `domain::spawn_local_many/Nw` | a task pinned on domain 0 (`spawn_on`) calls `spawn_local(async {})` 10_000 times, then awaits every handle; the bench thread blocks on that task | tokio `LocalSet` on a current-thread runtime: `block_on(local.run_until(..))` of the same body with `tokio::task::spawn_local` (the `LocalSet` is single-threaded: its figure does not depend on N) |
 //! | `domain::spawn_on_remote/Nw` | a task pinned on domain 0 calls `spawn_on(DomainId(1), \|\| async {})` 10_000 times, then awaits every handle | tokio-util `LocalPoolHandle::new(N)`: a task pinned on pool worker 0 calls `spawn_pinned_by_idx(\|\| async {}, 1)` 10_000 times, then awaits every handle. That is `spawn_pinned` aimed at one worker, as `spawn_on` is; plain `spawn_pinned` picks the least-loaded worker, often the spawner's own |
 //!
-//! N is 2 and 4. Each runtime (and pool) is built once per worker count, outside the timed
+//! N is 2 and 4 (or `TRELLIS_BENCH_WORKERS`; at 1 worker `spawn_on_remote`, which needs two domains, is skipped). Each runtime (and pool) is built once per worker count, outside the timed
 //! loops. Criterion defaults: 20 samples, 1 s warm-up, 2 s measurement, flat sampling (an
 //! iteration takes milliseconds); command-line flags override them.
 
@@ -113,7 +113,8 @@ fn bench_workers(c: &mut Criterion, workers: usize) {
         });
         g.finish();
     }
-    {
+    // Two domains needed: skipped on a one-worker runtime.
+    if workers >= 2 {
         let mut g = c.benchmark_group(id("domain::spawn_on_remote"));
         g.sampling_mode(SamplingMode::Flat);
         g.bench_function("trellis", |b| b.iter(|| trellis_spawn_on_remote(&rt)));

@@ -16,7 +16,7 @@
 //! | `cancel::move_on_after_ready/Nw` | one task on a worker awaits `move_on_after(1 s, ready(i))` 10_000 times (`tokio`: `tokio::time::timeout(1 s, ready(i))`) | the whole iteration |
 //! | `cancel::cross_thread_latency/Nw` | Trellis: a nursery with two pinned children. On domain 1, a `CancelScope` runs a future that holds a drop stamp, sets a flag and parks forever (`std::future::pending`). On domain 0, a task waits for the flag, then 100 µs more (time for domain 1's worker to go idle), takes the time and calls the scope's `CancelHandle::cancel()`. The cancel wakes the task on domain 1, whose scope drops its future there; the stamp's `Drop` takes the time. `tokio`: a task sets a flag and awaits `CancellationToken::cancelled()`, taking the time when it returns; a second task waits for the flag and 100 µs, takes the time and calls `token.cancel()` | `iter_custom`: the sum of (drop stamp, or `cancelled()` returning) − (time taken just before `cancel()`) over the iterations, so criterion's per-iteration figure is the mean latency. Trellis's is always a cross-thread wake (the task is pinned to the other domain); tokio's woken task may run on the canceller's own worker (tokio puts a task woken from a worker into that worker's LIFO slot), so it needs no cross-thread wake. Two more functions give the floor: `threads`, a plain OS thread blocked on a crossbeam-channel receive woken by another after the same wait, and `tokio_pinned`, tokio's two tasks pinned on two threads of a tokio-util `LocalPoolHandle` so its wake crosses threads too |
 //!
-//! N is 2 and 4. Each runtime is built once per worker count, outside the timed loops: Trellis
+//! N is 2 and 4 (or `TRELLIS_BENCH_WORKERS`; at 1 worker `cross_thread_latency`, which needs two domains, is skipped). Each runtime is built once per worker count, outside the timed loops: Trellis
 //! with `Runtime::builder().workers(N)`, tokio with `new_multi_thread().worker_threads(N)
 //! .enable_all()`, as in `benches/rt.rs`. `cross_thread_latency` needs two domains: it uses
 //! domains 0 and 1 at every N.
@@ -388,7 +388,8 @@ fn bench_workers(c: &mut Criterion, workers: usize) {
         g.bench_function("tokio", |b| b.iter(|| move_on_after_ready_tokio(&tokio)));
         g.finish();
     }
-    {
+    // Two domains needed: skipped on a one-worker runtime.
+    if workers >= 2 {
         let mut g = c.benchmark_group(id("cancel::cross_thread_latency"));
         // Each iteration has over 100 µs of untimed set-up around a few µs of measured latency:
         // criterion's default times (of *measured* time) would take minutes of wall time.

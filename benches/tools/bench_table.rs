@@ -21,6 +21,9 @@
 //! the CPU model from `/proc/cpuinfo`), the core count (`available_parallelism`) and the command
 //! (`--command` to override).
 //!
+//! `--only rt::,time::` keeps only the shapes whose names start with one of the prefixes (the
+//! README's excerpt of the same run is written with it).
+//!
 //! With `--svg FILE` it also draws the chart the README links: one line per shape and worker
 //! count, one bar per peer, the bar's length the ratio Trellis time / peer time on a log scale
 //! centred on 1.00x (left of the axis, Trellis is faster), clamped to 1/8x..8x.
@@ -75,12 +78,14 @@ struct Args {
     svg: Option<PathBuf>,
     machine: Option<String>,
     command: String,
+    /// Shape prefixes to keep (`--only rt::,time::`); empty: every shape.
+    only: Vec<String>,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: bench_table [--dir CRITERION_DIR] [--write FILE] [--svg FILE] [--machine TEXT] \
-         [--command TEXT]"
+         [--command TEXT] [--only PREFIX,PREFIX]"
     );
     std::process::exit(2);
 }
@@ -96,6 +101,7 @@ fn parse_args() -> Args {
         svg: None,
         machine: None,
         command: DEFAULT_COMMAND.to_owned(),
+        only: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -106,6 +112,7 @@ fn parse_args() -> Args {
             "--svg" => args.svg = Some(PathBuf::from(value())),
             "--machine" => args.machine = Some(value()),
             "--command" => args.command = value(),
+            "--only" => args.only = value().split(',').map(str::to_owned).collect(),
             "-h" | "--help" => usage(),
             _ => {
                 eprintln!("bench_table: unknown argument `{a}`");
@@ -493,6 +500,9 @@ fn main() {
     let args = parse_args();
     let mut results = Results::new();
     collect(&args.dir, &mut results);
+    if !args.only.is_empty() {
+        results.retain(|(shape, _), _| args.only.iter().any(|p| shape.starts_with(p.as_str())));
+    }
     if results.is_empty() {
         eprintln!(
             "bench_table: no criterion results under {} (run `cargo bench --bench rt` first)",

@@ -207,7 +207,7 @@ fn panicking_waker_fired_by_a_timer_is_contained() {
     );
     let rt = support::rt(1);
     let woken = Counter::new();
-    let w2 = woken.clone();
+    let (w2, seen) = (woken.clone(), woken.clone());
     let task = rt.spawn(async move {
         use std::future::Future;
         let waker = std::task::Waker::from(Arc::new(PanickingWaker(w2)));
@@ -223,6 +223,12 @@ fn panicking_waker_fired_by_a_timer_is_contained() {
         for _ in 0..3 {
             trellis::time::sleep_until(at).await;
             fired += 1;
+        }
+        // Under load the three sleeps can all find `at` passed at their first poll, before the
+        // timer queue fired anything: keep `bad` registered until its timer has fired (each
+        // sleep below lets the queue fire its due timers).
+        while seen.get() == 0 {
+            trellis::time::sleep(Duration::from_millis(1)).await;
         }
         drop(bad);
         fired

@@ -352,6 +352,11 @@ fn cross_thread_tokio_pinned_once(pool: &tokio_util::task::LocalPoolHandle) -> D
 // ---------------------------------------------------------------------------------------------
 // Driver
 
+/// The `iter_custom` figure of a shape measured once per call: the sum over `iters` calls.
+fn summed(iters: u64, mut once: impl FnMut() -> Duration) -> Duration {
+    (0..iters).map(|_| once()).sum()
+}
+
 fn bench_workers(c: &mut Criterion, workers: usize) {
     let trellis = trellis_rt(workers);
     let tokio = tokio_rt(workers);
@@ -369,14 +374,10 @@ fn bench_workers(c: &mut Criterion, workers: usize) {
         // Milliseconds per iteration, plus untimed set-up: a fixed count per sample.
         g.sampling_mode(SamplingMode::Flat);
         g.bench_function("trellis", |b| {
-            b.iter_custom(|iters| {
-                (0..iters)
-                    .map(|_| cancel_fanout_trellis_once(&trellis))
-                    .sum()
-            })
+            b.iter_custom(|iters| summed(iters, || cancel_fanout_trellis_once(&trellis)))
         });
         g.bench_function("tokio", |b| {
-            b.iter_custom(|iters| (0..iters).map(|_| cancel_fanout_tokio_once(&tokio)).sum())
+            b.iter_custom(|iters| summed(iters, || cancel_fanout_tokio_once(&tokio)))
         });
         g.finish();
     }
@@ -397,25 +398,17 @@ fn bench_workers(c: &mut Criterion, workers: usize) {
             .warm_up_time(LATENCY_WARM_UP)
             .measurement_time(LATENCY_MEASUREMENT);
         g.bench_function("trellis", |b| {
-            b.iter_custom(|iters| {
-                (0..iters)
-                    .map(|_| cross_thread_trellis_once(&trellis))
-                    .sum()
-            })
+            b.iter_custom(|iters| summed(iters, || cross_thread_trellis_once(&trellis)))
         });
         g.bench_function("tokio", |b| {
-            b.iter_custom(|iters| (0..iters).map(|_| cross_thread_tokio_once(&tokio)).sum())
+            b.iter_custom(|iters| summed(iters, || cross_thread_tokio_once(&tokio)))
         });
-        let pool = tokio_util::task::LocalPoolHandle::new(workers.max(2));
+        let pool = tokio_util::task::LocalPoolHandle::new(workers);
         g.bench_function("tokio_pinned", |b| {
-            b.iter_custom(|iters| {
-                (0..iters)
-                    .map(|_| cross_thread_tokio_pinned_once(&pool))
-                    .sum()
-            })
+            b.iter_custom(|iters| summed(iters, || cross_thread_tokio_pinned_once(&pool)))
         });
         g.bench_function("threads", |b| {
-            b.iter_custom(|iters| (0..iters).map(|_| cross_thread_raw_once()).sum())
+            b.iter_custom(|iters| summed(iters, cross_thread_raw_once))
         });
         g.finish();
     }

@@ -3,9 +3,10 @@
 //!
 //! The protocols that loom checks (the task state word in `task::state`, the parker in
 //! `scheduler::park`, the idle protocol in `scheduler::idle`, the channel waiter protocol in
-//! `channel::chan`, the unit hand-off in `sync::handoff` and the timer queue's cached earliest
-//! deadline in `time::queue`) take their atomics, mutexes and
-//! condvars from here, so the same code runs under loom's model checker and in production.
+//! `channel::chan`, the oneshot's state word in `channel::oneshot`, the unit hand-off in
+//! `sync::handoff` and the timer queue's cached earliest deadline in `time::queue`) take their
+//! atomics, mutexes, condvars and cells from here, so the same code runs under loom's model
+//! checker and in production.
 //! Modules that loom does not model use `std` directly. Under `trellis_loom` only the loom
 //! models (`cargo test -p trellis-runtime --lib loom_`) may run: loom's types panic outside
 //! `loom::model`.
@@ -28,4 +29,35 @@ pub(crate) mod sync {
             AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering, fence,
         };
     }
+}
+
+/// An `UnsafeCell` whose accesses loom checks under `--cfg trellis_loom` (a concurrent write and
+/// read of one cell fails the model); `std`'s, behind the same closure API, otherwise.
+#[cfg(not(trellis_loom))]
+pub(crate) mod cell {
+    /// `std::cell::UnsafeCell` with loom's access API.
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        pub(crate) const fn new(value: T) -> UnsafeCell<T> {
+            UnsafeCell(std::cell::UnsafeCell::new(value))
+        }
+
+        /// Runs `f` with a pointer for reading.
+        #[inline]
+        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get())
+        }
+
+        /// Runs `f` with a pointer for writing.
+        #[inline]
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+}
+
+#[cfg(trellis_loom)]
+pub(crate) mod cell {
+    pub(crate) use loom::cell::UnsafeCell;
 }

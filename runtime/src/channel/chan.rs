@@ -22,9 +22,11 @@
 //!    `F_w`). On success, go to step 5.
 //! 4. *Sleep.* Return `Pending`. When woken (its entry is then `Notified`), the task polls
 //!    again from step 1; step 2 puts the entry back in the list.
-//! 5. *Complete.* Remove the entry ([`Waiters::remove`]). If it had been notified and the
-//!    condition may still hold for someone else (the queue is not empty), pass the notification
-//!    on: notify one other waiter. A future dropped while registered (cancelled) does the same.
+//! 5. *Complete.* Remove the entry ([`Waiters::remove`]). If it had been notified, pass the
+//!    notification on ([`Waiters::notify_one_if`]): after a `SeqCst` fence, if some other waiter
+//!    waits and the condition may still hold for it (the queue is not empty), notify it (the
+//!    queue is looked at only when someone waits). A future dropped while registered
+//!    (cancelled) does the same.
 //!
 //! **Notifier** (a sender after a successful push, [`Chan::push`]; a receiver after a
 //! successful pop of a bounded channel, waking a sender):
@@ -381,8 +383,8 @@ impl<T, Q: Queue<T>> Chan<T, Q> {
     /// Step 5 for a receiver that stops waiting (it completed, or its future is dropped):
     /// leave the list, passing a notification on while values remain.
     pub(crate) fn cancel_recv(&self, key: &mut Option<usize>) {
-        if self.recv_waiters.remove(key) && !self.queue.is_empty() {
-            self.recv_waiters.notify_one();
+        if self.recv_waiters.remove(key) {
+            self.recv_waiters.notify_one_if(|| !self.queue.is_empty());
         }
     }
 
@@ -419,8 +421,8 @@ impl<T, Q: Queue<T>> Chan<T, Q> {
     /// Step 5 for a sender that stops waiting: leave the list, passing a notification on while
     /// there is room.
     pub(crate) fn cancel_send(&self, key: &mut Option<usize>) {
-        if self.send_waiters.remove(key) && !self.queue.is_full() {
-            self.send_waiters.notify_one();
+        if self.send_waiters.remove(key) {
+            self.send_waiters.notify_one_if(|| !self.queue.is_full());
         }
     }
 }

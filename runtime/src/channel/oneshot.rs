@@ -29,54 +29,139 @@
 //!   dropped (with the value in it), or never stored at all when [`Sender::send`] finds the
 //!   receiver gone and returns it.
 //! - Dropping the sender without sending wakes the receiver, which gets [`RecvError`].
-//! - One mutex guards the slot (the value, the receiver's waker and the liveness flags); both
-//!   sides touch it a bounded number of times, so it is never contended for long.
+//!
+//! # Protocol
+//!
+//! No lock: one state word and two cells, the value and the receiver's waker. The bits:
+//! [`VALUE`] (the value is in its cell, published), [`TX_CLOSED`] (the sender is done: it sent
+//! or was dropped), [`RX_CLOSED`] (the receiver was dropped), [`WAKER`] (the waker cell holds
+//! the receiver's waker, published). Each side ends with one read-modify-write of the word, and
+//! the two cells change hands only through it:
+//!
+//! - **Send.** The sender writes the value into its cell (nobody reads it before `VALUE`), then
+//!   sets `VALUE | TX_CLOSED` in one `fetch_or` (release: it publishes the value). If the
+//!   previous word has `RX_CLOSED`, the receiver is gone and never saw `VALUE`: the sender takes
+//!   the value back and returns it. Otherwise, if it has `WAKER`, the sender wakes the waker in
+//!   its cell by reference. A sender dropped without sending does the same `fetch_or` with
+//!   `TX_CLOSED` alone. After its `fetch_or` the sender never touches a cell again.
+//! - **Receive.** The receiver loads the word (acquire). With `TX_CLOSED` it is done: it takes
+//!   the value if `VALUE` is set (the value cell is then the receiver's alone), else it fails.
+//!   Otherwise it waits: it may write the waker cell only while `WAKER` is clear and the sender
+//!   is not done, writes its waker there, then sets `WAKER` with a `fetch_or` (release: it
+//!   publishes the waker). If that `fetch_or` finds `TX_CLOSED`, the sender finished in between
+//!   without seeing `WAKER` (so it woke nobody), and the receiver completes at once; otherwise
+//!   the sender's later `fetch_or` sees `WAKER` and wakes it. A receiver polled again with a
+//!   waker that would wake another task first clears `WAKER` (`fetch_and`): if the sender is
+//!   done by then, it may be reading the cell, so the receiver leaves the cell alone and
+//!   completes; if not, the sender's `fetch_or` will come later and see `WAKER` clear, so the
+//!   cell is the receiver's again and it registers as above.
+//! - **Receiver dropped.** `fetch_or(RX_CLOSED)`. If the previous word has `VALUE` (and the
+//!   value was not received), the receiver drops the value. If it has no `TX_CLOSED`, the
+//!   sender's `fetch_or` comes later and sees `RX_CLOSED`, so it neither reads the waker nor
+//!   leaves its value: the receiver drops its waker now (so a long-lived sender does not keep the
+//!   receiving task alive). Whatever a cell still holds when both halves are gone is dropped
+//!   with the shared allocation.
+//!
+//! The two `fetch_or`s of the two sides are totally ordered on the word, so exactly one side
+//! sees the other's: the value is dropped exactly once (received, dropped by the receiver, or
+//! given back by `send`), and a waiting receiver is woken or completes by itself. The loom
+//! models at the end of this file check each pair of the three endings, and a receiver that
+//! changes its waker while the value is sent (`loom_oneshot_*`), with loom checking every access
+//! to the two cells (checked against two seeded bugs: a registration that ignores the send it
+//! raced, which deadlocks `loom_oneshot_send_vs_waiting_receiver`, and a receiver drop that
+//! frees the waker while the sender may read it, a cell race in
+//! `loom_oneshot_send_vs_receiver_drop`).
 
 use std::fmt;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::ptr;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker, ready};
 
 use super::blocking;
 use super::error::{RecvError, TryRecvError};
+use crate::loom::cell::UnsafeCell;
+use crate::loom::sync::atomic::{AtomicUsize, Ordering::AcqRel, Ordering::Acquire};
 use crate::scheduler::coop;
 
+/// State bit: the value is in `Inner::value`, published by the sender (always with `TX_CLOSED`).
+const VALUE: usize = 1;
+/// State bit: the sender is done: it sent, or was dropped without sending.
+const TX_CLOSED: usize = 1 << 1;
+/// State bit: the receiver was dropped; a send gives its value back.
+const RX_CLOSED: usize = 1 << 2;
+/// State bit: `Inner::waker` holds the receiver's waker, published by the receiver.
+const WAKER: usize = 1 << 3;
+
+/// The allocation both halves share (see the protocol in the module docs).
 struct Inner<T> {
-    slot: Mutex<Slot<T>>,
+    state: AtomicUsize,
+    /// Written by the sender before `VALUE`; after `VALUE`, the receiver's alone.
+    value: UnsafeCell<Option<T>>,
+    /// Written by the receiver while `WAKER` is clear; read by the sender once its `fetch_or`
+    /// saw `WAKER` set.
+    waker: UnsafeCell<Option<Waker>>,
 }
 
-struct Slot<T> {
-    /// The sent value, until the receiver takes it.
-    value: Option<T>,
-    /// The receiver's waker while it waits.
-    waker: Option<Waker>,
-    sender_alive: bool,
-    receiver_alive: bool,
-}
+// SAFETY: the cells are accessed only as the module's protocol allows: the value moves from the
+// sender's thread to the receiver's (hence `T: Send`), and never is it shared by reference
+// between threads (no `T: Sync` needed); the waker is `Send + Sync`.
+unsafe impl<T: Send> Send for Inner<T> {}
+// SAFETY: as above; `&Inner` is all either half holds.
+unsafe impl<T: Send> Sync for Inner<T> {}
 
 impl<T> Inner<T> {
-    fn lock(&self) -> MutexGuard<'_, Slot<T>> {
-        // Nothing panics while the lock is held (wakers and value drops run after it is
-        // released), so it is never poisoned; recover anyway.
-        self.slot.lock().unwrap_or_else(|e| e.into_inner())
+    /// The sender's end: publishes `value` (or, with `None`, just `TX_CLOSED`) and wakes a
+    /// waiting receiver. Gives the value back if the receiver is gone.
+    fn finish_send(&self, value: Option<T>) -> Result<(), T> {
+        let bits = if value.is_some() {
+            // SAFETY: `VALUE` is not set yet (only this call sets it, once), so the receiver does
+            // not read the cell; nobody else writes it.
+            self.value.with_mut(|v| unsafe { *v = value });
+            VALUE | TX_CLOSED
+        } else {
+            TX_CLOSED
+        };
+        let prev = self.state.fetch_or(bits, AcqRel);
+        if prev & RX_CLOSED != 0 {
+            // The receiver's `fetch_or` came first and did not see `VALUE`: the value is ours.
+            if bits & VALUE == 0 {
+                return Ok(());
+            }
+            // SAFETY: as above, the receiver never reads the cell now.
+            let value = self.value.with_mut(|v| unsafe { (*v).take() });
+            return Err(value.expect("the value written above"));
+        }
+        if prev & WAKER != 0 {
+            // `WAKER` was set when our `fetch_or` ran, and the receiver writes the cell only
+            // after clearing `WAKER` before the sender's `fetch_or` (ours, the last).
+            self.waker.with(|w| {
+                // SAFETY: as above, nobody writes the cell while we read it.
+                if let Some(w) = unsafe { &*w } {
+                    w.wake_by_ref();
+                }
+            });
+        }
+        Ok(())
     }
 }
 
 pub(crate) fn pair<T>() -> (Sender<T>, Receiver<T>) {
     let inner = Arc::new(Inner {
-        slot: Mutex::new(Slot {
-            value: None,
-            waker: None,
-            sender_alive: true,
-            receiver_alive: true,
-        }),
+        state: AtomicUsize::new(0),
+        value: UnsafeCell::new(None),
+        waker: UnsafeCell::new(None),
     });
     (
         Sender {
             inner: inner.clone(),
         },
-        Receiver { inner },
+        Receiver {
+            inner,
+            received: false,
+        },
     )
 }
 
@@ -119,19 +204,10 @@ impl<T> Sender<T> {
     /// assert_eq!(tx.send(5), Err(5));
     /// ```
     pub fn send(self, value: T) -> Result<(), T> {
-        let waker = {
-            let mut slot = self.inner.lock();
-            if !slot.receiver_alive {
-                return Err(value);
-            }
-            slot.value = Some(value);
-            slot.waker.take()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
-        Ok(())
-        // `self` drops here: `sender_alive = false`; the receiver finds the value first.
+        let this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again, so the `Arc` is moved out of it once.
+        let inner = unsafe { ptr::read(&this.inner) };
+        inner.finish_send(Some(value))
     }
 
     /// Whether the receiver was dropped (a `send` would fail).
@@ -145,20 +221,14 @@ impl<T> Sender<T> {
     /// assert!(tx.is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
-        !self.inner.lock().receiver_alive
+        self.inner.state.load(Acquire) & RX_CLOSED != 0
     }
 }
 
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
-        let waker = {
-            let mut slot = self.inner.lock();
-            slot.sender_alive = false;
-            slot.waker.take()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
+        // Without a value, `finish_send` cannot give one back.
+        let _ = self.inner.finish_send(None);
     }
 }
 
@@ -194,6 +264,8 @@ impl<T> fmt::Debug for Sender<T> {
 /// waits drops the value if it arrives later (the sender gets it back if it had not sent yet).
 pub struct Receiver<T> {
     inner: Arc<Inner<T>>,
+    /// The value was taken (a later receive fails).
+    received: bool,
 }
 
 impl<T> Receiver<T> {
@@ -243,12 +315,11 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
     /// ```
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        let mut slot = self.inner.lock();
-        match slot.value.take() {
-            Some(v) => Ok(v),
-            None if slot.sender_alive => Err(TryRecvError::Empty),
-            None => Err(TryRecvError::Closed),
+        let state = self.inner.state.load(Acquire);
+        if state & TX_CLOSED == 0 {
+            return Err(TryRecvError::Empty);
         }
+        self.take(state).map_err(|RecvError| TryRecvError::Closed)
     }
 
     /// Waits for the value, blocking the calling thread. For plain threads.
@@ -272,22 +343,50 @@ impl<T> Receiver<T> {
         blocking::block_on("oneshot::Receiver::recv_blocking", self.recv())
     }
 
-    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Result<T, RecvError>> {
+    /// The sender is done (`state` has `TX_CLOSED`): the value if it sent one and it was not
+    /// received yet.
+    fn take(&mut self, state: usize) -> Result<T, RecvError> {
+        if state & VALUE == 0 || self.received {
+            return Err(RecvError);
+        }
+        self.received = true;
+        // SAFETY: `VALUE` was published (acquire load or RMW), so the sender is done with the
+        // cell, and only this receiver (by `&mut`) reads it.
+        let value = self.inner.value.with_mut(|v| unsafe { (*v).take() });
+        Ok(value.expect("a oneshot's published value is in its cell"))
+    }
+
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, RecvError>> {
         let coop = ready!(coop::poll_proceed(cx));
-        let mut slot = self.inner.lock();
-        let res = match slot.value.take() {
-            Some(v) => Ok(v),
-            None if !slot.sender_alive => Err(RecvError),
-            None => {
-                match &mut slot.waker {
-                    Some(w) => w.clone_from(cx.waker()),
-                    None => slot.waker = Some(cx.waker().clone()),
+        let inner = &*self.inner;
+        let mut state = inner.state.load(Acquire);
+        if state & TX_CLOSED == 0 {
+            if state & WAKER != 0 {
+                let same = inner.waker.with(|w| {
+                    // SAFETY: while `WAKER` is set the sender at most reads the cell.
+                    unsafe { &*w }
+                        .as_ref()
+                        .is_some_and(|w| w.will_wake(cx.waker()))
+                });
+                if same {
+                    // The sender's `fetch_or` is still to come, and will see `WAKER`.
+                    return Poll::Pending;
                 }
-                return Poll::Pending;
+                state = inner.state.fetch_and(!WAKER, AcqRel);
             }
-        };
-        slot.waker = None;
-        drop(slot);
+            if state & TX_CLOSED == 0 {
+                // SAFETY: `WAKER` is clear and the sender's `fetch_or` has not run: it will see
+                // `WAKER` clear and not read the cell.
+                inner
+                    .waker
+                    .with_mut(|w| unsafe { *w = Some(cx.waker().clone()) });
+                state = inner.state.fetch_or(WAKER, AcqRel);
+                if state & TX_CLOSED == 0 {
+                    return Poll::Pending;
+                }
+            }
+        }
+        let res = self.take(state);
         coop.made_progress();
         Poll::Ready(res)
     }
@@ -297,29 +396,32 @@ impl<T> Future for Receiver<T> {
     type Output = Result<T, RecvError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.poll_recv(cx)
+        self.get_mut().poll_recv(cx)
     }
 }
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        let value = {
-            let mut slot = self.inner.lock();
-            slot.receiver_alive = false;
-            slot.waker = None;
-            slot.value.take()
-        };
-        // Dropped outside the lock: a value's `Drop` may do anything.
-        drop(value);
+        let prev = self.inner.state.fetch_or(RX_CLOSED, AcqRel);
+        if prev & VALUE != 0 && !self.received {
+            // SAFETY: `VALUE` is published and only the receiver reads the cell.
+            drop(self.inner.value.with_mut(|v| unsafe { (*v).take() }));
+        }
+        if prev & TX_CLOSED == 0 {
+            // The sender's `fetch_or` is still to come and will see `RX_CLOSED`: it will not
+            // read the waker, so drop it now rather than with the allocation.
+            // SAFETY: the sender never touches the cell, and this is the receiver's last act.
+            drop(self.inner.waker.with_mut(|w| unsafe { (*w).take() }));
+        }
     }
 }
 
 impl<T> fmt::Debug for Receiver<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let slot = self.inner.lock();
+        let state = self.inner.state.load(Acquire);
         f.debug_struct("oneshot::Receiver")
-            .field("ready", &slot.value.is_some())
-            .field("sender_alive", &slot.sender_alive)
+            .field("ready", &(state & VALUE != 0 && !self.received))
+            .field("sender_alive", &(state & TX_CLOSED == 0))
             .finish()
     }
 }
@@ -349,7 +451,7 @@ impl<T> Future for RecvFuture<'_, T> {
     type Output = Result<T, RecvError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.rx.poll_recv(cx)
+        self.get_mut().rx.poll_recv(cx)
     }
 }
 
@@ -357,5 +459,79 @@ impl<T> fmt::Debug for RecvFuture<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("oneshot::RecvFuture")
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, trellis_loom))]
+mod loom_oneshot {
+    //! Loom models of the protocol in the module docs: each ending of one side against each of
+    //! the other's, and a receiver that changes its waker while the value is sent. A lost wakeup
+    //! leaves `block_on` parked, which loom reports as a deadlock; a cell accessed by both sides
+    //! at once fails the model.
+
+    use super::*;
+    use crate::channel::chan::loom_chan::block_on;
+    use loom::thread;
+
+    #[test]
+    fn loom_oneshot_send_vs_waiting_receiver() {
+        loom::model(|| {
+            let (tx, rx) = pair::<u8>();
+            let t = thread::spawn(move || tx.send(7).is_ok());
+            assert_eq!(block_on(rx), Ok(7));
+            assert!(t.join().unwrap());
+        });
+    }
+
+    #[test]
+    fn loom_oneshot_sender_drop_vs_waiting_receiver() {
+        loom::model(|| {
+            let (tx, rx) = pair::<u8>();
+            let t = thread::spawn(move || drop(tx));
+            assert_eq!(block_on(rx), Err(RecvError));
+            t.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_oneshot_send_vs_receiver_drop() {
+        // The receiver registers a waker, then is dropped while the value is sent: the value
+        // (a clone of `token`) is dropped, by the receiver or (given back) by the sender's
+        // caller. The cells hold an `Option` that `take` empties, so it cannot drop twice.
+        loom::model(|| {
+            let token = Arc::new(());
+            let (tx, mut rx) = pair::<Arc<()>>();
+            let value = token.clone();
+            let t = thread::spawn(move || tx.send(value).map_err(drop).is_ok());
+            let mut cx = Context::from_waker(Waker::noop());
+            if let Poll::Ready(v) = rx.poll_recv(&mut cx) {
+                drop(v);
+            }
+            drop(rx);
+            let _sent = t.join().unwrap();
+            assert_eq!(
+                Arc::strong_count(&token),
+                1,
+                "the value outlived both halves"
+            );
+        });
+    }
+
+    #[test]
+    fn loom_oneshot_new_waker_vs_send() {
+        // The receiver waits with one waker, then with another (the replace path, which clears
+        // `WAKER` first) while the value is sent: it is woken, or completes by itself.
+        loom::model(|| {
+            let (tx, mut rx) = pair::<u8>();
+            let t = thread::spawn(move || tx.send(3).is_ok());
+            let mut cx = Context::from_waker(Waker::noop());
+            let first = rx.poll_recv(&mut cx);
+            let got = match first {
+                Poll::Ready(v) => v,
+                Poll::Pending => block_on(rx.recv()),
+            };
+            assert_eq!(got, Ok(3));
+            assert!(t.join().unwrap());
+        });
     }
 }

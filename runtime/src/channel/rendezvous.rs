@@ -271,8 +271,9 @@ impl<T, Q: Queue<T>> Chan<T, Q> {
     /// A sender that waited for the slot stops waiting: pass a notification on while the slot
     /// is free.
     fn cancel_slot_wait(&self, key: &mut Option<usize>) {
-        if self.send_waiters.remove(key) && !self.rendezvous().held.load(SeqCst) {
-            self.send_waiters.notify_one();
+        if self.send_waiters.remove(key) {
+            self.send_waiters
+                .notify_one_if(|| !self.rendezvous().held.load(SeqCst));
         }
     }
 

@@ -177,9 +177,20 @@ impl<S> Waiters<S> {
     /// Notifies the oldest waiting waiter, if any: marks it `Notified` and wakes it. Returns
     /// whether one was notified. Without waiters this is one fence and one load.
     pub(crate) fn notify_one(&self) -> bool {
-        if !self.has_waiting() {
-            return false;
-        }
+        self.has_waiting() && self.wake_head()
+    }
+
+    /// Passes a notification on (step 5 of the protocol in `chan`): notifies the oldest waiting
+    /// waiter if there is one and `holds()` says that the condition it waits for may hold.
+    /// `holds` runs only when somebody waits, after the fence, so a passed-on notification
+    /// costs the condition's check only when it can matter; a waiter that registers after the
+    /// fence re-checks the condition itself.
+    pub(crate) fn notify_one_if(&self, holds: impl FnOnce() -> bool) -> bool {
+        self.has_waiting() && holds() && self.wake_head()
+    }
+
+    /// Unlinks the oldest waiting waiter, if any, and wakes it after releasing the lock.
+    fn wake_head(&self) -> bool {
         let waker = {
             let mut list = self.lock();
             let waker = list.pop_head();

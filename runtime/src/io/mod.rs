@@ -1,8 +1,17 @@
 //! The I/O reactor: readiness of registered sockets (`readiness.rs`), the poller and its turns
-//! (`reactor.rs`), and the registered-object wrapper whose operation loop every socket type of
+//! (`reactor.rs`), the wait of a turn (`epoll.rs` on Linux, `portable_wait.rs` elsewhere), and
+//! the registered-object wrapper whose operation loop every socket type of
 //! [`crate::net`] uses (`registered.rs`). The driver role (`scheduler/driver.rs`) decides who
 //! waits in the poller.
 
+// The wait of a turn: one syscall on Linux, `polling`'s own elsewhere.
+#[cfg(target_os = "linux")]
+#[cfg_attr(miri, allow(dead_code))]
+mod epoll;
+#[cfg(not(target_os = "linux"))]
+#[cfg_attr(miri, allow(dead_code))]
+#[path = "portable_wait.rs"]
+mod epoll;
 #[cfg(not(miri))]
 mod reactor;
 // Miri cannot create the poller: a stub with the same interface (see the file).
@@ -14,6 +23,7 @@ mod reactor;
 mod readiness;
 mod registered;
 
+pub(crate) use epoll::Events;
 pub(crate) use reactor::Reactor;
 pub(crate) use readiness::Interest;
 pub(crate) use registered::Registered;

@@ -34,19 +34,24 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Injector, Steal};
-use polling::{Event, Events, PollMode, Poller};
+use polling::{Event, PollMode, Poller};
 
+use super::epoll::{Events, Waiter};
 use super::readiness::{Interest, Source};
 
 /// How stale the last look at the poller may be before a busy worker looks at a poll boundary
-/// (while no worker sleeps in the driver). A zero-timeout turn costs 3-5 syscalls (a few µs);
+/// (while no worker sleeps in the driver). A zero-timeout turn costs one syscall on Linux
+/// (`epoll.rs`), five with `polling`'s own wait elsewhere (a few µs);
 /// at this interval a fully busy runtime spends under 1% of one core on it, and a socket's
 /// readiness waits at most this long plus one task slice.
 pub(crate) const IO_POLL_INTERVAL: Duration = Duration::from_micros(500);
 
 /// The runtime's poller and registered sources.
 pub(crate) struct Reactor {
+    /// Declared (so dropped) before `waiter`, whose fd is registered in it.
     poller: Poller,
+    /// The notifier and the wait of a turn.
+    waiter: Waiter,
     /// Sources registered now; also the release/acquire pair that publishes a new source to
     /// the thread that turns (`register`, `turn`).
     registered: AtomicUsize,
@@ -66,8 +71,10 @@ impl Reactor {
                 "Trellis's reactor needs an edge-triggered poller (epoll or kqueue)",
             ));
         }
+        let waiter = Waiter::new(&poller)?;
         Ok(Reactor {
             poller,
+            waiter,
             registered: AtomicUsize::new(0),
             released: Injector::new(),
             last_turn: AtomicU64::new(0),
@@ -77,7 +84,7 @@ impl Reactor {
 
     /// Wakes the thread waiting in the poller, or makes its next wait return at once.
     pub(crate) fn notify(&self) {
-        let _ = self.poller.notify();
+        self.waiter.notify(&self.poller);
     }
 
     /// Are sources registered (so busy workers must look at the poller now and then)?
@@ -143,9 +150,7 @@ impl Reactor {
                 Steal::Retry => std::hint::spin_loop(),
             }
         }
-        events.clear();
-        // An error (EINTR) is an empty turn; the callers re-check everything.
-        let _ = self.poller.wait(events, timeout);
+        self.waiter.wait(&self.poller, events, timeout);
         // Pairs with `register`'s release: every source an event names was published before
         // its `epoll_ctl`, which came before the wait that collected the event.
         self.registered.load(Ordering::Acquire);
@@ -154,14 +159,14 @@ impl Reactor {
         let mut wake = Vec::new();
         for event in events.iter() {
             // SAFETY: every key in the poller is the address of a source whose count the
-            // poller holds (`register`); a deleted source's count is released only at the
-            // start of a later turn (above), so the source is alive here.
+            // poller holds (`register`), but for the waiter's own, which `iter` skips; a
+            // deleted source's count is released only at the start of a later turn (above),
+            // so the source is alive here.
             let source = unsafe { &*(event.key as *const Source) };
-            let closed = event.is_interrupt() || event.is_err() == Some(true);
-            if event.readable || closed {
+            if event.readable {
                 source.direction(Interest::Read).set_ready(&mut wake);
             }
-            if event.writable || closed {
+            if event.writable {
                 source.direction(Interest::Write).set_ready(&mut wake);
             }
         }

@@ -10,7 +10,7 @@ use std::os::fd::BorrowedFd;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use polling::Events;
+use super::epoll::Events;
 
 use super::readiness::Source;
 

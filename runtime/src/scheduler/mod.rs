@@ -89,7 +89,7 @@ pub(crate) struct Shared {
     pub(crate) reactor: Reactor,
     driver_role: DriverRole,
     /// The poller's event buffer; locked only by the driver role's holder.
-    driver: Mutex<polling::Events>,
+    driver: Mutex<crate::io::Events>,
     pub(crate) timers: TimerQueue,
     /// The system clock, or a paused virtual one (`time/clock.rs`).
     pub(crate) clock: Clock,
@@ -138,9 +138,7 @@ impl Shared {
             idle: Idle::new(n),
             reactor: Reactor::new()?,
             driver_role: DriverRole::new(),
-            driver: Mutex::new(polling::Events::with_capacity(
-                std::num::NonZeroUsize::new(64).unwrap(),
-            )),
+            driver: Mutex::new(crate::io::Events::with_capacity(64)),
             timers: TimerQueue::new(n, clock.origin()),
             clock,
             instruments,

@@ -65,12 +65,25 @@
 //! cached deadline early until it passes (`time/queue.rs`), which only makes (b) wake a worker
 //! that finds the role taken or takes it.
 //!
-//! # Behaviour at the time of writing
+//! # Sockets
 //!
-//! There is no I/O yet: the poller is only the driver's sleep with a timeout and its wake-up
-//! (`Poller::notify`). The woken tasks of a timer fired in the driver are queued on the
-//! driver's worker, which notifies another worker when it leaves its park with more than one
-//! runnable task (LIFO slot included), so they run in parallel (no stranded work).
+//! The role's holder sleeps in the I/O poller, so it also collects readiness, and busy workers
+//! turn the poller at poll boundaries when its last turn is older than `IO_POLL_INTERVAL`
+//! (rule 1', `busy_io_turn`): readiness is never stranded behind busy workers. Rule (b) hands
+//! the role on for sockets only when the leaving holder has more than one runnable task (the
+//! case where it also wakes a worker to share them, `worker.rs`): with a single task (the
+//! woken reader of a request-reply exchange) it runs that task and comes back to the poller
+//! itself, where the reply's readiness is usually waiting already. Handing the role on there
+//! would make every hop of a lone exchange wait for a sleeping thread's wake-up in
+//! `epoll_wait`, the holder and the sleeper relaying each other (measured: 37-42 µs against
+//! 19 µs per `io::tcp_ping_pong` round trip at 2 and 4 workers on the 2-core VM). The price is
+//! that a readiness that comes while that single task runs one long poll is seen when the poll
+//! ends (rule 1'), as in tokio, rather than by a sleeping worker during it. Timers keep rule
+//! (b) whatever the queue: their guarantee above is stated against long polls.
+//!
+//! The woken tasks of a turn or a timer fired in the driver are queued on the driver's worker,
+//! which notifies another worker when it leaves its park with more than one runnable task (LIFO
+//! slot included), so they run in parallel (no stranded work).
 
 use std::sync::TryLockError;
 use std::time::Duration;
@@ -147,15 +160,19 @@ impl Shared {
         }
         self.driver_role.release();
         // Rule (b): a sleeper may have found the role held meanwhile and blocked on its parker.
-        self.hand_off_driver(super::context::with_core(|core| core.map(|c| c.index())));
+        self.hand_off_driver(
+            super::context::with_core(|core| core.map(|c| c.index())),
+            true,
+        );
     }
 
-    /// Rules (b) and (c): if a timer is pending or I/O sources are registered and nobody holds
-    /// the driver role, wakes a sleeping worker other than `me` to take it. A paused clock's
-    /// timers need no watcher (they fire through jumps); sockets always do.
-    pub(crate) fn hand_off_driver(&self, me: Option<usize>) {
-        let watch =
-            (self.timers.pending() && !self.clock.is_paused()) || self.reactor.has_sources();
+    /// Rules (b) and (c): if a timer is pending, or I/O sources are registered and the caller
+    /// has more than one runnable task (`queued`), and nobody holds the driver role, wakes a
+    /// sleeping worker other than `me` to take it. A paused clock's timers need no watcher
+    /// (they fire through jumps). For sockets alone see "Sockets" in the module docs.
+    pub(crate) fn hand_off_driver(&self, me: Option<usize>, queued: bool) {
+        let watch = (self.timers.pending() && !self.clock.is_paused())
+            || (queued && self.reactor.has_sources());
         if !watch || !self.driver_role.is_vacant() {
             return;
         }
@@ -167,7 +184,10 @@ impl Shared {
     /// A task registered a new earliest deadline: the driver must shorten its sleep (rule c).
     pub(crate) fn timer_registered(&self) {
         self.notify_driver();
-        self.hand_off_driver(super::context::with_core(|core| core.map(|c| c.index())));
+        self.hand_off_driver(
+            super::context::with_core(|core| core.map(|c| c.index())),
+            true,
+        );
     }
 
     /// Parks worker `index`: in the driver (blocking in the poller until the nearest timer) if

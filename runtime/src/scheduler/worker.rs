@@ -395,10 +395,11 @@ impl Core {
             .lifo
             .load(Ordering::Acquire)
             .is_null();
-        if self.local.len() + usize::from(lifo) > 1 {
+        let queued = self.local.len() + usize::from(lifo) > 1;
+        if queued {
             shared.notify_parked();
         }
-        shared.hand_off_driver(Some(self.index));
+        shared.hand_off_driver(Some(self.index), queued);
     }
 
     /// Polls this worker's park token for up to [`PARK_SPIN`] before it sleeps, if recent spins

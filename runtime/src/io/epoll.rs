@@ -39,6 +39,8 @@ use std::time::Duration;
 
 use polling::{Event, PollMode, Poller};
 
+use super::Ready;
+
 /// The key of the reactor's eventfd in the poller: neither a source's address (those are
 /// aligned) nor `polling`'s `NOTIFY_KEY` (`usize::MAX`).
 const WAKE_KEY: usize = usize::MAX - 1;
@@ -51,13 +53,6 @@ static NO_PWAIT2: AtomicBool = AtomicBool::new(false);
 /// Reported events: the buffer one turn fills.
 pub(crate) struct Events {
     list: Vec<libc::epoll_event>,
-}
-
-/// One reported event, decoded.
-pub(crate) struct Ready {
-    pub(crate) key: usize,
-    pub(crate) readable: bool,
-    pub(crate) writable: bool,
 }
 
 impl Events {

@@ -27,3 +27,11 @@ pub(crate) use epoll::Events;
 pub(crate) use reactor::Reactor;
 pub(crate) use readiness::Interest;
 pub(crate) use registered::Registered;
+
+/// One event of a turn, decoded by the wait (`epoll.rs`, `portable_wait.rs`): the source's key,
+/// and which directions are ready (a hang-up or an error makes both).
+pub(crate) struct Ready {
+    pub(crate) key: usize,
+    pub(crate) readable: bool,
+    pub(crate) writable: bool,
+}

@@ -5,16 +5,11 @@ use std::time::Duration;
 
 use polling::Poller;
 
+use super::Ready;
+
 /// Reported events: the buffer one turn fills.
 pub(crate) struct Events {
     inner: polling::Events,
-}
-
-/// One reported event, decoded.
-pub(crate) struct Ready {
-    pub(crate) key: usize,
-    pub(crate) readable: bool,
-    pub(crate) writable: bool,
 }
 
 impl Events {

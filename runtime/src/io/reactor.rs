@@ -139,9 +139,10 @@ impl Reactor {
             >= IO_POLL_INTERVAL.as_nanos() as u64
     }
 
-    /// One turn: frees released sources, waits up to `timeout`, dispatches the events.
-    /// Called only by the driver role's holder, with the events lock held (`events`).
-    pub(crate) fn turn(&self, events: &mut Events, timeout: Option<Duration>) {
+    /// One turn: frees released sources, waits up to `timeout`, dispatches the events; returns
+    /// how many wakers it called. Called only by the driver role's holder, with the events lock
+    /// held (`events`).
+    pub(crate) fn turn(&self, events: &mut Events, timeout: Option<Duration>) -> usize {
         // Between turns: no event of an earlier turn is still being dispatched.
         loop {
             match self.released.steal() {
@@ -171,9 +172,11 @@ impl Reactor {
             }
         }
         // Woken after every lock is released; a waker schedules its task on its own domain.
+        let woken = wake.len();
         for waker in wake {
             crate::contain::wake(waker, "waking a task for I/O readiness");
         }
+        woken
     }
 }
 

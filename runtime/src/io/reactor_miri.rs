@@ -57,8 +57,8 @@ impl Reactor {
         false
     }
 
-    /// One turn: sleeps up to `timeout` (forever with `None`) unless notified.
-    pub(crate) fn turn(&self, _events: &mut Events, timeout: Option<Duration>) {
+    /// One turn: sleeps up to `timeout` (forever with `None`) unless notified; wakes nobody.
+    pub(crate) fn turn(&self, _events: &mut Events, timeout: Option<Duration>) -> usize {
         let mut notified = self.notified.lock().unwrap_or_else(|e| e.into_inner());
         match timeout {
             None => {
@@ -79,5 +79,6 @@ impl Reactor {
             }
         }
         *notified = false;
+        0
     }
 }

@@ -150,20 +150,46 @@ impl Shared {
     /// Rule (1'): a busy worker's look at the poller while nobody sleeps in it.
     #[cold]
     fn busy_io_turn(&self) {
-        if !self.driver_role.try_acquire() {
-            return;
+        if self.zero_turn().is_some() {
+            // Rule (b): a sleeper may have found the role held meanwhile and blocked on its
+            // parker.
+            self.hand_off_driver(
+                super::context::with_core(|core| core.map(|c| c.index())),
+                true,
+            );
         }
-        match self.driver.try_lock() {
+    }
+
+    /// An idle worker's look at the poller before it searches other workers (the run loop in
+    /// `worker.rs`): where sockets are registered, a zero-timeout turn if nobody holds the role.
+    /// Returns whether the turn woke a task (its `Send` tasks are queued on this worker). A
+    /// lone exchange's next readiness is usually there already, and this finds it without the
+    /// search's rounds and the park. Rule (b) applies for timers only (see "Sockets" in the
+    /// module docs): the caller searches or runs what it found, and parks into the role next.
+    pub(crate) fn idle_io_turn(&self, me: usize) -> bool {
+        if !self.reactor.has_sources() {
+            return false;
+        }
+        let Some(woken) = self.zero_turn() else {
+            return false;
+        };
+        self.hand_off_driver(Some(me), false);
+        woken > 0
+    }
+
+    /// A zero-timeout turn of the reactor, if the role is free: `None` if it was not, else the
+    /// number of tasks the turn woke.
+    fn zero_turn(&self) -> Option<usize> {
+        if !self.driver_role.try_acquire() {
+            return None;
+        }
+        let woken = match self.driver.try_lock() {
             Ok(mut events) => self.reactor.turn(&mut events, Some(Duration::ZERO)),
             Err(TryLockError::WouldBlock) => unreachable!("only the role's holder locks it"),
             Err(TryLockError::Poisoned(_)) => unreachable!("the driver lock is never poisoned"),
-        }
+        };
         self.driver_role.release();
-        // Rule (b): a sleeper may have found the role held meanwhile and blocked on its parker.
-        self.hand_off_driver(
-            super::context::with_core(|core| core.map(|c| c.index())),
-            true,
-        );
+        Some(woken)
     }
 
     /// Rules (b) and (c): if a timer is pending, or I/O sources are registered and the caller
@@ -224,7 +250,7 @@ impl Shared {
             } else {
                 None
             };
-            self.reactor.turn(&mut events, timeout);
+            let _woken = self.reactor.turn(&mut events, timeout);
         });
         drop(events);
         // Everything is blocked: `wait_all_tasks_blocked` waiters return first, the clock

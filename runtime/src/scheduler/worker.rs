@@ -136,6 +136,8 @@ impl Core {
             self.shared.maintain_timers();
             let task = match self.next_task(tick) {
                 Some(task) => task,
+                // Where sockets are registered, the poller first: what it wakes is queued here.
+                None if self.io_turn_before_search() => continue,
                 None => match self.search() {
                     Some(task) => task,
                     None => {
@@ -391,15 +393,34 @@ impl Core {
             }
         }
         self.parked.set(false);
-        let lifo = !shared.remotes[self.index]
-            .lifo
-            .load(Ordering::Acquire)
-            .is_null();
-        let queued = self.local.len() + usize::from(lifo) > 1;
+        let queued = self.has_more_than_one();
         if queued {
             shared.notify_parked();
         }
         shared.hand_off_driver(Some(self.index), queued);
+    }
+
+    /// More than one runnable task in this worker's own queues, the LIFO slot counted: worth a
+    /// notify once this worker leaves a park or a turn.
+    fn has_more_than_one(&self) -> bool {
+        let lifo = !self.shared.remotes[self.index]
+            .lifo
+            .load(Ordering::Acquire)
+            .is_null();
+        self.local.len() + usize::from(lifo) > 1
+    }
+
+    /// The poller before the search (`Shared::idle_io_turn`): returns whether it woke a task.
+    /// Its wakes queue their tasks here as in a park (`parked`: no notify per task), since this
+    /// worker runs the first next; a second one is worth a notify.
+    fn io_turn_before_search(&self) -> bool {
+        self.parked.set(true);
+        let woke = self.shared.idle_io_turn(self.index);
+        self.parked.set(false);
+        if woke && self.has_more_than_one() {
+            self.shared.notify_parked();
+        }
+        woke
     }
 
     /// Polls this worker's park token for up to [`PARK_SPIN`] before it sleeps, if recent spins

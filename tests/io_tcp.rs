@@ -175,6 +175,39 @@ fn half_close_delivers_eof_and_the_other_direction_still_works() {
     });
 }
 
+/// The peer's bytes and its FIN are both queued before the reader's first look (one edge for
+/// both): a read that takes the bytes is short, and must not clear the readiness that the EOF
+/// still needs (`io/readiness.rs`, `CLOSED`). A runtime whose short read cleared it would wait
+/// here for an edge that never comes.
+#[test]
+fn a_short_read_before_a_queued_fin_still_returns_the_eof() {
+    let _w = Watchdog::with_timeout(
+        "a_short_read_before_a_queued_fin_still_returns_the_eof",
+        Duration::from_secs(10),
+    );
+    support::rt(1).block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        for _ in 0..20 {
+            let mut peer = std::net::TcpStream::connect(addr).unwrap();
+            std::io::Write::write_all(&mut peer, b"last words").unwrap();
+            peer.shutdown(std::net::Shutdown::Write).unwrap();
+            let (mut server, _) = listener.accept().await.unwrap();
+            // Let the worker park in the poller, so the one edge (data and FIN) is delivered
+            // before the first read.
+            trellis::time::sleep(Duration::from_millis(5)).await;
+            let mut buf = [0u8; 64];
+            let n = server.read(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"last words");
+            assert_eq!(
+                server.read(&mut buf).await.unwrap(),
+                0,
+                "EOF after the bytes"
+            );
+        }
+    });
+}
+
 #[test]
 fn an_accept_loop_in_a_nursery_is_cancelled_cleanly() {
     let _w = Watchdog::new("an_accept_loop_in_a_nursery_is_cancelled_cleanly");

@@ -27,7 +27,12 @@
 //!   what would write to or arm them. Their key (`usize::MAX`) is skipped anyway, as is
 //!   [`WAKE_KEY`]; every other key is a source's address (`reactor.rs`).
 //! - **Flags** are read as `polling` reads them: readable on `IN | HUP | ERR | PRI`, writable on
-//!   `OUT | HUP | ERR`, and closed (both directions) on `HUP` or `ERR`.
+//!   `OUT | HUP | ERR`, and closed (both directions) on `HUP` or `ERR`. One more than `polling`
+//!   asks for: [`watch_read_hangup`] adds `EPOLLRDHUP` to each source's registration (an
+//!   `epoll_ctl` modify right after `polling`'s add), so the peer's FIN marks the read direction
+//!   closed, which lets a short stream read clear readiness without losing the EOF
+//!   ([`REPORTS_READ_HANGUP`], `readiness.rs`): one `recv` that says `WouldBlock` fewer per
+//!   message read.
 //!
 //! Every `tests/io_*.rs` and every timer test runs on this wait (the driver sleeps in it with the
 //! nearest deadline as its timeout); `benches/time.rs` measures the timers' lateness.
@@ -46,6 +51,31 @@ use super::Ready;
 const WAKE_KEY: usize = usize::MAX - 1;
 /// `polling`'s key for its own notifier and timer fd.
 const POLLING_KEY: usize = usize::MAX;
+
+/// Events report the peer's FIN on the read direction (`EPOLLRDHUP`, [`watch_read_hangup`]).
+pub(crate) const REPORTS_READ_HANGUP: bool = true;
+
+/// Adds `EPOLLRDHUP` to `fd`'s registration in `poller` (made by `polling` just before, with
+/// `key`, both directions, edge-triggered): the same interest and key, plus the read hang-up.
+pub(crate) fn watch_read_hangup(poller: &Poller, fd: i32, key: usize) -> io::Result<()> {
+    let mut ev = libc::epoll_event {
+        events: (libc::EPOLLIN
+            | libc::EPOLLPRI
+            | libc::EPOLLOUT
+            | libc::EPOLLRDHUP
+            | libc::EPOLLHUP
+            | libc::EPOLLERR
+            | libc::EPOLLET) as u32,
+        u64: key as u64,
+    };
+    // SAFETY: `ev` is a live, initialised event for the duration of the call.
+    let rc =
+        unsafe { libc::epoll_ctl(poller.as_fd().as_raw_fd(), libc::EPOLL_CTL_MOD, fd, &mut ev) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
 
 /// `epoll_pwait2` returned `ENOSYS` once: use `epoll_wait` from then on.
 static NO_PWAIT2: AtomicBool = AtomicBool::new(false);
@@ -67,16 +97,19 @@ impl Events {
         const READ: u32 = (libc::EPOLLIN | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLPRI) as u32;
         const WRITE: u32 = (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32;
         const CLOSED: u32 = (libc::EPOLLHUP | libc::EPOLLERR) as u32;
+        const READ_CLOSED: u32 = CLOSED | libc::EPOLLRDHUP as u32;
         self.list.iter().filter_map(|ev| {
             let (flags, key) = (ev.events, ev.u64 as usize);
             if key == WAKE_KEY || key == POLLING_KEY {
                 return None;
             }
-            let closed = flags & CLOSED != 0;
+            let (read_closed, write_closed) = (flags & READ_CLOSED != 0, flags & CLOSED != 0);
             Some(Ready {
                 key,
-                readable: flags & READ != 0 || closed,
-                writable: flags & WRITE != 0 || closed,
+                readable: flags & READ != 0 || read_closed,
+                writable: flags & WRITE != 0 || write_closed,
+                read_closed,
+                write_closed,
             })
         })
     }

@@ -28,10 +28,15 @@ pub(crate) use reactor::Reactor;
 pub(crate) use readiness::Interest;
 pub(crate) use registered::Registered;
 
+pub(crate) use epoll::REPORTS_READ_HANGUP;
+
 /// One event of a turn, decoded by the wait (`epoll.rs`, `portable_wait.rs`): the source's key,
-/// and which directions are ready (a hang-up or an error makes both).
+/// which directions are ready (a hang-up or an error makes both), and which of them the event
+/// closes for good (`readiness.rs`, `CLOSED`).
 pub(crate) struct Ready {
     pub(crate) key: usize,
     pub(crate) readable: bool,
     pub(crate) writable: bool,
+    pub(crate) read_closed: bool,
+    pub(crate) write_closed: bool,
 }

@@ -7,6 +7,14 @@ use polling::Poller;
 
 use super::Ready;
 
+/// `polling` reports no read hang-up here: a short stream read must not clear readiness.
+pub(crate) const REPORTS_READ_HANGUP: bool = false;
+
+/// Nothing to add to `polling`'s registration here.
+pub(crate) fn watch_read_hangup(_poller: &Poller, _fd: i32, _key: usize) -> std::io::Result<()> {
+    Ok(())
+}
+
 /// Reported events: the buffer one turn fills.
 pub(crate) struct Events {
     inner: polling::Events,
@@ -28,6 +36,8 @@ impl Events {
                 key: event.key,
                 readable: event.readable || closed,
                 writable: event.writable || closed,
+                read_closed: closed,
+                write_closed: closed,
             }
         })
     }

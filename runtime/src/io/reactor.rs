@@ -13,7 +13,8 @@
 //! # Registration and keys
 //!
 //! A source is registered once, edge-triggered, for both directions
-//! (`PollMode::Edge`, `Event::all`): no syscall per wait, unlike oneshot interest. The event
+//! (`PollMode::Edge`, `Event::all`): no syscall per wait, unlike oneshot interest. On Linux the
+//! registration also asks for the peer's FIN (`EPOLLRDHUP`, `epoll.rs`). The event
 //! key is the address of the source's `Arc<Source>`, and the poller holds one strong count of
 //! it (`Arc::into_raw` at registration). Deregistration (`delete` before the file is closed,
 //! as `polling` requires) does not free it: it queues that count in `released`, which the
@@ -36,7 +37,7 @@ use std::time::{Duration, Instant};
 use crossbeam_deque::{Injector, Steal};
 use polling::{Event, PollMode, Poller};
 
-use super::epoll::{Events, Waiter};
+use super::epoll::{Events, Waiter, watch_read_hangup};
 use super::readiness::{Interest, Source};
 
 /// How stale the last look at the poller may be before a busy worker looks at a poll boundary
@@ -107,7 +108,12 @@ impl Reactor {
         let added = unsafe {
             self.poller
                 .add_with_mode(fd.as_raw_fd(), Event::all(key), PollMode::Edge)
-        };
+        }
+        .and_then(|()| {
+            watch_read_hangup(&self.poller, fd.as_raw_fd(), key).inspect_err(|_| {
+                let _ = self.poller.delete(fd);
+            })
+        });
         if let Err(e) = added {
             self.registered.fetch_sub(1, Ordering::Relaxed);
             // SAFETY: `key` came from `Arc::into_raw` just above and was not handed out.
@@ -165,10 +171,14 @@ impl Reactor {
             // so the source is alive here.
             let source = unsafe { &*(event.key as *const Source) };
             if event.readable {
-                source.direction(Interest::Read).set_ready(&mut wake);
+                source
+                    .direction(Interest::Read)
+                    .set_ready(event.read_closed, &mut wake);
             }
             if event.writable {
-                source.direction(Interest::Write).set_ready(&mut wake);
+                source
+                    .direction(Interest::Write)
+                    .set_ready(event.write_closed, &mut wake);
             }
         }
         // Woken after every lock is released; a waker schedules its task on its own domain.

@@ -3,12 +3,16 @@
 //! # Protocol
 //!
 //! Each registered source has two *directions*, read and write, each a [`Direction`]: a
-//! readiness word and a waiter list. The word is `tick << 1 | READY`, in a full `usize`:
+//! readiness word and a waiter list. The word is `tick << 2 | CLOSED | READY`, in a full
+//! `usize`:
 //!
 //! - `READY`: the direction may be ready, so an operation tries its syscall. It is set at
 //!   registration (the first operation always tries) and by every event the reactor delivers
-//!   for this direction; it is cleared only by an operation whose syscall returned
-//!   `WouldBlock`.
+//!   for this direction; it is cleared by an operation whose syscall returned `WouldBlock`,
+//!   or by a stream transfer that moved fewer bytes than asked (a *drained* clear, below).
+//! - `CLOSED`: an event said this direction is closed for good (the peer's FIN, `EPOLLRDHUP`,
+//!   for reads; a hang-up or an error for both). Sticky: nothing clears it. A drained clear is
+//!   refused while it is set, so the end of the stream stays visible.
 //! - `tick`: how many events the reactor has delivered for this direction. Each direction has
 //!   its own tick, so an event for one direction never disturbs a clear in the other.
 //!
@@ -20,9 +24,14 @@
 //!    shows `READY` (then it proceeds with that snapshot).
 //! 2. If the syscall returned `WouldBlock`, it clears `READY` with a compare-exchange from its
 //!    snapshot: the clear succeeds only if no event arrived since the snapshot (same tick). If
-//!    one did, the word still says `READY` and the operation tries the syscall again. Any
-//!    other result (data, EOF, an error) leaves the word alone: readiness is a hint, and only
-//!    a syscall that says `WouldBlock` takes it back.
+//!    one did, the word still says `READY` and the operation tries the syscall again. A
+//!    stream read or write that moved some bytes but fewer than asked shows the kernel's
+//!    buffer drained (or full) just as well, and clears the same way, unless the snapshot has
+//!    `CLOSED` ([`Direction::clear_drained`]): without that exception a read that took the last
+//!    bytes before a FIN already queued (one edge for both) would wait for an edge that never
+//!    comes. Drained clears of reads are used only where the reactor reports a read hang-up
+//!    (`io::REPORTS_READ_HANGUP`: Linux, `EPOLLRDHUP`). Any other result (data filling the
+//!    buffer, EOF, an error) leaves the word alone: readiness is a hint.
 //!
 //! The reactor, for an event on a direction: sets `READY` and bumps the tick in one
 //! read-modify-write, then takes every waker out of the waiter list under its mutex and wakes
@@ -61,9 +70,12 @@ use crate::loom::sync::atomic::{AtomicUsize, Ordering::AcqRel, Ordering::Acquire
 
 /// The direction may be ready: an operation tries its syscall.
 const READY: usize = 1;
-/// One event delivered (the word above `READY` counts them).
+/// The direction is closed for good (a FIN, a hang-up, an error): a drained clear is refused.
 #[cfg_attr(miri, allow(dead_code))]
-const TICK: usize = 2;
+const CLOSED: usize = 1 << 1;
+/// One event delivered (the word above `CLOSED` counts them).
+#[cfg_attr(miri, allow(dead_code))]
+const TICK: usize = 1 << 2;
 
 /// Which half of a source an operation waits on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,12 +163,20 @@ impl Direction {
             .is_ok()
     }
 
-    /// The reactor: an event for this direction. Moves the wakers to wake into `wake`.
-    pub(crate) fn set_ready(&self, wake: &mut Vec<Waker>) {
-        // One read-modify-write: tick and `READY` change together.
-        let _ = self.word.fetch_update(AcqRel, Acquire, |word| {
-            Some(word.wrapping_add(TICK) | READY)
-        });
+    /// Step 2 for a transfer that moved fewer bytes than asked: as [`clear`](Self::clear), but
+    /// refused once the direction is `CLOSED` (module doc).
+    pub(crate) fn clear_drained(&self, snapshot: Snapshot) -> bool {
+        snapshot.0 & CLOSED == 0 && self.clear(snapshot)
+    }
+
+    /// The reactor: an event for this direction (`closed`: one that closes it for good). Moves
+    /// the wakers to wake into `wake`.
+    pub(crate) fn set_ready(&self, closed: bool, wake: &mut Vec<Waker>) {
+        let set = if closed { READY | CLOSED } else { READY };
+        // One read-modify-write: tick and flags change together.
+        let _ = self
+            .word
+            .fetch_update(AcqRel, Acquire, |word| Some(word.wrapping_add(TICK) | set));
         let mut waiters = self.waiters.lock().unwrap();
         wake.extend(waiters.slot.take());
         wake.extend(waiters.list.iter_mut().filter_map(Option::take));
@@ -220,24 +240,31 @@ mod loom_readiness {
         (flag, waker)
     }
 
+    /// A new direction, a waker, and the snapshot of the first operation (new directions are
+    /// ready).
+    fn new_direction() -> (Arc<Direction>, Waker, Snapshot) {
+        let dir = Arc::new(Direction::new());
+        let (_, w) = flag_waker();
+        let Poll::Ready(snap) = dir.poll_ready(&mut Context::from_waker(&w), &mut Waiter::Slot)
+        else {
+            panic!("new directions are ready");
+        };
+        (dir, w, snap)
+    }
+
     #[test]
     fn loom_readiness_an_event_during_registration_is_never_lost() {
         // The operation found the direction not ready and registers; the reactor delivers an
         // event at the same time. Either the operation sees READY, or its waker is woken.
         loom::model(|| {
-            let dir = Arc::new(Direction::new());
-            let mut none = Waiter::Slot;
-            let (_, w) = flag_waker();
             // Drain the initial readiness: a syscall said WouldBlock.
-            let Poll::Ready(snap) = dir.poll_ready(&mut Context::from_waker(&w), &mut none) else {
-                panic!("new directions are ready");
-            };
+            let (dir, _, snap) = new_direction();
             assert!(dir.clear(snap));
 
             let d2 = dir.clone();
             let reactor = thread::spawn(move || {
                 let mut wake = Vec::new();
-                d2.set_ready(&mut wake);
+                d2.set_ready(false, &mut wake);
                 wake.into_iter().for_each(Waker::wake);
             });
             let (flag, waker) = flag_waker();
@@ -256,20 +283,53 @@ mod loom_readiness {
         // clear must fail (readiness stays set), or the event came after the clear and set it
         // again. Either way the direction ends ready.
         loom::model(|| {
-            let dir = Arc::new(Direction::new());
-            let (_, w) = flag_waker();
-            let Poll::Ready(snap) = dir.poll_ready(&mut Context::from_waker(&w), &mut Waiter::Slot)
-            else {
-                panic!("new directions are ready");
-            };
+            let (dir, w, snap) = new_direction();
             let d2 = dir.clone();
-            let reactor = thread::spawn(move || d2.set_ready(&mut Vec::new()));
+            let reactor = thread::spawn(move || d2.set_ready(false, &mut Vec::new()));
             let _ = dir.clear(snap);
             reactor.join().unwrap();
             assert!(
                 dir.poll_ready(&mut Context::from_waker(&w), &mut Waiter::Slot)
                     .is_ready()
             );
+        });
+    }
+
+    #[test]
+    fn loom_readiness_a_drained_read_never_hides_a_queued_fin() {
+        // A short read took the last bytes, and the peer's FIN comes at the same time, in the
+        // event the read's snapshot saw or in a later one: the direction ends ready either
+        // way, so the read that returns EOF runs. (Checked against the seeded bug of a drained
+        // clear that ignores `CLOSED`: it fails here.)
+        loom::model(|| {
+            let (dir, _, snap) = new_direction();
+            assert!(dir.clear(snap));
+            // The event that brought the data, and with it (or not) the FIN.
+            let fin_with_data = thread::spawn({
+                let d = dir.clone();
+                move || {
+                    let mut wake = Vec::new();
+                    d.set_ready(true, &mut wake);
+                    wake.into_iter().for_each(Waker::wake);
+                }
+            });
+            let (flag, waker) = flag_waker();
+            let mut cx = Context::from_waker(&waker);
+            match dir.poll_ready(&mut cx, &mut Waiter::Slot) {
+                Poll::Ready(snap) => {
+                    // The read got fewer bytes than asked.
+                    let _ = dir.clear_drained(snap);
+                    fin_with_data.join().unwrap();
+                    assert!(
+                        dir.poll_ready(&mut cx, &mut Waiter::Slot).is_ready(),
+                        "the FIN's readiness was cleared"
+                    );
+                }
+                Poll::Pending => {
+                    fin_with_data.join().unwrap();
+                    assert!(flag.0.load(loom::sync::atomic::Ordering::SeqCst));
+                }
+            }
         });
     }
 }

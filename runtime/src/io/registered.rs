@@ -67,12 +67,13 @@ impl<T: AsFd> Registered<T> {
         self.poll_op(cx, interest, &mut Waiter::Slot, op, |_| false)
     }
 
-    /// `poll_io` for a stream write of `len` bytes: a write of fewer bytes (but some) also
-    /// clears readiness, as a `WouldBlock` would, since it shows the kernel's send buffer
-    /// full; the next write then waits for the edge of freed space instead of paying a syscall
-    /// that would say `WouldBlock`. Safe for the same reason the `WouldBlock` clear is: it is
-    /// refused if an event came since the snapshot, and a connection that fails later reports
-    /// it with an edge of its own. (Not for reads: see `net/stream.rs`.)
+    /// `poll_io` for a stream transfer of `len` bytes: one of fewer bytes (but some) also
+    /// clears readiness, as a `WouldBlock` would, since it shows the kernel's send buffer full
+    /// (or its receive buffer drained); the next transfer then waits for the next edge instead
+    /// of paying a syscall that would say `WouldBlock`. Safe for the same reason the
+    /// `WouldBlock` clear is: it is refused if an event came since the snapshot, and once the
+    /// direction is closed (`readiness.rs`, `clear_drained`). Reads use it only where the
+    /// reactor reports a read hang-up (`net/stream.rs`).
     pub(crate) fn poll_transfer(
         &self,
         cx: &mut Context<'_>,
@@ -107,7 +108,7 @@ impl<T: AsFd> Registered<T> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 result => {
                     if result.as_ref().is_ok_and(&drained) {
-                        direction.clear(snapshot);
+                        direction.clear_drained(snapshot);
                     }
                     spent.made_progress();
                     return Poll::Ready(result);

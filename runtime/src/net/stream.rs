@@ -36,10 +36,16 @@ pub(crate) fn poll_read<T: StdStream>(
 where
     for<'a> &'a T: Read + Write,
 {
-    // Not `poll_transfer`: a short read may have taken the last bytes before a FIN that is
-    // already queued, and `polling` registers no `EPOLLRDHUP` that would keep the EOF
-    // visible: clearing readiness there would wait for an edge that never comes.
-    io.poll_io(cx, Interest::Read, |s| Read::read(&mut &*s, buf))
+    // A short read may have taken the last bytes before a FIN that is already queued: its
+    // drained clear is safe only where the reactor reports the FIN (`EPOLLRDHUP`), which
+    // keeps the read direction `CLOSED` (`io/readiness.rs`); elsewhere it would wait for an
+    // edge that never comes.
+    if crate::io::REPORTS_READ_HANGUP {
+        let len = buf.len();
+        io.poll_transfer(cx, Interest::Read, len, |s| Read::read(&mut &*s, buf))
+    } else {
+        io.poll_io(cx, Interest::Read, |s| Read::read(&mut &*s, buf))
+    }
 }
 
 pub(crate) fn poll_read_vectored<T: StdStream>(

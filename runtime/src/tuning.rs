@@ -14,7 +14,7 @@
 //! | [`BUDGET`] | 128 units | `scheduler/coop.rs` |
 //! | [`SEARCH_ROUNDS`] | 4 | `scheduler/worker.rs` (idle search) |
 //! | [`PARK_SPIN`] | 10 µs | `scheduler/worker.rs` (`spin_before_sleep`) |
-//! | [`SPIN_MIN_HITS`], [`SPIN_PROBE_EVERY`], [`SPIN_PAUSES`] | 4 of 8, 16, 16 | `scheduler/worker.rs` (`spin_before_sleep`) |
+//! | [`SPIN_MIN_HITS`], [`SPIN_PROBE_EVERY`], [`SPIN_PROBE_WINDOW`], [`SPIN_PAUSES`] | 4 of 8, 16, 1 ms, 16 | `scheduler/worker.rs` (`spin_before_sleep`) |
 //! | [`TIMER_RESOLUTION`] | 1 ms | `time/queue.rs` |
 //! | [`MAX_BLOCKING_THREADS`] | 512 | `builder.rs` (default of `Builder::max_blocking_threads`) |
 //! | [`BLOCKING_KEEP_ALIVE`] | 10 s | `builder.rs` (default of `Builder::blocking_keep_alive`) |
@@ -67,11 +67,20 @@ pub(crate) const PARK_SPIN: Duration = Duration::from_micros(10);
 /// that waits for work that never comes soon sleeps at once (an idle runtime must not spin).
 pub(crate) const SPIN_MIN_HITS: u32 = 4;
 
-/// Otherwise `spin_before_sleep` spins (a probe) once every this many parks.
+/// Otherwise `spin_before_sleep` spins (a probe) in one [`SPIN_PROBE_WINDOW`] of every this
+/// many, windows counted on wall-clock time from the runtime's start, the same for every worker.
 ///
-/// Why 16: a probe now and then notices when spinning starts to pay again, at a cost of at
-/// most one [`PARK_SPIN`] per 16 parks.
+/// Why 16: a probe now and then notices when spinning starts to pay again, at a cost of about
+/// one park in 16 spinning for [`PARK_SPIN`].
 pub(crate) const SPIN_PROBE_EVERY: u32 = 16;
+
+/// The length of one probe window (see [`SPIN_PROBE_EVERY`]).
+///
+/// Why 1 ms: long enough for tens of cross-domain round trips, so that two workers that only
+/// gain by spinning together both probe, hit, and keep spinning (with per-worker park counters
+/// instead, two such workers stayed out of phase: `chan::cross_domain_ping_pong` at 2 workers
+/// settled at 55-105 ms instead of 12-26 ms); short enough that a probe comes every 16 ms.
+pub(crate) const SPIN_PROBE_WINDOW: Duration = Duration::from_millis(1);
 
 /// Pause instructions between two looks at the park token.
 ///

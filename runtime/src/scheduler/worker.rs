@@ -35,7 +35,9 @@
 //!   any sleeper, and stealing and notification work exactly as without the spin; the unpark
 //!   just costs the waker no futex or driver wake, and the woken worker no OS wake-up. The
 //!   spin is adaptive: a worker spins only while at least [`SPIN_MIN_HITS`] of its last 8
-//!   spins saw a token arrive, and otherwise probes once every [`SPIN_PROBE_EVERY`] parks. So
+//!   spins saw a token arrive, and otherwise probes (spins at every park) during one
+//!   [`SPIN_PROBE_WINDOW`] in [`SPIN_PROBE_EVERY`], windows of wall-clock time shared by all
+//!   workers, so two workers that gain only by spinning together probe together. So
 //!   a worker whose sleeps are long (timers far apart, a runtime going idle), or whose waker
 //!   cannot run while it spins (more runnable threads than cores), soon stops spinning; an
 //!   idle runtime, whose workers sleep, does not spin at all.
@@ -65,7 +67,7 @@ use crate::domain::home::Home;
 use crate::instrument::TaskId;
 use crate::task::{Notified, RawTask};
 
-use crate::tuning::{SPIN_MIN_HITS, SPIN_PAUSES, SPIN_PROBE_EVERY};
+use crate::tuning::{SPIN_MIN_HITS, SPIN_PAUSES, SPIN_PROBE_EVERY, SPIN_PROBE_WINDOW};
 
 /// A worker's own state; lives on its thread's stack and is reached through the thread-local
 /// context, only ever by shared reference.
@@ -85,8 +87,6 @@ pub(crate) struct Core {
     ran_pinned: Cell<bool>,
     /// Outcomes of the last 8 spins before sleeping, newest in bit 0 (1: a token came).
     spin_history: Cell<u8>,
-    /// Parks without a spin since the last probe (while spinning does not pay).
-    spin_skips: Cell<u32>,
     /// Scratch space for `search`: the poll ticks seen when it began.
     ticks: Cell<Vec<u32>>,
     /// This worker's domain: its pinned queue, inbox and domain-local values
@@ -116,7 +116,6 @@ impl Core {
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
             ran_pinned: Cell::new(false),
             spin_history: Cell::new(u8::MAX),
-            spin_skips: Cell::new(0),
             ticks: Cell::new(Vec::new()),
             home,
             chaos,
@@ -428,9 +427,13 @@ impl Core {
     fn spin_before_sleep(&self) -> bool {
         let history = self.spin_history.get();
         if history.count_ones() < SPIN_MIN_HITS {
-            let skips = self.spin_skips.get().wrapping_add(1);
-            self.spin_skips.set(skips);
-            if skips % SPIN_PROBE_EVERY != 0 {
+            // Probe in windows of wall-clock time that every worker shares, not every n-th park
+            // of its own: a quick exchange between two domains pays only when both sides spin,
+            // and per-worker counters can keep two such workers probing out of phase forever
+            // (each probe then misses, as its partner is asleep).
+            let since = self.shared.clock.origin().elapsed().as_nanos();
+            let window = (since / SPIN_PROBE_WINDOW.as_nanos()) as u64;
+            if window % u64::from(SPIN_PROBE_EVERY) != 0 {
                 return false;
             }
         }

@@ -22,6 +22,10 @@ use crate::task::Header;
 ///
 /// Hooks run on the thread where the event happens (any worker, the `block_on` thread, a plain
 /// thread that wakes a task), concurrently, so an implementation synchronises its own state.
+/// Polls on one thread can nest: a task that awaits the `JoinHandle` of a task it has just
+/// spawned runs that task inside its own poll (see [`JoinHandle`](crate::JoinHandle)), so the
+/// inner task's `before_task_poll` and `after_task_poll` come between the outer one's, and the
+/// outer poll's duration includes the inner one.
 /// They run in the middle of scheduling: keep them short, and never block, spawn or wake
 /// tasks from them. A panicking hook is a bug in the instrument, and it never takes a worker
 /// down: a panic of [`before_task_poll`](Self::before_task_poll) or
@@ -242,9 +246,17 @@ impl TaskId {
     }
 
     /// Records the task a worker is about to poll (`None` once the poll returned).
+    #[inline]
     pub(crate) fn set_current(header: Option<&Header>) {
         let id = header.map_or(0, |h| std::ptr::from_ref(h) as usize);
         CURRENT_TASK.with(|c| c.set(id));
+    }
+
+    /// Sets the current task's address (0: none) and returns the one it replaces: a joiner's,
+    /// saved while a joined task runs inside its poll (`scheduler/worker.rs`, `run_joined`).
+    #[inline]
+    pub(crate) fn replace_current_addr(id: usize) -> usize {
+        CURRENT_TASK.with(|c| c.replace(id))
     }
 }
 

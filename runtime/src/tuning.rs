@@ -10,6 +10,7 @@
 //! | constant | value | used in |
 //! |---|---|---|
 //! | [`MAX_LIFO_POLLS`] | 3 | `scheduler/worker.rs` (run loop) |
+//! | [`MAX_JOIN_INLINE_DEPTH`] | 16 | `scheduler/worker.rs` (`run_joined`) |
 //! | [`GLOBAL_QUEUE_INTERVAL`] | 31 ticks | `scheduler/worker.rs` (run loop) |
 //! | [`BUDGET`] | 128 units | `scheduler/coop.rs` |
 //! | [`SEARCH_ROUNDS`] | 4 | `scheduler/worker.rs` (idle search) |
@@ -31,6 +32,16 @@ use std::time::Duration;
 /// core), but two tasks that keep waking each other through it would starve the rest of the
 /// queue; tokio's `MAX_LIFO_POLLS_PER_TICK` is 3 for the same reason.
 pub(crate) const MAX_LIFO_POLLS: u8 = 3;
+
+/// Joined tasks a worker thread runs nested inside other polls at once (join-inline,
+/// `scheduler/worker.rs`, `run_joined`).
+///
+/// Why 16: each level is one poll's frames on the worker's stack (a few hundred bytes for
+/// small futures, more for big ones), and divide-and-conquer code nests one level per fork
+/// only while the forked half still sits in the LIFO slot (the bottom levels of the recursion:
+/// a deeper fork was displaced by the ones below it). A chain of tasks each awaiting the next
+/// one it spawned would nest without bound; at the 17th level the join waits as usual.
+pub(crate) const MAX_JOIN_INLINE_DEPTH: u8 = 16;
 
 /// Every this many ticks a worker takes from the injector (the global queue) before its own.
 ///

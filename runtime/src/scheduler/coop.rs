@@ -14,8 +14,16 @@ thread_local! {
 }
 
 /// Resets the budget before a worker polls a task.
+#[inline]
 pub(crate) fn reset(budget: Option<u8>) {
     CURRENT.with(|c| c.set(budget));
+}
+
+/// Sets the budget and returns the one it replaces: a joiner's, saved while a joined task runs
+/// inside its poll (`scheduler/worker.rs`, `run_joined`).
+#[inline]
+pub(crate) fn replace(budget: Option<u8>) -> Option<u8> {
+    CURRENT.with(|c| c.replace(budget))
 }
 
 /// Spends one unit. `Pending` (after waking the task, so it goes to the back of its queue)

@@ -420,6 +420,14 @@ impl Schedule for Shared {
     fn hooks(&self) -> &Instruments {
         &self.instruments
     }
+
+    #[inline]
+    fn run_joined(&self, task: ptr::NonNull<Header>) -> bool {
+        context::with_core(|core| match core {
+            Some(core) if ptr::eq(&*core.shared, self) => core.run_joined(task),
+            _ => false,
+        })
+    }
 }
 
 impl Shared {

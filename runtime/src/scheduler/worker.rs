@@ -67,7 +67,10 @@ use crate::domain::home::Home;
 use crate::instrument::TaskId;
 use crate::task::{Notified, RawTask};
 
-use crate::tuning::{SPIN_MIN_HITS, SPIN_PAUSES, SPIN_PROBE_EVERY, SPIN_PROBE_WINDOW};
+use crate::task::Header;
+use crate::tuning::{
+    MAX_JOIN_INLINE_DEPTH, SPIN_MIN_HITS, SPIN_PAUSES, SPIN_PROBE_EVERY, SPIN_PROBE_WINDOW,
+};
 
 /// A worker's own state; lives on its thread's stack and is reached through the thread-local
 /// context, only ever by shared reference.
@@ -94,6 +97,9 @@ pub(crate) struct Core {
     pub(crate) home: Home,
     /// Chaos mode's generators (`chaos.rs`); `None` when off.
     chaos: Option<Chaos>,
+    /// How many joined tasks this thread is running inside other polls right now
+    /// (`run_joined`), at most [`MAX_JOIN_INLINE_DEPTH`].
+    join_depth: Cell<u8>,
 }
 
 impl Core {
@@ -119,6 +125,7 @@ impl Core {
             ticks: Cell::new(Vec::new()),
             home,
             chaos,
+            join_depth: Cell::new(0),
         }
     }
 
@@ -193,6 +200,11 @@ impl Core {
             debug_assert_eq!(domain, self.index, "a pinned task ran off its domain");
             self.ran_pinned.set(true);
         }
+        self.poll_entry(task);
+    }
+
+    /// Runs a queue entry with its own budget and task id, both cleared afterwards.
+    fn poll_entry(&self, task: Notified) {
         let budget = match &self.chaos {
             None => coop::BUDGET,
             Some(chaos) => chaos.budget(coop::BUDGET), // an injected yield, maybe
@@ -202,6 +214,56 @@ impl Core {
         task.run();
         TaskId::set_current(None);
         coop::reset(None);
+    }
+
+    /// Join-inline: the running task awaits the `JoinHandle` of `task`, not yet complete. If
+    /// this worker's LIFO slot holds `task`'s queue entry (it was spawned or woken here since
+    /// and nothing displaced it: the fork-then-join of divide-and-conquer code), take the
+    /// entry and run the task now, inside the joiner's poll, instead of leaving the joiner to
+    /// register, return `Pending`, and be woken and polled again once the task ran next
+    /// anyway. `true` if it ran the task (which may have completed, or gone idle).
+    ///
+    /// The slot is taken with a compare-and-swap on `task`'s pointer, so the entry is ours
+    /// exactly as when the run loop takes it; only stealable entries ever sit in the slot, so
+    /// a pinned task is never run here. The task runs as in the loop (`poll_entry`: its own
+    /// task id and budget), outside every cancel scope of the joiner (`scope::Enter::outside`), and
+    /// the joiner's budget and task id come back afterwards. At most [`MAX_JOIN_INLINE_DEPTH`]
+    /// such runs nest on one thread (a chain of tasks each awaiting the next one it spawned
+    /// would otherwise grow the stack without bound); past that, the join waits as usual.
+    #[inline]
+    pub(crate) fn run_joined(&self, task: ptr::NonNull<Header>) -> bool {
+        let slot = &self.shared.remotes[self.index].lifo;
+        // A plain load first: the usual miss costs no locked instruction.
+        if slot.load(Ordering::Relaxed) != task.as_ptr() {
+            return false;
+        }
+        let depth = self.join_depth.get();
+        if depth >= MAX_JOIN_INLINE_DEPTH
+            || self.shared.is_shutdown()
+            || slot
+                .compare_exchange(
+                    task.as_ptr(),
+                    ptr::null_mut(),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+        {
+            return false;
+        }
+        // SAFETY: the slot held an owned queue-entry reference to `task`, now ours.
+        let entry = unsafe { Notified::from_raw(RawTask::from_ptr(task)) };
+        self.join_depth.set(depth + 1);
+        let joiner_budget = coop::replace(None);
+        let joiner = TaskId::replace_current_addr(0);
+        {
+            let _outside = crate::scope::Enter::outside();
+            self.poll_entry(entry);
+        }
+        TaskId::replace_current_addr(joiner);
+        coop::replace(joiner_budget);
+        self.join_depth.set(depth);
+        true
     }
 
     fn next_task(&self, tick: u32) -> Option<Notified> {

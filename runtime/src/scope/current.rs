@@ -61,6 +61,20 @@ impl<'a> Enter<'a> {
     }
 }
 
+impl Enter<'static> {
+    /// Leaves every scope until dropped: the code polled meanwhile is in no scope, and the
+    /// previous current scope comes back at the drop. A joined task run inside its joiner's
+    /// poll (`scheduler/worker.rs`, `run_joined`) is polled under one: it belongs to its own
+    /// scopes, never to the joiner's.
+    #[inline]
+    pub(crate) fn outside() -> Enter<'static> {
+        Enter {
+            prev: CURRENT.with(|c| c.replace(std::ptr::null())),
+            _node: PhantomData,
+        }
+    }
+}
+
 impl Drop for Enter<'_> {
     fn drop(&mut self) {
         CURRENT.with(|c| c.set(self.prev));

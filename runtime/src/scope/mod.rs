@@ -39,7 +39,7 @@ pub use cancel::{
     fail_at, move_on_after, move_on_at, shielded,
 };
 pub use child::{ChildHandle, NoValue};
-pub(crate) use current::{OpHold, is_cancelled};
+pub(crate) use current::{Enter, OpHold, is_cancelled};
 pub use error::{BoxError, HasOutput, NurseryError, PanicPayload, TaskFailure, TaskResult};
 pub(crate) use node::{Kind, Node};
 pub use nursery::{Nursery, NurseryClosed, NurseryHandle, nursery};

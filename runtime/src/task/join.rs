@@ -27,6 +27,12 @@ use crate::scheduler::coop;
 /// assert_eq!(sum, 42);
 /// ```
 ///
+/// Awaiting a task that was spawned on this worker and has not started yet (the usual
+/// fork-then-join of divide-and-conquer code) runs it right there, inside the awaiting task's
+/// poll, as `rayon::join` runs its second closure: the task is polled as itself (its own
+/// [`TaskId`](crate::TaskId), outside the awaiting task's cancel scopes), only it is polled
+/// now rather than after the awaiting task went back to the queue and was woken again.
+///
 /// # Cancellation
 ///
 /// Awaiting is a checkpoint (it spends cooperative budget). Dropping the `JoinHandle` future
@@ -104,6 +110,10 @@ impl<T> Future for JoinHandle<T> {
         let coop = std::task::ready!(coop::poll_proceed(cx));
         let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
         let header = self.raw.header();
+        if !header.state.load().has(COMPLETE) {
+            // Join-inline: a task that would run next on this worker anyway runs now.
+            header.scheduler.run_joined(self.raw.ptr());
+        }
         // SAFETY: `out` is a Poll<Result<T, JoinError>>, the type this task's vtable writes.
         unsafe {
             (header.vtable.try_read_output)(

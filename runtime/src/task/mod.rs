@@ -46,6 +46,14 @@
 //!    leaves it to its runner or queue, which the shutdown drains.
 //! 7. **Panics** in `poll`, or in the future's `Drop`, are caught; the output becomes
 //!    `JoinError::Panic`. The worker lives on.
+//! 8. **Join-inline.** A `JoinHandle` polled before its task completed asks the scheduler
+//!    ([`Schedule::run_joined`](schedule::Schedule::run_joined)) to run the task now. The
+//!    scheduler does so only if the task's queue entry is the one in the polling worker's LIFO
+//!    slot, which it takes with a compare-and-swap on the task's pointer: it then owns that
+//!    entry exactly as if its run loop had popped it, so steps 1-7 hold unchanged (nothing on
+//!    the state word differs). The task is polled with its own task id and budget, in no
+//!    cancel scope of the joiner, nested at most `MAX_JOIN_INLINE_DEPTH` deep; the handle then
+//!    reads the output as usual, or registers its waker if the task went idle.
 //!
 //! The loom models in `state.rs` check steps 2-6 on the bare state word.
 

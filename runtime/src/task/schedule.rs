@@ -7,6 +7,8 @@
 //! that one implementation, so every call is static (no dynamic dispatch on the hot path),
 //! and is the only place in `task/` that names the scheduler.
 
+use std::ptr::NonNull;
+
 use super::{Header, Notified};
 use crate::instrument::Instruments;
 use crate::task::owned::OwnedTasks;
@@ -34,4 +36,9 @@ pub(crate) trait Schedule {
 
     /// The instrument hooks around task events (`instrument.rs`).
     fn hooks(&self) -> &Instruments;
+
+    /// The code running on this thread awaits the `JoinHandle` of `task`, which has not
+    /// completed: run the task now, inside this poll, if its queue entry is this worker's to
+    /// take (join-inline, `scheduler/worker.rs`, `run_joined`). `true` if it ran.
+    fn run_joined(&self, task: NonNull<Header>) -> bool;
 }

@@ -248,8 +248,7 @@ impl TaskId {
     /// Records the task a worker is about to poll (`None` once the poll returned).
     #[inline]
     pub(crate) fn set_current(header: Option<&Header>) {
-        let id = header.map_or(0, |h| std::ptr::from_ref(h) as usize);
-        CURRENT_TASK.with(|c| c.set(id));
+        Self::replace_current_addr(header.map_or(0, |h| std::ptr::from_ref(h) as usize));
     }
 
     /// Sets the current task's address (0: none) and returns the one it replaces: a joiner's,

@@ -16,7 +16,7 @@ thread_local! {
 /// Resets the budget before a worker polls a task.
 #[inline]
 pub(crate) fn reset(budget: Option<u8>) {
-    CURRENT.with(|c| c.set(budget));
+    replace(budget);
 }
 
 /// Sets the budget and returns the one it replaces: a joiner's, saved while a joined task runs

@@ -27,11 +27,12 @@ use crate::scheduler::coop;
 /// assert_eq!(sum, 42);
 /// ```
 ///
-/// Awaiting a task that was spawned on this worker and has not started yet (the usual
-/// fork-then-join of divide-and-conquer code) runs it right there, inside the awaiting task's
-/// poll, as `rayon::join` runs its second closure: the task is polled as itself (its own
-/// [`TaskId`](crate::TaskId), outside the awaiting task's cancel scopes), only it is polled
-/// now rather than after the awaiting task went back to the queue and was woken again.
+/// Awaiting a task whose next run is queued in this worker's LIFO slot (typically one the
+/// awaiting task has just spawned: the fork-then-join of divide-and-conquer code) runs it right
+/// there, inside the awaiting task's poll, as `rayon::join` runs its second closure: the task is
+/// polled as itself (its own [`TaskId`](crate::TaskId), outside the awaiting task's cancel
+/// scopes), only now rather than after the awaiting task went back to the queue and was woken
+/// again.
 ///
 /// # Cancellation
 ///

@@ -3,6 +3,9 @@
 //! block per 31 values (crossbeam's list), a spawned task its one task cell, and that cell
 //! stays small (the task header's size, `task/raw.rs`, plus the future).
 //!
+//! A warm cross-domain wake allocates nothing: the entry goes into the domain's inbox through
+//! the task's own header.
+//!
 //! A warm cancel scope (with or without a deadline, so a ready `move_on_after` too) allocates
 //! nothing either: its node of the cancel tree comes from the worker's node cache
 //! (`scope/recycle.rs`), also when the scope has a parent (inside a nursery child).
@@ -24,6 +27,7 @@ use std::time::Duration;
 
 use support::Watchdog;
 use support::alloc::{self, Counting};
+use trellis::DomainId;
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -115,6 +119,35 @@ fn a_warm_unbounded_send_and_recv_allocate_one_block_per_31_values() {
 }
 
 #[test]
+fn a_warm_cross_domain_wake_allocates_nothing() {
+    let _w = Watchdog::new("a_warm_cross_domain_wake_allocates_nothing");
+    // Every send from domain 0 wakes the echo task waiting on domain 1: its entry goes through
+    // domain 1's inbox, linked through the task's own header (`domain/inbox.rs`), so the
+    // waking thread allocates nothing.
+    let rt = support::rt(2);
+    let (ping_tx, ping_rx) = trellis::channel::bounded::<u64>(1);
+    let (pong_tx, pong_rx) = trellis::channel::bounded::<u64>(1);
+    let echo = rt.spawn_on(DomainId::new(1), move || async move {
+        while let Ok(v) = ping_rx.recv().await {
+            pong_tx.send(v).await.unwrap();
+        }
+    });
+    let measured = rt.spawn_on(DomainId::new(0), move || async move {
+        count(|| async {
+            ping_tx.send(7).await.unwrap();
+            assert_eq!(pong_rx.recv().await.unwrap(), 7);
+        })
+        .await
+    });
+    let (allocs, _) = rt.block_on(measured).expect("the measured task");
+    rt.block_on(echo).expect("the echo task");
+    assert_eq!(
+        allocs, 0,
+        "allocations in {ROUNDS} cross-domain round trips"
+    );
+}
+
+#[test]
 fn a_warm_scope_without_a_deadline_allocates_nothing() {
     let _w = Watchdog::new("a_warm_scope_without_a_deadline_allocates_nothing");
     let (allocs, _) = on_one_worker(count(|| async {
@@ -202,8 +235,8 @@ fn a_spawned_task_is_one_small_allocation() {
         trellis::spawn(async {}).await.unwrap();
     }));
     assert_eq!(allocs, ROUNDS as u64, "one task cell per spawn");
-    // The cell of an empty future: the header (at most a cache line, `task/raw.rs`'s
-    // `header_fits_a_cache_line`) and the stage with its output slot.
+    // The cell of an empty future: the header (nine words, `task/raw.rs`'s
+    // `header_is_nine_words`) and the stage with its output slot.
     let cell = bytes / ROUNDS as u64;
     assert!(cell <= 128, "an empty task's cell takes {cell} bytes");
 }

@@ -1,43 +1,60 @@
 //! A domain's home: the state behind the routing and shutdown protocol of `domain/mod.rs`.
 //!
 //! [`Home`] is the home thread's side, owned by the domain's worker (`scheduler/worker.rs`):
-//! the pinned queue, the receiving end of the inbox and the domain-local values. [`Mailbox`]
-//! is what other threads may touch, kept in the scheduler's shared state: the inbox's sending
-//! end, the count of live pinned tasks and the closed flag. The worker loop decides *when* to
+//! the ready queue of pinned entries, the taking side of the inbox and the domain-local values.
+//! [`Mailbox`] is what other threads may touch, kept in the scheduler's shared state: the
+//! inbox's pushing side, the count of live pinned tasks and the closed flag. Both queues are
+//! the intrusive ones of `inbox.rs`, linked through the tasks' headers. The worker loop decides *when* to
 //! look at the pinned queue (its fairness rule, `worker.rs`); what a domain is, and how it shuts
 //! down, is here.
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
+use std::ptr::NonNull;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use crossbeam_channel::{Receiver, Sender};
-
+use super::inbox::{Fifo, Link, Stack};
+use crate::loom::sync::atomic::AtomicPtr;
 use crate::task::owned::OwnedTasks;
-use crate::task::{Notified, RawTask};
+use crate::task::{Header, Notified, RawTask};
 
-/// A new domain: the receiving end of its inbox (moved to its worker's thread, which builds
-/// its [`Home`] from it) and its mailbox (for everyone else).
+/// A pinned entry is linked into its domain's queues through its task's header.
+// SAFETY: a node is a queue entry's reference, a `Notified`, which is `Send` (`task/mod.rs`
+// says why that is sound for pinned tasks: entries travel, futures stay home).
+unsafe impl Link for Header {
+    fn link(&self) -> &AtomicPtr<Header> {
+        &self.queue_next
+    }
+
+    unsafe fn release(node: NonNull<Header>) {
+        // SAFETY: the caller owns the node, which is a queue entry's reference.
+        drop(unsafe { Notified::from_raw(RawTask::from_ptr(node)) });
+    }
+}
+
+/// A new domain: its inbox's consuming side (moved to its worker's thread, which builds its
+/// [`Home`] from it) and its mailbox (for everyone else).
 pub(crate) fn new() -> (Inbox, Mailbox) {
-    let (sender, receiver) = crossbeam_channel::unbounded();
+    let stack = Arc::new(Stack::new());
     let mailbox = Mailbox {
-        inbox: sender,
+        inbox: stack.clone(),
         live_pinned: AtomicUsize::new(0),
         closed: AtomicBool::new(false),
     };
-    (Inbox(receiver), mailbox)
+    (Inbox(stack), mailbox)
 }
 
-/// The receiving end of a domain's inbox, on its way to the worker thread (a [`Home`] holds
+/// The consuming side of a domain's inbox, on its way to the worker thread (a [`Home`] holds
 /// `!Send` domain-local values, so it is built there).
-pub(crate) struct Inbox(Receiver<Notified>);
+pub(crate) struct Inbox(Arc<Stack<Header>>);
 
 /// What other threads may touch of a domain (protocol steps 1 and 2 in `domain/mod.rs`).
 pub(crate) struct Mailbox {
-    /// Pinned entries for this domain from other threads; its worker drains it.
-    inbox: Sender<Notified>,
+    /// Pinned entries for this domain from other threads; its worker takes them.
+    inbox: Arc<Stack<Header>>,
     /// Pinned tasks of this domain not yet complete. The worker exits only when it is zero.
     live_pinned: AtomicUsize,
     /// Set by the worker when it exits: later `spawn_on`s to this domain are cancelled.
@@ -63,19 +80,24 @@ impl Mailbox {
     /// Sends an entry from another thread; the caller then unparks the domain's worker.
     #[inline]
     pub(crate) fn send(&self, task: Notified) {
-        // The worker outlives every incomplete pinned task of its domain (`live_pinned`), so
-        // its inbox is open; were it not, the entry would just be released (`Notified: Send`
-        // in `task/mod.rs` says why that drops no future).
-        let _ = self.inbox.send(task);
+        // SAFETY: the entry's reference moves into the inbox; a task has one queue entry at a
+        // time, so its link is in no other queue.
+        if let Err(refused) = unsafe { self.inbox.push(task.into_raw().ptr()) } {
+            // The worker outlives every incomplete pinned task of its domain (`live_pinned`),
+            // so its inbox is open; were it not, the entry is just released (`Notified: Send`
+            // in `task/mod.rs` says why that drops no future).
+            // SAFETY: refused, so the reference is ours again.
+            drop(unsafe { Notified::from_raw(RawTask::from_ptr(refused)) });
+        }
     }
 }
 
 /// The home thread's side of a domain. Lives in its worker's core; only that thread uses it.
 pub(crate) struct Home {
-    /// Pinned tasks of this domain, ready to run (never stolen).
-    pinned: RefCell<VecDeque<Notified>>,
-    /// Pinned entries sent by other threads.
-    inbox: Receiver<Notified>,
+    /// Pinned tasks of this domain, ready to run (never stolen), oldest first.
+    ready: RefCell<Fifo<Header>>,
+    /// Pinned entries sent by other threads; only this side takes them.
+    inbox: Arc<Stack<Header>>,
     /// `domain_local!` values of this domain, keyed by the address of their static.
     locals: RefCell<HashMap<usize, Rc<dyn Any>>>,
     /// Keys of `locals` in initialisation order: they are dropped in reverse, so a value's
@@ -90,7 +112,7 @@ impl Home {
     /// The home side of a domain, on its worker's thread.
     pub(crate) fn new(inbox: Inbox) -> Home {
         Home {
-            pinned: RefCell::new(VecDeque::new()),
+            ready: RefCell::new(Fifo::new()),
             inbox: inbox.0,
             locals: RefCell::new(HashMap::new()),
             local_order: RefCell::new(Vec::new()),
@@ -101,37 +123,43 @@ impl Home {
     /// Queues a pinned task of this domain (on the home thread).
     #[inline]
     pub(crate) fn push(&self, task: Notified) {
-        self.pinned.borrow_mut().push_back(task);
+        // SAFETY: the entry's reference moves into the queue; a task has one queue entry at a
+        // time, so its link is in no other queue.
+        unsafe { self.ready.borrow_mut().push_back(task.into_raw().ptr()) }
     }
 
-    /// Moves what the inbox holds into the pinned queue (every tick of the worker).
+    /// Moves what the inbox holds to the back of the ready queue (every tick of the worker).
     #[inline]
     pub(crate) fn drain_inbox(&self) {
         if !self.inbox.is_empty() {
-            self.pinned.borrow_mut().extend(self.inbox.try_iter());
+            self.ready.borrow_mut().append(self.inbox.take());
         }
     }
 
     /// The next pinned task to run.
     #[inline]
     pub(crate) fn pop(&self) -> Option<Notified> {
-        self.pinned.borrow_mut().pop_front()
+        let task = self.ready.borrow_mut().pop_front()?;
+        // SAFETY: the queue held the entry's reference; it is ours now.
+        Some(unsafe { Notified::from_raw(RawTask::from_ptr(task)) })
     }
 
-    /// One entry straight from the inbox (a searching worker leaves its search for it).
+    /// The oldest entry of the inbox (a searching worker leaves its search for it; the ready
+    /// queue is empty then, or the worker would not be searching).
     #[inline]
     pub(crate) fn take_inbox(&self) -> Option<Notified> {
         if self.inbox.is_empty() {
             return None;
         }
-        self.inbox.try_recv().ok()
+        self.drain_inbox();
+        self.pop()
     }
 
     /// Is a pinned task ready, queued or in the inbox? (A parked worker re-checks this after
     /// its unpark.)
     #[inline]
     pub(crate) fn has_work(&self) -> bool {
-        !self.pinned.borrow().is_empty() || !self.inbox.is_empty()
+        !self.ready.borrow().is_empty() || !self.inbox.is_empty()
     }
 
     /// The value of a `domain_local!` in this domain, initialised by `init` on first use;
@@ -177,11 +205,10 @@ impl Home {
         let shard = owned.pinned_shard(index);
         owned.close_shard(shard);
         loop {
-            while let Some(task) = drain_worker()
-                .or_else(|| self.pop())
-                .or_else(|| self.inbox.try_recv().ok())
-            {
+            self.drain_inbox();
+            while let Some(task) = drain_worker().or_else(|| self.pop()) {
                 task.cancel();
+                self.drain_inbox();
             }
             if let Some(task) = owned.pop_shard(shard) {
                 shutdown_owned(task);
@@ -193,6 +220,13 @@ impl Home {
                 }
                 mailbox.closed.store(true, Ordering::SeqCst);
                 if mailbox.live_pinned.load(Ordering::SeqCst) == 0 && self.inbox.is_empty() {
+                    // Nothing can arrive any more (no pinned task is left to be woken); later
+                    // sends are refused and released by their sender.
+                    let mut late = self.inbox.close();
+                    while let Some(task) = late.pop_front() {
+                        // SAFETY: the inbox held the entry's reference; it is ours now.
+                        unsafe { Notified::from_raw(RawTask::from_ptr(task)) }.cancel();
+                    }
                     break;
                 }
             }

@@ -22,10 +22,12 @@
 //! # Protocol: routing and shutdown
 //!
 //! 1. A pinned task's route (in its header) names its domain. Scheduling it on the home thread
-//!    pushes to the domain's pinned queue (plain `VecDeque`, no atomics). From any other thread
-//!    the entry goes to the domain's inbox (a crossbeam-channel) and the worker is unparked. The
-//!    worker drains the inbox into its queue at every tick, and before parking it checks the
-//!    inbox; since the unpark follows the send and sets the worker's park token, a wake is
+//!    appends to the domain's ready queue (plain links, no atomic read-modify-write). From any
+//!    other thread the entry is pushed on the domain's inbox (a lock-free stack, one
+//!    compare-and-swap) and the worker is unparked. Both are linked through the tasks' own
+//!    headers, so neither allocates (`inbox.rs`, with its protocol). The worker moves the
+//!    inbox to the back of its ready queue at every tick, and before parking it checks the
+//!    inbox; since the unpark follows the push and sets the worker's park token, a wake is
 //!    never lost (the parker protocol, `scheduler/park.rs`).
 //! 2. Each domain counts its incomplete pinned tasks (`live_pinned`: incremented at spawn,
 //!    decremented at completion, which happens at home). At shutdown the worker cancels, on its
@@ -33,17 +35,20 @@
 //!    (they sit in the domain's own shard of the owned-task list), and keeps doing so until the
 //!    count is zero: an entry still in flight from another thread arrives in the inbox and is
 //!    cancelled too. Then it sets `closed`, re-reads the count (a `spawn_on` racing the close
-//!    either saw `closed` and cancels its unpolled task, or was counted and will arrive), and
+//!    either saw `closed` and cancels its unpolled task, or was counted and will arrive),
+//!    closes the inbox (a later push is refused and its entry released by its sender) and
 //!    exits. Domain-local values are dropped last, on the same thread.
 //!
-//! The mechanism is in `home.rs`: `Home`, the home thread's side (pinned queue, inbox receiver,
-//! domain-local values, the shutdown loop of step 2), and `Mailbox`, the side other threads
-//! touch (inbox sender, `live_pinned`, `closed`). The worker loop (`scheduler/worker.rs`) only
+//! The mechanism is in `home.rs`: `Home`, the home thread's side (ready queue, the inbox's
+//! taking side, domain-local values, the shutdown loop of step 2), and `Mailbox`, the side other
+//! threads touch (the inbox's pushing side, `live_pinned`, `closed`); the two queues are in
+//! `inbox.rs`. The worker loop (`scheduler/worker.rs`) only
 //! decides when to look at the pinned queue.
 //!
 //! The tests `tests/domain_*.rs` check the thread of every poll and every drop under stress.
 
 pub(crate) mod home;
+mod inbox;
 mod local;
 
 pub use local::{AccessError, DomainLocal};

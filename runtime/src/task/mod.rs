@@ -5,7 +5,8 @@
 //! A task is one heap block, `Cell<F>` (`raw.rs`): a type-erased [`Header`] followed by the
 //! stage (the future, then its output). The header holds the state word (`state.rs`), a vtable
 //! of the monomorphised functions, the scheduler the task belongs to, the links of the owned-task
-//! list (`owned.rs`) and the join waker slot: 64 bytes on 64-bit targets.
+//! list (`owned.rs`), the join waker slot and the link of a pinned entry in its domain's queues
+//! (`domain/inbox.rs`): 72 bytes on 64-bit targets.
 //!
 //! # The scheduler seam
 //!

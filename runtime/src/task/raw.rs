@@ -16,9 +16,10 @@ use super::state::{
     COMPLETE, JOIN_INTEREST, JOIN_WAKER, NOTIFIED, State, ToIdle, ToNotified, ToRunning,
 };
 use super::{JoinError, Notified, RawTask};
+use crate::loom::sync::atomic::AtomicPtr;
 
 /// Where a task's queue entries go: any worker (stealable), the blocking pool, or one domain
-/// (pinned). Packed in a `u32` to keep the header at 64 bytes.
+/// (pinned). Packed in a `u32`, next to the owned-list shard, to keep the header small.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Route(u32);
 
@@ -60,6 +61,9 @@ pub(crate) struct Header {
     /// [`UNLINKED`] before. Only the holder of `RUNNING` reads or writes it.
     pub(crate) shard: UnsafeCell<u32>,
     pub(crate) route: Route,
+    /// The link of a pinned entry in its domain's inbox or ready queue (`domain/inbox.rs`):
+    /// owned by whichever of them holds the task's one queue entry.
+    pub(crate) queue_next: AtomicPtr<Header>,
 }
 
 /// The monomorphised operations of one future type. Calling one is `unsafe`: each field's
@@ -119,6 +123,7 @@ pub(super) fn allocate<F: Future>(future: F, scheduler: Arc<Scheduler>, route: R
             join_waker: UnsafeCell::new(None),
             shard: UnsafeCell::new(UNLINKED),
             route,
+            queue_next: AtomicPtr::new(std::ptr::null_mut()),
         },
         stage: UnsafeCell::new(Stage::Running(future)),
     });
@@ -550,8 +555,13 @@ unsafe fn waker_drop(data: *const ()) {
 
 #[cfg(test)]
 mod tests {
+    /// Nine words: the state, the vtable, the runtime, two owned-list links, the join waker
+    /// (two words), the shard and the route (one word between them), the pinned-queue link.
     #[test]
-    fn header_fits_a_cache_line() {
-        assert!(std::mem::size_of::<super::Header>() <= 64);
+    fn header_is_nine_words() {
+        assert_eq!(
+            std::mem::size_of::<super::Header>(),
+            9 * std::mem::size_of::<usize>()
+        );
     }
 }

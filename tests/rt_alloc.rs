@@ -4,7 +4,7 @@
 //! stays small (the task header's size, `task/raw.rs`, plus the future).
 //!
 //! A warm cross-domain wake allocates nothing: the entry goes into the domain's inbox through
-//! the task's own header.
+//! the task's own cell.
 //!
 //! A warm cancel scope (with or without a deadline, so a ready `move_on_after` too) allocates
 //! nothing either: its node of the cancel tree comes from the worker's node cache
@@ -122,7 +122,7 @@ fn a_warm_unbounded_send_and_recv_allocate_one_block_per_31_values() {
 fn a_warm_cross_domain_wake_allocates_nothing() {
     let _w = Watchdog::new("a_warm_cross_domain_wake_allocates_nothing");
     // Every send from domain 0 wakes the echo task waiting on domain 1: its entry goes through
-    // domain 1's inbox, linked through the task's own header (`domain/inbox.rs`), so the
+    // domain 1's inbox, linked through the task's own cell (`domain/inbox.rs`), so the
     // waking thread allocates nothing.
     let rt = support::rt(2);
     let (ping_tx, ping_rx) = trellis::channel::bounded::<u64>(1);
@@ -235,8 +235,8 @@ fn a_spawned_task_is_one_small_allocation() {
         trellis::spawn(async {}).await.unwrap();
     }));
     assert_eq!(allocs, ROUNDS as u64, "one task cell per spawn");
-    // The cell of an empty future: the header (nine words, `task/raw.rs`'s
-    // `header_is_nine_words`) and the stage with its output slot.
+    // The cell of an empty future: the header (at most a cache line, `task/raw.rs`'s
+    // `header_fits_a_cache_line`) and the stage with its output slot.
     let cell = bytes / ROUNDS as u64;
     assert!(cell <= 128, "an empty task's cell takes {cell} bytes");
 }

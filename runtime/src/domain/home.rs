@@ -4,9 +4,9 @@
 //! the ready queue of pinned entries, the taking side of the inbox and the domain-local values.
 //! [`Mailbox`] is what other threads may touch, kept in the scheduler's shared state: the
 //! inbox's pushing side, the count of live pinned tasks and the closed flag. Both queues are
-//! the intrusive ones of `inbox.rs`, linked through the tasks' headers. The worker loop decides *when* to
-//! look at the pinned queue (its fairness rule, `worker.rs`); what a domain is, and how it shuts
-//! down, is here.
+//! the intrusive ones of `inbox.rs`, linked through the pinned tasks' cells. The worker loop
+//! decides *when* to look at the ready queue (its fairness rule, `worker.rs`); what a domain
+//! is, and how it shuts down, is here.
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -21,12 +21,15 @@ use crate::loom::sync::atomic::AtomicPtr;
 use crate::task::owned::OwnedTasks;
 use crate::task::{Header, Notified, RawTask};
 
-/// A pinned entry is linked into its domain's queues through its task's header.
+/// A pinned entry is linked into its domain's queues through its task's cell (the slot after
+/// the header, `task/raw.rs`).
 // SAFETY: a node is a queue entry's reference, a `Notified`, which is `Send` (`task/mod.rs`
 // says why that is sound for pinned tasks: entries travel, futures stay home).
 unsafe impl Link for Header {
-    fn link(&self) -> &AtomicPtr<Header> {
-        &self.queue_next
+    unsafe fn link<'a>(node: NonNull<Header>) -> &'a AtomicPtr<Header> {
+        // SAFETY: only pinned entries enter a domain's queues (the routing protocol), and they
+        // come as task pointers (`Notified::into_raw`); the caller keeps the task alive.
+        unsafe { crate::task::queue_link(node) }
     }
 
     unsafe fn release(node: NonNull<Header>) {

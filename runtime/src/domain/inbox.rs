@@ -1,9 +1,10 @@
 //! A domain's queues of pinned entries, linked through the tasks themselves: the *inbox*
 //! ([`Stack`]), where other threads drop entries for the domain, and the *ready queue*
 //! ([`Fifo`]), the home thread's own FIFO that the inbox is emptied into. Neither allocates:
-//! each entry is linked through a pointer in its task's header (`Header::queue_next`), which is
-//! free for this because a task has at most one queue entry at a time (protocol step 2 in
-//! `task/mod.rs`) and a pinned entry sits in no other queue.
+//! each entry is linked through a pointer in its task's cell, right after the header (a pinned
+//! task's cell has this slot, `task/raw.rs`, `QueueLink`), which is free for this because a
+//! task has at most one queue entry at a time (protocol step 2 in `task/mod.rs`) and a pinned
+//! entry sits in no other queue.
 //!
 //! # Protocol: the inbox
 //!
@@ -52,7 +53,11 @@ use crate::loom::sync::atomic::{
 ///   `Link`): the implementor vouches that its owner's right to it is `Send`.
 pub(crate) unsafe trait Link: Sized {
     /// The node's link: the next node of its chain, or null.
-    fn link(&self) -> &AtomicPtr<Self>;
+    ///
+    /// # Safety
+    ///
+    /// - `node` points to a live node, which the caller keeps alive for `'a`.
+    unsafe fn link<'a>(node: NonNull<Self>) -> &'a AtomicPtr<Self>;
 
     /// Releases a node still held by a stack or a queue that is dropped.
     ///
@@ -99,7 +104,7 @@ impl<N: Link> Stack<N> {
     ///   `Ok` it belongs to the stack until a take or a close returns it.
     pub(crate) unsafe fn push(&self, node: NonNull<N>) -> Result<(), NonNull<N>> {
         // SAFETY: the caller owns the live node.
-        let link = unsafe { node.as_ref() }.link();
+        let link = unsafe { N::link(node) };
         let mut top = self.top.load(Relaxed);
         loop {
             if top == closed() {
@@ -181,7 +186,7 @@ impl<N: Link> Fifo<N> {
         let mut next = top;
         while let Some(node) = NonNull::new(next) {
             // SAFETY: an owned, live node of the chain.
-            let link = unsafe { node.as_ref() }.link();
+            let link = unsafe { N::link(node) };
             next = link.load(Relaxed);
             link.store(head.map_or(ptr::null_mut(), NonNull::as_ptr), Relaxed);
             head = Some(node);
@@ -201,9 +206,7 @@ impl<N: Link> Fifo<N> {
     ///   belongs to this queue until popped.
     pub(crate) unsafe fn push_back(&mut self, node: NonNull<N>) {
         // SAFETY: the caller owns the live node.
-        unsafe { node.as_ref() }
-            .link()
-            .store(ptr::null_mut(), Relaxed);
+        unsafe { N::link(node) }.store(ptr::null_mut(), Relaxed);
         self.append(Fifo {
             head: Some(node),
             tail: Some(node),
@@ -218,9 +221,7 @@ impl<N: Link> Fifo<N> {
         };
         match self.tail {
             // SAFETY: our tail is a live node that we own.
-            Some(tail) => unsafe { tail.as_ref() }
-                .link()
-                .store(head.as_ptr(), Relaxed),
+            Some(tail) => unsafe { N::link(tail) }.store(head.as_ptr(), Relaxed),
             None => self.head = Some(head),
         }
         self.tail = other.tail;
@@ -230,7 +231,7 @@ impl<N: Link> Fifo<N> {
     pub(crate) fn pop_front(&mut self) -> Option<NonNull<N>> {
         let node = self.head?;
         // SAFETY: our head is a live node that we own.
-        let next = unsafe { node.as_ref() }.link().load(Relaxed);
+        let next = unsafe { N::link(node) }.load(Relaxed);
         self.head = NonNull::new(next);
         if self.head.is_none() {
             self.tail = None;
@@ -266,8 +267,9 @@ mod loom_inbox {
 
     // SAFETY: plain data.
     unsafe impl Link for Node {
-        fn link(&self) -> &AtomicPtr<Node> {
-            &self.link
+        unsafe fn link<'a>(node: NonNull<Node>) -> &'a AtomicPtr<Node> {
+            // SAFETY: the caller keeps the node alive.
+            unsafe { &(*node.as_ptr()).link }
         }
 
         unsafe fn release(node: NonNull<Node>) {
@@ -374,8 +376,9 @@ mod tests {
 
     // SAFETY: plain data.
     unsafe impl Link for Node {
-        fn link(&self) -> &AtomicPtr<Node> {
-            &self.link
+        unsafe fn link<'a>(node: NonNull<Node>) -> &'a AtomicPtr<Node> {
+            // SAFETY: the caller keeps the node alive.
+            unsafe { &(*node.as_ptr()).link }
         }
 
         unsafe fn release(_: NonNull<Node>) {

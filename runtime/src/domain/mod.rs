@@ -25,7 +25,7 @@
 //!    appends to the domain's ready queue (plain links, no atomic read-modify-write). From any
 //!    other thread the entry is pushed on the domain's inbox (a lock-free stack, one
 //!    compare-and-swap) and the worker is unparked. Both are linked through the tasks' own
-//!    headers, so neither allocates (`inbox.rs`, with its protocol). The worker moves the
+//!    cells, so neither allocates (`inbox.rs`, with its protocol). The worker moves the
 //!    inbox to the back of its ready queue at every tick, and before parking it checks the
 //!    inbox; since the unpark follows the push and sets the worker's park token, a wake is
 //!    never lost (the parker protocol, `scheduler/park.rs`).

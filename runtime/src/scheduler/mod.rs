@@ -57,7 +57,7 @@ use crate::instrument::{Instruments, TaskName};
 use crate::io::Reactor;
 use crate::task::owned::OwnedTasks;
 use crate::task::schedule::Schedule;
-use crate::task::{Header, JoinHandle, Notified, RawTask, Route, new_task};
+use crate::task::{Header, JoinHandle, NoLink, Notified, QueueLink, RawTask, Route, new_task};
 use crate::time::TimerQueue;
 use driver::DriverRole;
 use idle::Idle;
@@ -216,7 +216,8 @@ impl Shared {
         F::Output: 'static,
     {
         let open = self.remotes[domain].mailbox.count_in();
-        let (notified, join) = new_task(future, self.clone(), Route::pinned(domain));
+        let (notified, join) =
+            new_task::<_, QueueLink>(future, self.clone(), Route::pinned(domain));
         self.spawned(&notified, name);
         if !open {
             // The domain's worker has exited (shutdown): cancel here. The future was never
@@ -383,7 +384,7 @@ impl Shared {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let (notified, join) = new_task(future, self.clone(), route);
+        let (notified, join) = new_task::<_, NoLink>(future, self.clone(), route);
         self.spawned(&notified, name);
         // After shutdown began, the entry lands in a queue that the shutdown drains (or that
         // drains itself, see `schedule_remote`): the handle resolves to Cancelled.

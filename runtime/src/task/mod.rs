@@ -5,8 +5,9 @@
 //! A task is one heap block, `Cell<F>` (`raw.rs`): a type-erased [`Header`] followed by the
 //! stage (the future, then its output). The header holds the state word (`state.rs`), a vtable
 //! of the monomorphised functions, the scheduler the task belongs to, the links of the owned-task
-//! list (`owned.rs`), the join waker slot and the link of a pinned entry in its domain's queues
-//! (`domain/inbox.rs`): 72 bytes on 64-bit targets.
+//! list (`owned.rs`) and the join waker slot: 64 bytes on 64-bit targets. A pinned task's cell
+//! also holds, right after the header, the link of its entry in its domain's queues
+//! (`domain/inbox.rs`); the other cells go straight on to the stage.
 //!
 //! # The scheduler seam
 //!
@@ -70,7 +71,7 @@ mod yield_now;
 pub use error::JoinError;
 pub use join::JoinHandle;
 pub(crate) use made::MadeOnHome;
-pub(crate) use raw::{Header, Route};
+pub(crate) use raw::{Header, NoLink, QueueLink, Route, queue_link};
 pub use yield_now::yield_now;
 
 use std::future::Future;
@@ -189,8 +190,10 @@ impl Drop for Notified {
     }
 }
 
-/// Allocates a task for `future`. Returns its first queue entry and its join handle.
-pub(crate) fn new_task<F>(
+/// Allocates a task for `future`. Returns its first queue entry and its join handle. `L` is the
+/// cell's slot after the header: [`QueueLink`] for a pinned task (its domain's queues link
+/// through it, `domain/inbox.rs`), [`NoLink`] for the others.
+pub(crate) fn new_task<F, L: raw::Slot>(
     future: F,
     scheduler: Arc<Scheduler>,
     route: Route,
@@ -199,7 +202,12 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let raw = raw::allocate(future, scheduler, route);
+    debug_assert_eq!(
+        route.domain().is_some(),
+        std::any::TypeId::of::<L>() == std::any::TypeId::of::<QueueLink>(),
+        "a pinned task has a queue link, and only a pinned task"
+    );
+    let raw = raw::allocate::<F, L>(future, scheduler, route);
     // SAFETY: `allocate` returns two references: the queue entry's and the join handle's.
     let notified = unsafe { Notified::from_raw(raw) };
     // SAFETY: as above, the join handle's reference.

@@ -19,7 +19,7 @@ use super::{JoinError, Notified, RawTask};
 use crate::loom::sync::atomic::AtomicPtr;
 
 /// Where a task's queue entries go: any worker (stealable), the blocking pool, or one domain
-/// (pinned). Packed in a `u32`, next to the owned-list shard, to keep the header small.
+/// (pinned). Packed in a `u32` to keep the header at 64 bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Route(u32);
 
@@ -61,9 +61,6 @@ pub(crate) struct Header {
     /// [`UNLINKED`] before. Only the holder of `RUNNING` reads or writes it.
     pub(crate) shard: UnsafeCell<u32>,
     pub(crate) route: Route,
-    /// The link of a pinned entry in its domain's inbox or ready queue (`domain/inbox.rs`):
-    /// owned by whichever of them holds the task's one queue entry.
-    pub(crate) queue_next: AtomicPtr<Header>,
 }
 
 /// The monomorphised operations of one future type. Calling one is `unsafe`: each field's
@@ -91,40 +88,104 @@ enum Stage<F: Future> {
     Consumed,
 }
 
+/// What a cell holds between its header and its stage: nothing ([`NoLink`]) for a stealable or
+/// blocking task, the link of its domain's queues ([`QueueLink`], `domain/inbox.rs`) for a
+/// pinned one. Only pinned cells pay for the link: a task cell's size decides the allocator's
+/// path (one more word pushed nursery children past glibc's fast bins, which doubled
+/// `nursery::spawn_join` at 2 workers).
+pub(crate) trait Slot: 'static {
+    fn new() -> Self;
+}
+
+/// The slot of a task that never sits in a domain's queues.
+pub(crate) struct NoLink;
+
+impl Slot for NoLink {
+    fn new() -> NoLink {
+        NoLink
+    }
+}
+
+/// The slot of a pinned task: its link in its domain's inbox or ready queue, owned by
+/// whichever of them holds the task's one queue entry.
+pub(crate) type QueueLink = AtomicPtr<Header>;
+
+impl Slot for QueueLink {
+    fn new() -> QueueLink {
+        AtomicPtr::new(std::ptr::null_mut())
+    }
+}
+
+/// Where a cell's slot starts: right after the header (`repr(C)`, and the header's size is a
+/// multiple of the link's alignment), whatever the future's type. `allocate` asserts it.
+const LINK_OFFSET: usize = std::mem::size_of::<Header>();
+
+/// The queue link of a pinned task (`domain/inbox.rs`).
+///
+/// # Safety
+///
+/// - `ptr` is a task pointer (the cell's own, not one made from a reference to the header) to
+///   a live cell of a pinned task (made with a [`QueueLink`] slot), and the caller keeps the
+///   task alive for `'a`.
+pub(crate) unsafe fn queue_link<'a>(ptr: NonNull<Header>) -> &'a QueueLink {
+    debug_assert!(
+        // SAFETY: the caller keeps the task alive.
+        unsafe { ptr.as_ref() }.route.domain().is_some(),
+        "the queue link of a task that is not pinned"
+    );
+    // SAFETY: a pinned cell's slot is a `QueueLink` at `LINK_OFFSET` (asserted in `allocate`),
+    // inside the allocation that `ptr` covers.
+    unsafe {
+        ptr.cast::<u8>()
+            .add(LINK_OFFSET)
+            .cast::<QueueLink>()
+            .as_ref()
+    }
+}
+
 #[repr(C)]
-struct Cell<F: Future> {
+struct Cell<F: Future, L> {
     header: Header,
+    link: L,
     stage: UnsafeCell<Stage<F>>,
 }
 
-struct Vtables<F>(std::marker::PhantomData<F>);
+struct Vtables<F, L>(std::marker::PhantomData<(F, L)>);
 
-impl<F: Future> Vtables<F> {
+impl<F: Future, L: Slot> Vtables<F, L> {
     const VTABLE: Vtable = Vtable {
-        run: run::<F>,
-        try_read_output: try_read_output::<F>,
-        drop_join_handle: drop_join_handle::<F>,
-        shutdown: shutdown::<F>,
-        dealloc: dealloc::<F>,
+        run: run::<F, L>,
+        try_read_output: try_read_output::<F, L>,
+        drop_join_handle: drop_join_handle::<F, L>,
+        shutdown: shutdown::<F, L>,
+        dealloc: dealloc::<F, L>,
         type_name: std::any::type_name::<F>,
     };
 }
 
 /// Allocates the cell with two references: join handle and first queue entry. The task joins
-/// the owned list only if it ever goes idle (`link_if_idle`).
-pub(super) fn allocate<F: Future>(future: F, scheduler: Arc<Scheduler>, route: Route) -> RawTask {
+/// the owned list only if it ever goes idle (`link_if_idle`). `L`: [`QueueLink`] for a pinned
+/// task, [`NoLink`] otherwise.
+pub(super) fn allocate<F: Future, L: Slot>(
+    future: F,
+    scheduler: Arc<Scheduler>,
+    route: Route,
+) -> RawTask {
+    const {
+        assert!(std::mem::offset_of!(Cell<F, L>, link) == LINK_OFFSET);
+    }
     let cell = Box::new(Cell {
         header: Header {
             state: State::new(2),
-            vtable: &Vtables::<F>::VTABLE,
+            vtable: &Vtables::<F, L>::VTABLE,
             scheduler,
             owned_prev: UnsafeCell::new(None),
             owned_next: UnsafeCell::new(None),
             join_waker: UnsafeCell::new(None),
             shard: UnsafeCell::new(UNLINKED),
             route,
-            queue_next: AtomicPtr::new(std::ptr::null_mut()),
         },
+        link: L::new(),
         stage: UnsafeCell::new(Stage::Running(future)),
     });
     RawTask(NonNull::from(Box::leak(cell)).cast())
@@ -136,9 +197,9 @@ pub(super) fn allocate<F: Future>(future: F, scheduler: Arc<Scheduler>, route: R
 ///
 /// - `ptr` points to a live `Cell<F>` (`F` is the task's future type), and the caller holds a
 ///   reference to it for the whole lifetime `'a` it picks.
-unsafe fn cell<'a, F: Future>(ptr: NonNull<Header>) -> &'a Cell<F> {
+unsafe fn cell<'a, F: Future, L>(ptr: NonNull<Header>) -> &'a Cell<F, L> {
     // SAFETY: the caller guarantees it is a live Cell<F>; Header is its first field (repr(C)).
-    unsafe { ptr.cast::<Cell<F>>().as_ref() }
+    unsafe { ptr.cast::<Cell<F, L>>().as_ref() }
 }
 
 /// Releases one reference, freeing the task if it was the last.
@@ -162,9 +223,9 @@ pub(super) unsafe fn drop_reference(ptr: NonNull<Header>) {
 ///
 /// - `ptr` points to a `Cell<F>` made by `allocate` whose reference count reached zero: the
 ///   caller dropped the last reference, so nobody else can touch the cell.
-unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
+unsafe fn dealloc<F: Future, L: Slot>(ptr: NonNull<Header>) {
     // SAFETY: the last reference is gone; the cell was made by Box in `allocate`.
-    drop(unsafe { Box::from_raw(ptr.cast::<Cell<F>>().as_ptr()) });
+    drop(unsafe { Box::from_raw(ptr.cast::<Cell<F, L>>().as_ptr()) });
 }
 
 /// Runs a queue entry: polls the future once (or cancels it), then completes, goes idle or
@@ -175,13 +236,13 @@ unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
 /// - `ptr` points to a live `Cell<F>` with `NOTIFIED` set, and the caller hands over the queue
 ///   entry's reference (`Notified::run`), which this consumes.
 /// - For a pinned task, the caller is its home domain's worker thread.
-unsafe fn run<F: Future>(ptr: NonNull<Header>) {
+unsafe fn run<F: Future, L: Slot>(ptr: NonNull<Header>) {
     // SAFETY: the caller (Notified::run) owns a queue-entry reference to a live Cell<F>.
-    let cell = unsafe { cell::<F>(ptr) };
+    let cell = unsafe { cell::<F, L>(ptr) };
     match cell.header.state.transition_to_running() {
         ToRunning::Cancel => {
             // SAFETY: RUNNING is ours; we own the entry reference.
-            unsafe { cancel_and_complete::<F>(ptr) }
+            unsafe { cancel_and_complete::<F, L>(ptr) }
         }
         ToRunning::Poll => {
             let instruments = cell.header.scheduler.hooks();
@@ -224,17 +285,17 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) {
                     }
                 };
                 // SAFETY: still RUNNING; we own the entry reference.
-                return unsafe { complete::<F>(ptr, result) };
+                return unsafe { complete::<F, L>(ptr, result) };
             }
             match outcome {
                 Some(result) => {
                     // SAFETY: still RUNNING; we own the entry reference.
-                    unsafe { complete::<F>(ptr, result) }
+                    unsafe { complete::<F, L>(ptr, result) }
                 }
                 None if !link_if_idle(&cell.header, ptr) => {
                     // The runtime shut down: nobody would find this task once idle.
                     // SAFETY: still RUNNING; we own the entry reference.
-                    unsafe { cancel_and_complete::<F>(ptr) }
+                    unsafe { cancel_and_complete::<F, L>(ptr) }
                 }
                 None => match cell.header.state.transition_to_idle() {
                     ToIdle::Idle => {} // our reference was dropped in the transition
@@ -245,7 +306,7 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) {
                     }
                     ToIdle::Cancel => {
                         // SAFETY: still RUNNING (the transition kept it); we own our reference.
-                        unsafe { cancel_and_complete::<F>(ptr) }
+                        unsafe { cancel_and_complete::<F, L>(ptr) }
                     }
                 },
             }
@@ -285,8 +346,8 @@ fn link_if_idle(header: &Header, ptr: NonNull<Header>) -> bool {
 /// # Safety
 ///
 /// - The caller holds `RUNNING` and a reference.
-unsafe fn poll_stage<F: Future>(
-    cell: &Cell<F>,
+unsafe fn poll_stage<F: Future, L>(
+    cell: &Cell<F, L>,
     ptr: NonNull<Header>,
 ) -> Option<Result<F::Output, JoinError>> {
     // SAFETY: a borrowed waker: it shares the caller's reference and never outlives this call
@@ -328,9 +389,9 @@ unsafe fn poll_stage<F: Future>(
 ///
 /// - `ptr` points to a live `Cell<F>`; the caller holds `RUNNING` and one reference (the
 ///   entry's), which this consumes.
-unsafe fn cancel_and_complete<F: Future>(ptr: NonNull<Header>) {
+unsafe fn cancel_and_complete<F: Future, L: Slot>(ptr: NonNull<Header>) {
     // SAFETY: the caller's reference keeps the cell alive until `complete` releases it.
-    let stage = unsafe { cell::<F>(ptr) }.stage.get();
+    let stage = unsafe { cell::<F, L>(ptr) }.stage.get();
     // SAFETY: RUNNING gives exclusive access to the stage.
     let dropped = catch_unwind(AssertUnwindSafe(|| unsafe { *stage = Stage::Consumed }));
     let result = match dropped {
@@ -338,7 +399,7 @@ unsafe fn cancel_and_complete<F: Future>(ptr: NonNull<Header>) {
         Err(payload) => Err(JoinError::panic(payload)),
     };
     // SAFETY: forwarded from the caller.
-    unsafe { complete::<F>(ptr, result) }
+    unsafe { complete::<F, L>(ptr, result) }
 }
 
 /// Stores the result, publishes `COMPLETE`, notifies the join handle, leaves the owned list.
@@ -347,12 +408,12 @@ unsafe fn cancel_and_complete<F: Future>(ptr: NonNull<Header>) {
 ///
 /// - `ptr` points to a live `Cell<F>`; the caller holds `RUNNING` and one reference, which
 ///   this consumes.
-unsafe fn complete<F: Future>(ptr: NonNull<Header>, result: Result<F::Output, JoinError>) {
+unsafe fn complete<F: Future, L: Slot>(ptr: NonNull<Header>, result: Result<F::Output, JoinError>) {
     // A local borrow, not a parameter: this function frees the cell at its end (the last
     // `drop_reference`), and a reference passed in as an argument would have to outlive the
     // call (miri reports the deallocation under a protected borrow as undefined behaviour).
     // SAFETY: the caller's reference keeps the cell alive until the end of this function.
-    let cell = unsafe { cell::<F>(ptr) };
+    let cell = unsafe { cell::<F, L>(ptr) };
     let scheduler = &*cell.header.scheduler;
     let instruments = scheduler.hooks();
     if !instruments.is_empty() {
@@ -398,10 +459,10 @@ unsafe fn complete<F: Future>(ptr: NonNull<Header>, result: Result<F::Output, Jo
 /// - `ptr` points to a live `Cell<F>`, the caller won `transition_to_shutdown` (it holds
 ///   `RUNNING | CANCELLED`) and hands over one reference, which this consumes.
 /// - For a pinned task, the caller is its home domain's worker thread.
-unsafe fn shutdown<F: Future>(ptr: NonNull<Header>) {
+unsafe fn shutdown<F: Future, L: Slot>(ptr: NonNull<Header>) {
     // SAFETY: the caller won `transition_to_shutdown` (RUNNING | CANCELLED are ours) and gives
     // us one reference.
-    unsafe { cancel_and_complete::<F>(ptr) }
+    unsafe { cancel_and_complete::<F, L>(ptr) }
 }
 
 /// The join handle's poll: moves the output into `*dst` if the task is complete, else
@@ -412,9 +473,9 @@ unsafe fn shutdown<F: Future>(ptr: NonNull<Header>) {
 /// - `ptr` points to a live `Cell<F>` and the caller is its `JoinHandle<F::Output>`, holding
 ///   the handle's reference.
 /// - `dst` points to a valid, writable `Poll<Result<F::Output, JoinError>>`.
-unsafe fn try_read_output<F: Future>(ptr: NonNull<Header>, dst: *mut (), waker: &Waker) {
+unsafe fn try_read_output<F: Future, L: Slot>(ptr: NonNull<Header>, dst: *mut (), waker: &Waker) {
     // SAFETY: the join handle holds a reference to a live Cell<F>.
-    let cell = unsafe { cell::<F>(ptr) };
+    let cell = unsafe { cell::<F, L>(ptr) };
     // SAFETY: called by the join handle, which owns the slot per step 5.
     if unsafe { can_read_output(&cell.header, waker) } {
         // SAFETY: COMPLETE with JOIN_INTEREST: the output belongs to the handle.
@@ -469,9 +530,9 @@ unsafe fn can_read_output(header: &Header, waker: &Waker) -> bool {
 ///
 /// - `ptr` points to a live `Cell<F>` and the caller is its `JoinHandle`, handing over the
 ///   handle's reference, which this consumes.
-unsafe fn drop_join_handle<F: Future>(ptr: NonNull<Header>) {
+unsafe fn drop_join_handle<F: Future, L: Slot>(ptr: NonNull<Header>) {
     // SAFETY: the join handle holds a reference to a live Cell<F>.
-    let cell = unsafe { cell::<F>(ptr) };
+    let cell = unsafe { cell::<F, L>(ptr) };
     if !cell.header.state.unset_join_interest() {
         // Already complete: the output is the handle's to drop.
         // SAFETY: COMPLETE with JOIN_INTEREST: the stage belongs to the handle.
@@ -555,13 +616,23 @@ unsafe fn waker_drop(data: *const ()) {
 
 #[cfg(test)]
 mod tests {
-    /// Nine words: the state, the vtable, the runtime, two owned-list links, the join waker
-    /// (two words), the shard and the route (one word between them), the pinned-queue link.
     #[test]
-    fn header_is_nine_words() {
+    fn header_fits_a_cache_line() {
+        assert!(std::mem::size_of::<super::Header>() <= 64);
+    }
+
+    /// Only a pinned task's cell carries the queue link: the others are a word smaller.
+    #[test]
+    fn only_pinned_cells_carry_the_queue_link() {
+        use super::{Cell, NoLink, QueueLink};
+        type F = std::future::Ready<u64>;
         assert_eq!(
-            std::mem::size_of::<super::Header>(),
-            9 * std::mem::size_of::<usize>()
+            std::mem::size_of::<Cell<F, QueueLink>>(),
+            std::mem::size_of::<Cell<F, NoLink>>() + std::mem::size_of::<usize>()
+        );
+        assert_eq!(
+            std::mem::offset_of!(Cell<F, NoLink>, stage),
+            std::mem::size_of::<super::Header>()
         );
     }
 }

@@ -208,10 +208,11 @@ impl Home {
         let shard = owned.pinned_shard(index);
         owned.close_shard(shard);
         loop {
-            self.drain_inbox();
-            while let Some(task) = drain_worker().or_else(|| self.pop()) {
-                task.cancel();
+            while let Some(task) = drain_worker().or_else(|| {
                 self.drain_inbox();
+                self.pop()
+            }) {
+                task.cancel();
             }
             if let Some(task) = owned.pop_shard(shard) {
                 shutdown_owned(task);
@@ -225,10 +226,9 @@ impl Home {
                 if mailbox.live_pinned.load(Ordering::SeqCst) == 0 && self.inbox.is_empty() {
                     // Nothing can arrive any more (no pinned task is left to be woken); later
                     // sends are refused and released by their sender.
-                    let mut late = self.inbox.close();
-                    while let Some(task) = late.pop_front() {
-                        // SAFETY: the inbox held the entry's reference; it is ours now.
-                        unsafe { Notified::from_raw(RawTask::from_ptr(task)) }.cancel();
+                    self.ready.borrow_mut().append(self.inbox.close());
+                    while let Some(task) = self.pop() {
+                        task.cancel();
                     }
                     break;
                 }

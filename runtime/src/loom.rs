@@ -3,7 +3,7 @@
 //!
 //! The protocols that loom checks (the task state word in `task::state`, the parker in
 //! `scheduler::park`, the idle protocol in `scheduler::idle`, the channel waiter protocol in
-//! `channel::chan`, the oneshot's state word in `channel::oneshot`, the unit hand-off in
+//! `channel::chan` and its solo slot in `channel::solo`, the oneshot's state word in `channel::oneshot`, the unit hand-off in
 //! `sync::handoff`, the timer queue's cached earliest deadline in `time::queue` and a domain's
 //! inbox in `domain::inbox`) take their atomics, mutexes, condvars and cells from here, so the
 //! same code runs under loom's model checker and in production.

@@ -16,8 +16,9 @@
 //!
 //! 1. *Try.* Pop a value ([`Chan::try_recv`]). On success (or once the channel is closed and
 //!    drained), go to step 5.
-//! 2. *Register.* Put the task's waker in the waiter list, under the list's mutex, and update
-//!    the list's `waiting` count; then issue a `SeqCst` fence, `F_w` ([`Waiters::register`]).
+//! 2. *Register.* Put the task's waker in the waiter list (under the list's mutex, updating its
+//!    `waiting` count; or, for a lone waiter, in the list's solo slot with a CAS, see `solo`);
+//!    then issue a `SeqCst` fence, `F_w` ([`Waiters::register`]).
 //! 3. *Re-check.* Try again, exactly as in step 1 (this reads the queue and the state word after
 //!    `F_w`). On success, go to step 5.
 //! 4. *Sleep.* Return `Pending`. When woken (its entry is then `Notified`), the task polls
@@ -34,8 +35,8 @@
 //! - N1. Make the condition true: push the value.
 //! - N2. Issue a `SeqCst` fence, `F_n`, then load `waiting`. Zero: done. This is the warm path
 //!   of every send and receive: one fence, one load, no lock, no allocation.
-//! - N3. Otherwise lock the list, unlink its oldest waiting entry (it becomes `Notified`),
-//!   unlock, and call its waker.
+//! - N3. Otherwise claim the solo slot's waiter if it waits, or else lock the list, unlink its
+//!   oldest waiting entry (it becomes `Notified`) and unlock; then call the waker.
 //!
 //! **Why no wakeup is lost.** Take a waiter that returns `Pending` in step 4 and a notifier whose
 //! push in N1 it did not see in step 3. `F_w` and `F_n` are `SeqCst` fences, so they are
@@ -84,7 +85,7 @@
 //! modelled): `loom_chan_send_vs_register`, `loom_chan_close_vs_register`,
 //! `loom_chan_close_vs_inflight_send`, `loom_chan_full_send_vs_recv`,
 //! `loom_chan_cancelled_waiter_passes_on`, `loom_chan_last_receiver_drop_vs_send`, and
-//! `loom_rendezvous_*` for the hand-off.
+//! `loom_rendezvous_*` for the hand-off; `loom_solo_*` in `solo.rs` for the solo slot.
 
 use std::marker::PhantomData;
 use std::task::{Context, Poll, ready};

@@ -95,6 +95,7 @@ mod error;
 mod mpmc;
 pub mod oneshot;
 mod rendezvous;
+mod solo;
 #[cfg(all(test, not(trellis_loom)))]
 mod tests;
 mod waiters;

@@ -4,6 +4,17 @@
 //! The list is the "register" half of the registration protocol written up in
 //! [`chan`](super::chan); this file only keeps the list itself consistent.
 //!
+//! # The solo slot
+//!
+//! Before the list, a [`Solo`] slot holds one waiter outside the mutex: a waiter that
+//! registers while the list is empty takes it, and its key is `SOLO`. A channel's waiters are
+//! most often one at a time (the receiver of a pipeline stage), and that one then registers, is
+//! notified and leaves with a CAS each instead of three lock round trips. Notifiers look at the
+//! slot first and then at the list; the slot's protocol, and why the order stays oldest first,
+//! are written up in [`solo`](super::solo). The hand-off primitives never call `register`,
+//! so their slot stays empty and `put_and_grant` grants from the list only; `poll_grant` also
+//! lets a waiter that registered (a `Condition`'s wait) collect its notification from the slot.
+//!
 //! # Entries
 //!
 //! A waiter owns a *key* (`Option<usize>`, `None` while it is not in the list) that names its
@@ -37,6 +48,7 @@
 
 use std::task::Waker;
 
+use super::solo::Solo;
 use crate::loom::sync::Mutex;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::Relaxed, Ordering::SeqCst, fence};
 
@@ -53,6 +65,8 @@ pub(crate) enum Take {
 
 /// No slot (end of a list).
 const NIL: usize = usize::MAX;
+/// The key of the waiter in the solo slot (never a list index).
+const SOLO: usize = usize::MAX - 1;
 
 use crate::tuning::WAKE_BATCH;
 
@@ -61,6 +75,8 @@ use crate::tuning::WAKE_BATCH;
 /// `S` is state that lives under the same mutex as the list: `()` for the channels, the count of
 /// free units for the hand-off primitives of [`sync`](crate::sync) (see the `grant` methods).
 pub(crate) struct Waiters<S = ()> {
+    /// The one waiter kept outside the list (see the module docs).
+    solo: Solo,
     /// The number of `Waiting` slots. Written under `list`'s lock, read without it after a fence.
     waiting: AtomicUsize,
     list: Mutex<List<S>>,
@@ -102,6 +118,7 @@ impl<S> Waiters<S> {
     /// An empty list guarding `state`.
     pub(crate) fn with_state(state: S) -> Waiters<S> {
         Waiters {
+            solo: Solo::new(),
             waiting: AtomicUsize::new(0),
             list: Mutex::new(List {
                 slots: Vec::new(),
@@ -124,7 +141,32 @@ impl<S> Waiters<S> {
     /// goes back to the end of the list; a waiting one keeps its place and gets the new waker),
     /// then issues a `SeqCst` fence: the caller's re-check that follows cannot be reordered
     /// before the registration (step 2 of the protocol in `chan`).
+    #[inline]
     pub(crate) fn register(&self, key: &mut Option<usize>, waker: &Waker) {
+        match *key {
+            None if self.waiting.load(Relaxed) == 0 && self.solo.claim(waker) => {
+                *key = Some(SOLO);
+                fence(SeqCst);
+                return;
+            }
+            Some(SOLO) => {
+                if self
+                    .solo
+                    .rewait(waker, || self.waiting.load(Relaxed) != 0)
+                {
+                    fence(SeqCst);
+                    return;
+                }
+                // Notified while others joined the list: wait behind them.
+                *key = None;
+            }
+            _ => {}
+        }
+        self.register_listed(key, waker);
+    }
+
+    /// `register` in the list, under its lock.
+    fn register_listed(&self, key: &mut Option<usize>, waker: &Waker) {
         {
             let mut list = self.lock();
             match *key {
@@ -148,10 +190,17 @@ impl<S> Waiters<S> {
     /// whether it had been notified. A waiter that was notified but no longer needs to wait (it
     /// completed by other means, or is being dropped) must pass the notification on if the
     /// condition it was notified for may still hold (see `chan`, step 5).
+    #[inline]
     pub(crate) fn remove(&self, key: &mut Option<usize>) -> bool {
-        let Some(k) = key.take() else {
-            return false;
-        };
+        match key.take() {
+            None => false,
+            Some(SOLO) => self.solo.leave(),
+            Some(k) => self.remove_listed(k),
+        }
+    }
+
+    /// `remove` from the list, under its lock.
+    fn remove_listed(&self, k: usize) -> bool {
         let mut list = self.lock();
         let notified = match list.slots[k] {
             Slot::Waiting { .. } => {
@@ -171,13 +220,13 @@ impl<S> Waiters<S> {
     /// reordered after the load.
     fn has_waiting(&self) -> bool {
         fence(SeqCst);
-        self.waiting.load(Relaxed) != 0
+        self.solo.is_waiting() || self.waiting.load(Relaxed) != 0
     }
 
     /// Notifies the oldest waiting waiter, if any: marks it `Notified` and wakes it. Returns
     /// whether one was notified. Without waiters this is one fence and one load.
     pub(crate) fn notify_one(&self) -> bool {
-        self.has_waiting() && self.wake_head()
+        self.has_waiting() && (self.solo.notify() || self.wake_head())
     }
 
     /// Passes a notification on (step 5 of the protocol in `chan`): notifies the oldest waiting
@@ -186,10 +235,11 @@ impl<S> Waiters<S> {
     /// costs the condition's check only when it can matter; a waiter that registers after the
     /// fence re-checks the condition itself.
     pub(crate) fn notify_one_if(&self, holds: impl FnOnce() -> bool) -> bool {
-        self.has_waiting() && holds() && self.wake_head()
+        self.has_waiting() && holds() && (self.solo.notify() || self.wake_head())
     }
 
-    /// Unlinks the oldest waiting waiter, if any, and wakes it after releasing the lock.
+    /// Unlinks the oldest waiting waiter of the list, if any, and wakes it after releasing the
+    /// lock.
     fn wake_head(&self) -> bool {
         let waker = {
             let mut list = self.lock();
@@ -212,6 +262,7 @@ impl<S> Waiters<S> {
         if !self.has_waiting() {
             return;
         }
+        self.solo.notify();
         let mut budget = usize::MAX;
         loop {
             let mut batch: [Option<Waker>; WAKE_BATCH] = [const { None }; WAKE_BATCH];
@@ -247,7 +298,7 @@ impl<S> Waiters<S> {
 
     /// The number of waiters waiting (registered and not yet granted or notified).
     pub(crate) fn waiting(&self) -> usize {
-        self.waiting.load(Relaxed)
+        self.waiting.load(Relaxed) + usize::from(self.solo.is_waiting())
     }
 
     /// Runs `f` on the state under the lock; `f` also gets the number of waiting waiters.
@@ -261,13 +312,23 @@ impl<S> Waiters<S> {
     /// unit and leaves the list (`key` becomes `None`): `Taken`; a waiting one refreshes its
     /// waker: `Wait`. A new one (`key` is `None`) asks `first`, which gets the state and the
     /// number of waiting waiters (a FIFO primitive takes a unit only when that is 0): on `Wait`
-    /// the caller joins the tail of the list.
+    /// the caller joins the tail of the list. A waiter that joined with [`Waiters::register`]
+    /// (and may sit in the solo slot) collects its notification here the same way.
     pub(crate) fn poll_grant(
         &self,
         key: &mut Option<usize>,
         waker: &Waker,
         first: impl FnOnce(&mut S, usize) -> Take,
     ) -> Take {
+        if *key == Some(SOLO) {
+            // A waiter that joined with `register` (a `Condition`'s wait) and now collects its
+            // notification.
+            if self.solo.rewait(waker, || true) {
+                return Take::Wait;
+            }
+            *key = None;
+            return Take::Taken;
+        }
         let mut guard = self.lock();
         let list = &mut *guard;
         let took = match *key {
@@ -443,7 +504,7 @@ mod tests {
         w.register(&mut k1, &w1);
         w.register(&mut k2, &w2);
         w.register(&mut k3, &w3);
-        assert_eq!(w.waiting.load(SeqCst), 3);
+        assert_eq!(w.waiting(), 3);
         // Removing the middle one keeps the order of the others.
         assert!(!w.remove(&mut k2));
         assert!(w.notify_one());
@@ -459,16 +520,59 @@ mod tests {
         assert!(!w.notify_one());
         assert!(w.remove(&mut k1));
         assert_eq!(c2.0.load(SeqCst), 0);
-        // Slots are reused: no growth after warm-up.
+        // Slots are reused: no growth after warm-up (the first of three takes the solo slot,
+        // as k1 did, and the list has held two before).
         let mut keys: Vec<Option<usize>> = (0..3).map(|_| None).collect();
         for k in &mut keys {
             w.register(k, &w1);
         }
-        assert_eq!(w.lock().slots.len(), 3);
+        assert_eq!(keys[0], Some(SOLO));
+        assert_eq!(w.lock().slots.len(), 2);
         for k in &mut keys {
             w.remove(k);
         }
-        assert_eq!(w.waiting.load(SeqCst), 0);
+        assert_eq!(w.waiting(), 0);
+    }
+
+    #[test]
+    fn a_lone_waiter_never_touches_the_list() {
+        let w = Waiters::new();
+        let (c, waker) = counting();
+        let mut key = None;
+        for round in 1..=3 {
+            w.register(&mut key, &waker);
+            assert_eq!(key, Some(SOLO));
+            assert_eq!(w.waiting(), 1);
+            // A second registration of the same waiter keeps its place.
+            w.register(&mut key, &waker);
+            assert!(w.notify_one());
+            assert_eq!(c.0.load(SeqCst), round);
+            assert_eq!(w.waiting(), 0);
+            assert!(w.remove(&mut key));
+        }
+        // Leaving without a notification, and the pass-on check of an empty list.
+        w.register(&mut key, &waker);
+        assert!(!w.remove(&mut key));
+        assert!(!w.notify_one_if(|| true));
+        assert!(w.lock().slots.is_empty(), "the list was used");
+    }
+
+    #[test]
+    fn a_solo_waiter_polled_from_another_task_is_woken_there() {
+        let w = Waiters::new();
+        let (c1, w1) = counting();
+        let (c2, w2) = counting();
+        let mut key = None;
+        w.register(&mut key, &w1);
+        w.register(&mut key, &w2);
+        assert_eq!(key, Some(SOLO));
+        assert!(w.notify_one());
+        assert_eq!((c1.0.load(SeqCst), c2.0.load(SeqCst)), (0, 1));
+        // Notified, then registered again: it waits in the slot with the newest waker.
+        w.register(&mut key, &w1);
+        assert!(w.notify_one());
+        assert_eq!((c1.0.load(SeqCst), c2.0.load(SeqCst)), (1, 1));
+        assert!(w.remove(&mut key));
     }
 
     #[test]
@@ -481,7 +585,7 @@ mod tests {
         }
         w.notify_all();
         assert_eq!(c.0.load(SeqCst), 100);
-        assert_eq!(w.waiting.load(SeqCst), 0);
+        assert_eq!(w.waiting(), 0);
         for k in &mut keys {
             assert!(w.remove(k));
         }

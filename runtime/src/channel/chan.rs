@@ -33,8 +33,9 @@
 //! successful pop of a bounded channel, waking a sender):
 //!
 //! - N1. Make the condition true: push the value.
-//! - N2. Issue a `SeqCst` fence, `F_n`, then load `waiting`. Zero: done. This is the warm path
-//!   of every send and receive: one fence, one load, no lock, no allocation.
+//! - N2. Issue a `SeqCst` fence, `F_n`, then load the solo slot's state and `waiting`. Nobody
+//!   waits: done. This is the warm path of every send and receive: one fence, two loads, no
+//!   lock, no allocation.
 //! - N3. Otherwise claim the solo slot's waiter if it waits, or else lock the list, unlink its
 //!   oldest waiting entry (it becomes `Notified`) and unlock; then call the waker.
 //!

@@ -35,7 +35,7 @@
 //!
 //! `waiting` mirrors the number of `Waiting` slots. It is written only under the mutex and read
 //! without it by notifiers, after a `SeqCst` fence, so that notifying an empty list costs one
-//! fence and one load: no lock, no allocation. Slots are reused through the free list, so a warm
+//! fence and two loads (this count and the solo slot's state): no lock, no allocation. Slots are reused through the free list, so a warm
 //! list (one that has held as many waiters before) allocates nothing either.
 //!
 //! # Hand-off
@@ -224,7 +224,7 @@ impl<S> Waiters<S> {
     }
 
     /// Notifies the oldest waiting waiter, if any: marks it `Notified` and wakes it. Returns
-    /// whether one was notified. Without waiters this is one fence and one load.
+    /// whether one was notified. Without waiters this is one fence and two loads.
     pub(crate) fn notify_one(&self) -> bool {
         self.has_waiting() && (self.solo.notify() || self.wake_head())
     }

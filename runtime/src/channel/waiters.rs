@@ -150,10 +150,7 @@ impl<S> Waiters<S> {
                 return;
             }
             Some(SOLO) => {
-                if self
-                    .solo
-                    .rewait(waker, || self.waiting.load(Relaxed) != 0)
-                {
+                if self.solo.rewait(waker, || self.waiting.load(Relaxed) != 0) {
                     fence(SeqCst);
                     return;
                 }

@@ -141,22 +141,21 @@ impl Solo {
             match state {
                 WAITING => match self.state.compare_exchange(WAITING, BUSY, Acquire, Acquire) {
                     Ok(_) => {
+                        // `Ok(old)`: the slot keeps `waker` (the old one, if replaced, is
+                        // dropped after the store); `Err`: it needs a clone, made outside `BUSY`.
                         // SAFETY: `BUSY` is ours; the Acquire CAS saw our own last write.
-                        let old = self.waker.with_mut(|w| unsafe {
-                            match &mut *w {
-                                Some(old) if old.will_wake(waker) => None,
-                                w => match fresh.take() {
-                                    Some(f) => Some(w.replace(f)),
-                                    None => Some(None),
-                                },
+                        let kept = self.waker.with_mut(|w| unsafe {
+                            let w = &mut *w;
+                            if w.as_ref().is_some_and(|old| old.will_wake(waker)) {
+                                Ok(None)
+                            } else {
+                                fresh.take().map(|f| w.replace(f)).ok_or(())
                             }
                         });
                         self.state.store(WAITING, Release);
-                        match old {
-                            // The same waker, or replaced (the old one dropped out here).
-                            None | Some(Some(_)) => return true,
-                            // Another waker: clone it outside `BUSY` and look again.
-                            Some(None) => {
+                        match kept {
+                            Ok(_old) => return true,
+                            Err(()) => {
                                 fresh = Some(waker.clone());
                                 state = self.state.load(Acquire);
                             }
